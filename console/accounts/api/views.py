@@ -1,0 +1,74 @@
+from __future__ import annotations
+
+from django.contrib.auth import authenticate
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import api_view, authentication_classes, permission_classes
+from rest_framework.permissions import AllowAny
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from console.accounts import services
+from console.accounts.api.serializers import (
+    AccessTokenSerializer,
+    NewTokenSerializer,
+    SignupSerializer,
+    TokenRequestSerializer,
+    UserSerializer,
+)
+from console.accounts.models import AccessToken
+from console.api import ErrorSerializer
+
+
+@extend_schema(
+    request=SignupSerializer,
+    responses={201: UserSerializer, 400: OpenApiResponse(ErrorSerializer, description="Field errors.")},
+)
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def signup(request: Request) -> Response:
+    serializer = SignupSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    user = services.create_user(data["username"], data["email"], data["password"])
+    return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(
+    request=TokenRequestSerializer,
+    responses={201: NewTokenSerializer, 400: OpenApiResponse(ErrorSerializer, description="Bad credentials.")},
+)
+@api_view(["POST"])
+@authentication_classes([])
+@permission_classes([AllowAny])
+def create_token(request: Request) -> Response:
+    serializer = TokenRequestSerializer(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    data = serializer.validated_data
+    user = authenticate(request._request, username=data["username"], password=data["password"])
+    if user is None:
+        return Response(
+            {"detail": "Unable to log in with the given username and password."},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    token, raw = services.create_access_token(user, data.get("name", ""))
+    return Response({"token": raw, "name": token.name}, status=status.HTTP_201_CREATED)
+
+
+@extend_schema(responses={200: UserSerializer})
+@api_view(["GET"])
+def me(request: Request) -> Response:
+    return Response(UserSerializer(request.user).data)
+
+
+class AccessTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """The caller's personal access tokens: list them, revoke one."""
+
+    serializer_class = AccessTokenSerializer
+
+    def get_queryset(self):
+        return AccessToken.objects.for_user(self.request.user)
+
+    def perform_destroy(self, instance: AccessToken) -> None:
+        services.revoke_access_token(instance)

@@ -1,0 +1,25 @@
+#!/usr/bin/env bash
+# What the tests need besides `scripts/setup.sh`: PostgreSQL, Redis, Chromium for the browser tests.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+source scripts/lib.sh
+
+pg_answers() { timeout 5 bash -c '</dev/tcp/127.0.0.1/5432' 2>/dev/null; }
+redis_answers() { timeout 5 bash -c '</dev/tcp/127.0.0.1/6379' 2>/dev/null; }
+
+if ! pg_answers; then
+  command -v pg_ctlcluster >/dev/null || apt_install postgresql
+  version=$(ls /etc/postgresql | sort -V | tail -1)
+  say "starting PostgreSQL $version"
+  pg_ctlcluster --skip-systemctl-redirect "$version" main start || true
+  for _ in $(seq 1 30); do pg_answers && break; sleep 0.5; done
+  pg_answers || die "PostgreSQL does not answer on 127.0.0.1:5432"
+fi
+if ! redis_answers; then
+  command -v redis-server >/dev/null || apt_install redis-server
+  say "starting Redis"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no
+  for _ in $(seq 1 30); do redis_answers && break; sleep 0.2; done
+  redis_answers || die "Redis does not answer on 127.0.0.1:6379"
+fi
+command -v chromium >/dev/null || apt_install chromium
