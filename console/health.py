@@ -35,8 +35,8 @@ def check_broker() -> ServiceState:
         with app.connection_for_write(settings.CELERY_BROKER_URL) as conn:
             conn.ensure_connection(max_retries=1, timeout=settings.HEALTH_TIMEOUT)
             # Virtual transports (Redis) connect lazily: opening the channel is what reaches the server.
-            conn.default_channel
-            transport = conn.transport_cls
+            channel = conn.default_channel
+            transport = channel.connection.client.transport.driver_name
     except Exception as exc:  # kombu raises transport-specific errors
         return ServiceState(False, f"the broker does not answer: {str(exc).strip()[:200]}")
     return ServiceState(True, str(transport))
