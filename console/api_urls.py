@@ -13,4 +13,7 @@ router.register("auth/tokens", AccessTokenViewSet, basename="accesstoken")
 urlpatterns = [
     path("", include("console.accounts.api.urls")),
     path("", include(router.urls)),
+    path("", include("builds.api.urls")),
+    path("", include("registry.api.urls")),
+    path("", include("fleet.api.urls")),
 ]

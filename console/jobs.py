@@ -33,6 +33,9 @@ class Job(models.Model):
     class Meta:
         abstract = True
 
+    def __str__(self) -> str:
+        return f"{self._meta.verbose_name} #{self.pk} ({self.status})"
+
     @property
     def is_final(self) -> bool:
         return self.status in FINAL_STATUSES

@@ -11,6 +11,9 @@ urlpatterns = [
     path("healthz", views.healthz, name="healthz"),
     path("accounts/", include("console.accounts.urls")),
     path("api/v1/", include("console.api_urls")),
+    path("", include("builds.urls")),
+    path("", include("registry.urls")),
+    path("", include("fleet.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("admin/", admin.site.urls),
 ]

@@ -1,4 +1,4 @@
-"""The engine wrapper: the only module of the console that imports `docker`.
+"""The connection to a Docker Engine and the translation of its errors into the console's own.
 
 It makes a client for the build engine or for a fleet host (unix socket, tcp, tcp with TLS, ssh), with
 timeouts, and turns every `docker.errors.*` and connection failure into the console's own `EngineError`, whose

@@ -1,0 +1,26 @@
+"""The engine wrapper: the only package of the console that imports `docker`.
+
+`core` holds the connection (`Engine`) and the error translation; each other module adds the operations of
+one area as functions taking an `Engine` (builds, images, registries, containers), so that the areas grow
+apart without one file holding them all.
+"""
+
+from console.engine.core import (
+    Engine,
+    EngineConflict,
+    EngineError,
+    EngineNotFound,
+    EngineUnavailable,
+    TLSMaterial,
+    translate_errors,
+)
+
+__all__ = [
+    "Engine",
+    "EngineConflict",
+    "EngineError",
+    "EngineNotFound",
+    "EngineUnavailable",
+    "TLSMaterial",
+    "translate_errors",
+]
