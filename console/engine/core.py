@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import docker
+import docker.constants
 import docker.errors
 import docker.tls
 import requests.exceptions
@@ -154,13 +155,19 @@ class Engine:
     def client(self) -> docker.DockerClient:
         if self._client is None:
             with self.errors("Connecting"):
-                self._client = docker.DockerClient(
+                # requests lets REQUESTS_CA_BUNDLE (and proxy variables) override the host's own CA: an
+                # engine is reached directly and verified against the CA it was registered with. So the
+                # client starts at the oldest API, stops trusting the environment, then negotiates.
+                client = docker.DockerClient(
                     base_url=self._base_url(),
-                    version="auto",
+                    version=docker.constants.MINIMUM_DOCKER_API_VERSION,
                     timeout=self.timeout,
                     tls=self._tls_config(),
                     use_ssh_client=self.url.startswith("ssh://"),
                 )
+                client.api.trust_env = False
+                client.api._version = client.api._retrieve_server_version()
+                self._client = client
         return self._client
 
     @property
