@@ -49,6 +49,20 @@ HEALTH_TIMEOUT = envint("HEALTH_TIMEOUT", 3, minimum=1)
 # The offline base image that `manage.py import_base_image` makes for Dockerfiles to build FROM.
 CONSOLE_BASE_IMAGE = envstr("CONSOLE_BASE_IMAGE", "busybox")
 
+# The console's own registry (CNCF Distribution) and the token service it trusts (registry/, README
+# "Registries"). REGISTRY_ADDRESS is host:port as engines name it; REGISTRY_TOKEN_REALM must be reachable from
+# every engine that pushes or pulls; REGISTRY_DIR holds config.yml, the signing key and certificate, the blobs.
+REGISTRY_ADDRESS = envstr("REGISTRY_ADDRESS", "127.0.0.1:5000")
+REGISTRY_TOKEN_REALM = envstr(
+    "REGISTRY_TOKEN_REALM", f"http://127.0.0.1:{envint('PORT', 8000, minimum=1)}/registry/token/"
+)
+REGISTRY_SERVICE = envstr("REGISTRY_SERVICE", "console-registry")
+REGISTRY_ISSUER = envstr("REGISTRY_ISSUER", "console")
+REGISTRY_DIR = Path(envstr("REGISTRY_DIR", str(DATA_DIR / "registry"))).resolve()
+REGISTRY_TOKEN_TTL = envint("REGISTRY_TOKEN_TTL", 300, minimum=30)
+# Seconds to wait for a registry's HTTP API (tests of accounts, browsing).
+REGISTRY_HTTP_TIMEOUT = envint("REGISTRY_HTTP_TIMEOUT", 10, minimum=1)
+
 INSTALLED_APPS = [
     "django.contrib.admin",
     "django.contrib.auth",
@@ -125,6 +139,31 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+
+# Sources are read by every build worker: a shared folder by default; any Django storage backend
+# (an S3-compatible one, say) can take its place by naming it in CONSOLE_SOURCE_STORAGE_BACKEND.
+SOURCES_DIR = Path(envstr("CONSOLE_SOURCES_DIR", str(DATA_DIR / "sources")))
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": DATA_DIR / "media"}},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    "sources": {
+        "BACKEND": envstr("CONSOLE_SOURCE_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
+        "OPTIONS": {"location": SOURCES_DIR, "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
+    },
+}
+# Uploads larger than Django's in-memory limit are spooled here, inside the data folder.
+FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
+os.makedirs(FILE_UPLOAD_TEMP_DIR, exist_ok=True)
+
+# Limits on uploaded archives (see builds/archives.py).
+CONSOLE_MAX_UPLOAD_BYTES = envint("CONSOLE_MAX_UPLOAD_BYTES", 1024**3, minimum=1)
+CONSOLE_MAX_UNPACKED_BYTES = envint("CONSOLE_MAX_UNPACKED_BYTES", 4 * 1024**3, minimum=1)
+CONSOLE_MAX_ARCHIVE_MEMBERS = envint("CONSOLE_MAX_ARCHIVE_MEMBERS", 200_000, minimum=1)
+CONSOLE_MAX_COMPRESSION_RATIO = envint("CONSOLE_MAX_COMPRESSION_RATIO", 200, minimum=1)
+CONSOLE_COMPRESSION_RATIO_FLOOR_BYTES = envint("CONSOLE_COMPRESSION_RATIO_FLOOR_BYTES", 1024**2, minimum=0)
+# Context warnings: a context larger than this is called out before it is sent.
+CONSOLE_CONTEXT_WARN_BYTES = envint("CONSOLE_CONTEXT_WARN_BYTES", 100 * 1024**2, minimum=1)
+GIT_TIMEOUT = envint("GIT_TIMEOUT", 300, minimum=1)
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

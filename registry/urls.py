@@ -2,4 +2,22 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from registry import token_view, views
+
+urlpatterns = [
+    path("registry/token/", token_view.token, name="registry-token"),
+    path("registries/", views.registry_list, name="registry-list"),
+    path("registries/new/", views.registry_create, name="registry-create"),
+    path("registries/<int:pk>/", views.registry_detail, name="registry-detail"),
+    path("registries/<int:pk>/edit/", views.registry_edit, name="registry-edit"),
+    path("registries/<int:pk>/delete/", views.registry_delete, name="registry-delete"),
+    path("registries/<int:pk>/test/", views.registry_test, name="registry-test"),
+    path("registries/<int:pk>/repositories/<path:name>/tags/", views.registry_tags, name="registry-tags"),
+    path("registries/<int:pk>/repositories/<path:name>/public/", views.registry_publish, name="registry-publish"),
+    path("pushes/new/", views.push_create, name="push-create"),
+    path("pushes/<int:pk>/", views.push_detail, name="push-detail"),
+    path("pulls/new/", views.pull_create, name="pull-create"),
+    path("pulls/<int:pk>/", views.pull_detail, name="pull-detail"),
+]

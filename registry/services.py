@@ -1,0 +1,415 @@
+"""Registry accounts, their checks and browsing, pushes and pulls: one function per act, for the browser and the
+API alike. Secrets go to the registry (requests' Basic auth) and to the engine (the SDK's auth_config) only."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from typing import Any
+
+from cryptography import x509
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
+
+from console import jobs
+from console.constants import JobStatus
+from console.crypto import DecryptionError
+from console.engine import Engine, EngineError
+from console.engine import registry as engine_registry
+from registry import kinds
+from registry.client import RegistryClient, RegistryHTTPError
+from registry.constants import PROGRESS_INTERVAL, USER_KINDS, RegistryKind
+from registry.models import PublicRepository, Pull, Push, RegistryAccount
+from registry.tokens import Scope, SigningMaterialMissing, issue_token, namespace_of, parse_scopes
+
+log = logging.getLogger(__name__)
+
+# The grammar of docker/distribution's reference package, lowercase path components joined by `/`.
+_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
+REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
+TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
+DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+LAYER_ID_RE = re.compile(r"^[0-9a-f]{12}$")
+CATALOG_PAGE = 100
+CATALOG_LIMIT = 5000
+NO_CATALOG = (
+    "This registry does not offer a catalog of its repositories (Docker Hub, Quay, GCR and GHCR keep theirs "
+    "closed): open a repository by its name instead."
+)
+
+
+class RegistryError(Exception):
+    """A registry act that cannot be done; the message is fit to show the user."""
+
+
+# -- accounts --------------------------------------------------------------------------------------------------
+
+
+def ensure_console_account(user) -> RegistryAccount:
+    """The account of the console's own registry that every user has; made the first time it is needed."""
+    account, _ = RegistryAccount.objects.get_or_create(
+        owner=user,
+        kind=RegistryKind.CONSOLE,
+        defaults={"name": "console", "url": settings.REGISTRY_ADDRESS, "username": user.get_username()},
+    )
+    return account
+
+
+def accounts_for(user):
+    """The user's accounts, the console's own registry among them."""
+    if not RegistryAccount.objects.filter(owner=user, kind=RegistryKind.CONSOLE).exists():
+        try:
+            with transaction.atomic():
+                ensure_console_account(user)
+        except IntegrityError:
+            # The user already named an account "console": keep theirs, name the console's after the address.
+            RegistryAccount.objects.get_or_create(
+                owner=user,
+                kind=RegistryKind.CONSOLE,
+                defaults={"name": settings.REGISTRY_ADDRESS, "url": settings.REGISTRY_ADDRESS,
+                          "username": user.get_username()},
+            )
+    return RegistryAccount.objects.for_user(user)
+
+
+def _clean_account(owner, data: dict[str, Any], instance: RegistryAccount | None = None) -> dict[str, Any]:
+    kind = data.get("kind", instance.kind if instance else "")
+    if kind not in USER_KINDS:
+        raise ValidationError({"kind": f"Choose one of: {', '.join(USER_KINDS)}."})
+    name = (data.get("name", instance.name if instance else "") or "").strip()
+    if not name:
+        raise ValidationError({"name": "Give the account a name."})
+    taken = RegistryAccount.objects.for_user(owner).filter(name=name)
+    if instance is not None:
+        taken = taken.exclude(pk=instance.pk)
+    if taken.exists():
+        raise ValidationError({"name": f"You already have a registry account named {name!r}."})
+    url = data.get("url", instance.url if instance else "")
+    username = data.get("username", instance.username if instance else "")
+    url, username = kinds.normalise(kind, url, username)
+    ca_certificate = (data.get("ca_certificate", instance.ca_certificate if instance else "") or "").strip()
+    if kind != RegistryKind.GENERIC and "ca_certificate" not in data:
+        # A kind changed away from generic drops the CA it no longer uses.
+        ca_certificate = ""
+    if ca_certificate:
+        if kind != RegistryKind.GENERIC:
+            raise ValidationError({"ca_certificate": "Only a generic registry takes a CA certificate."})
+        try:
+            x509.load_pem_x509_certificates(ca_certificate.encode())
+        except ValueError:
+            raise ValidationError({"ca_certificate": "This is not a PEM certificate."}) from None
+    return {"name": name, "kind": kind, "url": url, "username": username, "ca_certificate": ca_certificate}
+
+
+@transaction.atomic
+def create_account(owner, data: dict[str, Any]) -> RegistryAccount:
+    """A new account from `name, kind, url, username, secret, ca_certificate`; ValidationError names bad fields."""
+    fields = _clean_account(owner, data)
+    return RegistryAccount.objects.create(owner=owner, secret=data.get("secret") or "", **fields)
+
+
+@transaction.atomic
+def update_account(account: RegistryAccount, data: dict[str, Any]) -> RegistryAccount:
+    """Change some fields; an absent or empty `secret` keeps the stored one (it is never shown to edit)."""
+    if account.is_console:
+        raise ValidationError({"detail": "The console's registry account is managed by the console."})
+    fields = _clean_account(account.owner, data, account)
+    for name, value in fields.items():
+        setattr(account, name, value)
+    if data.get("secret"):
+        account.secret = data["secret"]
+    account.save()
+    return account
+
+
+def delete_account(account: RegistryAccount) -> None:
+    if account.is_console:
+        raise ValidationError({"detail": "The console's registry account is always present; it cannot be deleted."})
+    account.delete()
+
+
+def _console_token_source(user):
+    """For the console's own registry, the console signs the token itself instead of asking its realm."""
+
+    def source(params: dict[str, str]) -> str:
+        scopes = parse_scopes([params.get("scope", "")])
+        return issue_token(user, params.get("service", settings.REGISTRY_SERVICE), scopes, internal=True)["token"]
+
+    return source
+
+
+def client_for(account: RegistryAccount) -> RegistryClient:
+    endpoint = account.endpoint
+    if account.is_console:
+        return RegistryClient(endpoint.api_url, token_source=_console_token_source(account.owner))
+    return RegistryClient(
+        endpoint.api_url, account.username, account.secret, account.ca_certificate
+    )
+
+
+def test_account(account: RegistryAccount) -> tuple[bool, str]:
+    """Log in the way `docker login` does (GET /v2/ answering the registry's challenge): (ok, what happened)."""
+    try:
+        client_for(account).get("/v2/")
+    except RegistryHTTPError as exc:
+        return False, str(exc)
+    except (DecryptionError, SigningMaterialMissing) as exc:
+        return False, str(exc)
+    return True, f"Logged in to {account.endpoint.api_url} as {account.username or 'anonymous'}."
+
+
+# -- browsing --------------------------------------------------------------------------------------------------
+
+
+def list_repositories(account: RegistryAccount) -> list[str]:
+    """The repositories of the registry's catalog (for the console's own: the user's namespace)."""
+    client = client_for(account)
+    names: list[str] = []
+    last = ""
+    while len(names) < CATALOG_LIMIT:
+        params = {"n": CATALOG_PAGE, **({"last": last} if last else {})}
+        try:
+            response = client.get("/v2/_catalog", params=params)
+            page = response.json().get("repositories") or []
+        except RegistryHTTPError as exc:
+            if exc.status in (401, 403, 404, 405):
+                raise RegistryError(NO_CATALOG) from None
+            raise RegistryError(str(exc)) from None
+        except (ValueError, AttributeError):
+            raise RegistryError(NO_CATALOG) from None
+        names.extend(page)
+        if len(page) < CATALOG_PAGE or "next" not in response.links:
+            break
+        last = page[-1]
+    if account.is_console:
+        prefix = f"{namespace_of(account.owner)}/"
+        names = [name for name in names if name.startswith(prefix)]
+    return sorted(names)
+
+
+def list_tags(account: RegistryAccount, repository: str) -> list[str]:
+    if not REPOSITORY_RE.match(repository):
+        raise ValidationError({"repository": f"{repository!r} is not a repository name."})
+    try:
+        response = client_for(account).get(f"/v2/{repository}/tags/list")
+        return sorted(response.json().get("tags") or [])
+    except RegistryHTTPError as exc:
+        if exc.status == 404:
+            raise RegistryError(f"The registry has no repository {repository!r}.") from None
+        raise RegistryError(str(exc)) from None
+    except (ValueError, AttributeError):
+        raise RegistryError("The registry's answer is not a list of tags.") from None
+
+
+# -- public repositories of the console's registry ----------------------------------------------------------
+
+
+def make_public(user, repository: str) -> PublicRepository:
+    if not repository.startswith(f"{namespace_of(user)}/") or not REPOSITORY_RE.match(repository):
+        raise ValidationError({"repository": f"Only repositories under {namespace_of(user)}/ are yours to publish."})
+    public, _ = PublicRepository.objects.get_or_create(name=repository, defaults={"owner": user})
+    return public
+
+
+def make_private(user, repository: str) -> None:
+    PublicRepository.objects.for_user(user).filter(name=repository).delete()
+
+
+# -- pushes and pulls ------------------------------------------------------------------------------------------
+
+
+def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]) -> dict[str, str]:
+    """What the engine sends the registry: the account's credentials, or for the console's own registry a token
+    signed for just this repository."""
+    if account.is_console:
+        scope = Scope("repository", repository, frozenset(actions))
+        return {"registrytoken": issue_token(account.owner, settings.REGISTRY_SERVICE, [scope])["token"]}
+    if not account.username and not account.secret:
+        return {}
+    return {"username": account.username, "password": account.secret, "serveraddress": account.endpoint.auth_server}
+
+
+def resolve_image(owner, image: str) -> str:
+    """The build engine's name for the image to push. Today a reference or id on the build engine; when the
+    console keeps images, an image id of the owner's resolves to its engine id here."""
+    image = (image or "").strip()
+    if not image:
+        raise ValidationError({"image": "Name the image to push."})
+    with Engine.for_builds() as engine:
+        if not engine.image_exists(image):
+            raise ValidationError({"image": f"The build engine has no image {image!r}."})
+    return image
+
+
+def _enqueue(task, job) -> None:
+    def send() -> None:
+        result = task.delay(job.pk)
+        type(job).objects.filter(pk=job.pk).update(task_id=result.id or "")
+
+    transaction.on_commit(send)
+
+
+def trigger_push(owner, image: str, registry: RegistryAccount, repository: str, tag: str = "latest") -> Push:
+    from registry.tasks import run_push_task
+
+    repository, tag = (repository or "").strip(), (tag or "latest").strip()
+    if not REPOSITORY_RE.match(repository):
+        raise ValidationError({"repository": "Use lowercase letters, digits and . _ - separated by /."})
+    if not TAG_RE.match(tag):
+        raise ValidationError({"tag": "A tag is up to 128 letters, digits, _ . and -, not starting with . or -."})
+    if registry.is_console and not repository.startswith(f"{namespace_of(owner)}/"):
+        raise ValidationError({"repository": f"Push to your own namespace: {namespace_of(owner)}/<name>."})
+    image = resolve_image(owner, image)
+    with transaction.atomic():
+        push = Push.objects.create(owner=owner, registry=registry, image=image, repository=repository, tag=tag)
+        _enqueue(run_push_task, push)
+    return push
+
+
+def split_reference(reference: str) -> tuple[str, str]:
+    """`name[:tag][@digest]` into the repository and the tag or digest to pull (default `latest`)."""
+    reference = (reference or "").strip()
+    name, at, digest = reference.partition("@")
+    tag = "latest"
+    last = name.rsplit("/", 1)[-1]
+    if ":" in last:
+        name, tag = name.rsplit(":", 1)
+    if at:
+        if not DIGEST_RE.match(digest):
+            raise ValidationError({"reference": "A digest is sha256: and 64 hexadecimal digits."})
+        tag = digest
+    elif not TAG_RE.match(tag):
+        raise ValidationError({"reference": f"{tag!r} is not a tag."})
+    if not REPOSITORY_RE.match(name):
+        raise ValidationError({"reference": "Name a repository within the registry, such as team/app:1.0."})
+    return name, tag
+
+
+def trigger_pull(owner, registry: RegistryAccount, reference: str) -> Pull:
+    from registry.tasks import run_pull_task
+
+    name, tag = split_reference(reference)
+    reference = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+    with transaction.atomic():
+        pull = Pull.objects.create(owner=owner, registry=registry, reference=reference)
+        _enqueue(run_pull_task, pull)
+    return pull
+
+
+class Progress:
+    """Per-layer progress from the engine's JSON lines; written to the job row at most every PROGRESS_INTERVAL
+    seconds, with the log lines that are not mere progress."""
+
+    def __init__(self, job) -> None:
+        self.job = job
+        self.layers: dict[str, dict[str, Any]] = {}
+        self.pending_log: list[str] = []
+        self.digest = ""
+        self._written = 0.0
+
+    def feed(self, line: dict[str, Any]) -> None:
+        status, layer_id = str(line.get("status") or ""), str(line.get("id") or "")
+        aux = line.get("aux")
+        if isinstance(aux, dict) and aux.get("Digest"):
+            self.digest = str(aux["Digest"])
+        if status.startswith("Digest: "):
+            self.digest = status.removeprefix("Digest: ").strip()
+        detail = line.get("progressDetail") or {}
+        if LAYER_ID_RE.match(layer_id):
+            layer = self.layers.setdefault(layer_id, {"id": layer_id, "status": "", "current": 0, "total": 0})
+            layer["status"] = status
+            if detail.get("total"):
+                layer["total"] = int(detail["total"])
+            if detail.get("current") is not None and "current" in detail:
+                layer["current"] = int(detail["current"])
+            if status in ("Pushed", "Layer already exists", "Pull complete", "Already exists",
+                          "Download complete") or status.startswith("Mounted from"):
+                layer["current"] = layer["total"]
+            if detail:
+                return
+            self.pending_log.append(f"{layer_id}: {status}")
+        elif status:
+            self.pending_log.append(f"{layer_id}: {status}" if layer_id else status)
+
+    def flush(self, force: bool = False) -> bool:
+        """Write what changed; False when the user asked to cancel meanwhile."""
+        now = time.monotonic()
+        if not force and now - self._written < PROGRESS_INTERVAL:
+            return True
+        self._written = now
+        type(self.job).objects.filter(pk=self.job.pk).update(layers=list(self.layers.values()), digest=self.digest)
+        lines, self.pending_log = self.pending_log, []
+        jobs.append_log(self.job, lines)
+        return force or not jobs.cancel_requested(self.job)
+
+
+def _run_transfer(job, model, work) -> None:
+    job = model.objects.select_related("registry", "owner").get(pk=job)
+    if not jobs.claim(job):
+        return
+    progress = Progress(job)
+    status, error = JobStatus.SUCCEEDED, ""
+    try:
+        with Engine.for_builds() as engine:
+            for line in work(engine, job, progress):
+                progress.feed(line)
+                if not progress.flush():
+                    status = JobStatus.CANCELLED
+                    break
+    except (EngineError, RegistryError, DecryptionError, SigningMaterialMissing) as exc:
+        status, error = JobStatus.FAILED, str(exc)
+    except Exception:
+        log.exception("%s #%s failed unexpectedly", model.__name__, job.pk)
+        status, error = JobStatus.FAILED, "The console met an unexpected error; the operator's log has the details."
+    if error:
+        progress.pending_log.append(f"error: {error}")
+    progress.flush(force=True)
+    jobs.finish(job, status, error)
+    log.info("%s #%s %s", model.__name__, job.pk, status)
+
+
+def _push_lines(engine: Engine, push: Push, progress: Progress):
+    endpoint = push.registry.endpoint
+    target_repository = endpoint.reference(push.repository)
+    target = f"{target_repository}:{push.tag}"
+    progress.pending_log.append(f"Pushing {push.image} as {target}")
+    tagged_here = not engine.image_exists(target)
+    engine.tag_image(push.image, target_repository, push.tag)
+    auth_config = auth_config_for(push.registry, push.repository, {"pull", "push"})
+    try:
+        yield from engine_registry.push(engine, target_repository, push.tag, auth_config)
+    finally:
+        if tagged_here:
+            # The name was only made to push with: leave the build engine's names as they were.
+            try:
+                engine_registry.remove_tag(engine, target)
+            except EngineError:
+                log.warning("Push #%s: could not remove the temporary tag %s", push.pk, target)
+
+
+def _pull_lines(engine: Engine, pull: Pull, progress: Progress):
+    endpoint = pull.registry.endpoint
+    name, tag = split_reference(pull.reference)
+    repository = endpoint.reference(name)
+    progress.pending_log.append(f"Pulling {repository}{'@' if tag.startswith('sha256:') else ':'}{tag}")
+    auth_config = auth_config_for(pull.registry, name, {"pull"})
+    yield from engine_registry.pull(engine, repository, tag, auth_config)
+    ref = f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
+    image = engine_registry.inspect_image(engine, ref)
+    Pull.objects.filter(pk=pull.pk).update(image_id=image["Id"])
+    if not progress.digest:
+        prefix = f"{repository}@"
+        progress.digest = next((d.removeprefix(prefix) for d in image.get("RepoDigests") or []
+                                if d.startswith(prefix)), "")
+
+
+def run_push(push_id: int) -> None:
+    """The worker's half of a push: tag, push with progress, record the digest; ends the job."""
+    _run_transfer(push_id, Push, _push_lines)
+
+
+def run_pull(pull_id: int) -> None:
+    """The worker's half of a pull onto the build engine; ends the job."""
+    _run_transfer(pull_id, Pull, _pull_lines)

@@ -1,0 +1,61 @@
+"""`GET /registry/token/`: the realm of the console's registry (the Docker registry token protocol)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import logging
+
+from django.conf import settings
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from console.accounts.services import user_for_credentials
+from registry.tokens import SigningMaterialMissing, issue_token, parse_scopes
+
+log = logging.getLogger(__name__)
+
+
+def _basic_credentials(request: HttpRequest) -> tuple[str, str] | None:
+    scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
+    if scheme.lower() != "basic":
+        return None
+    try:
+        username, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
+    except (binascii.Error, UnicodeDecodeError):
+        return ("", "")
+    return (username, secret) if sep else ("", "")
+
+
+def _unauthorized(message: str) -> JsonResponse:
+    response = JsonResponse({"details": message, "errors": [{"code": "UNAUTHORIZED", "message": message}]},
+                            status=401)
+    response["WWW-Authenticate"] = f'Basic realm="{settings.REGISTRY_SERVICE}"'
+    return response
+
+
+@never_cache
+@require_GET
+def token(request: HttpRequest) -> JsonResponse:
+    """Basic credentials (console password or personal access token) in, a JWT granting what is allowed out.
+    No Authorization at all is the anonymous user: public pulls only. Wrong credentials are a 401."""
+    user = None
+    credentials = _basic_credentials(request)
+    if credentials is not None or "Authorization" in request.headers:
+        username, secret = credentials or ("", "")
+        user = user_for_credentials(username, secret, request) if username and secret else None
+        if user is None:
+            # The username is the user's to see again, the secret never goes into a log.
+            log.info("registry token refused for %r", username[:150])
+            return _unauthorized("The username, password or access token is wrong.")
+    service = request.GET.get("service", "")
+    if service != settings.REGISTRY_SERVICE:
+        return JsonResponse({"details": f"This console signs tokens for the service {settings.REGISTRY_SERVICE!r}."},
+                            status=400)
+    try:
+        answer = issue_token(user, service, parse_scopes(request.GET.getlist("scope")))
+    except SigningMaterialMissing as exc:
+        log.error("%s", exc)
+        return JsonResponse({"details": str(exc)}, status=503)
+    return JsonResponse(answer)

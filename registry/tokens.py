@@ -1,0 +1,159 @@
+"""The Docker registry token protocol, with the console as the authorization server of its own registry.
+
+The registry (CNCF Distribution, `auth: token`) sends clients to `GET /registry/token/?service=&scope=`; the
+console checks their Basic credentials and answers a JWT, signed by the key whose certificate the registry
+trusts (`rootcertbundle`), that lists only what is granted: pull and push under the user's own namespace
+`<username>/`, pull on repositories made public, nothing else.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime
+import os
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import jwt
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from django.conf import settings
+
+from registry.constants import OWNER_ACTIONS, PUBLIC_ACTIONS
+
+KEY_FILE = "token.key"
+CERT_FILE = "token.crt"
+
+
+@dataclass(frozen=True)
+class Scope:
+    """One `type:name:actions` item a client asks for, such as `repository:alice/app:pull,push`."""
+
+    type: str
+    name: str
+    actions: frozenset[str]
+
+    @classmethod
+    def parse(cls, text: str) -> Scope | None:
+        # Names may hold a registry port (`host:5000/app`), so the type is before the first colon and the
+        # actions after the last.
+        type_, _, rest = text.partition(":")
+        name, _, actions = rest.rpartition(":")
+        if not type_ or not name:
+            return None
+        return cls(type_, name, frozenset(a for a in actions.split(",") if a))
+
+    def __str__(self) -> str:
+        return f"{self.type}:{self.name}:{','.join(sorted(self.actions))}"
+
+
+def parse_scopes(values: list[str]) -> list[Scope]:
+    """Scopes from the repeated `scope` query parameter; each may also hold several separated by spaces."""
+    scopes = []
+    for value in values:
+        for item in value.split():
+            scope = Scope.parse(item)
+            if scope is not None:
+                scopes.append(scope)
+    return scopes
+
+
+def namespace_of(user) -> str:
+    """The user's namespace in the console's registry: repository names are lowercase."""
+    return user.get_username().lower()
+
+
+def granted_actions(user, scope: Scope, *, internal: bool = False) -> frozenset[str]:
+    """What `user` (None: anonymous) may do of what `scope` asks. `internal` is the console reading its own
+    registry for the user (listing the catalog, which it then filters to what the user may see)."""
+    from registry.models import PublicRepository
+
+    if scope.type == "registry" and scope.name == "catalog":
+        return scope.actions & {"*"} if internal and user is not None else frozenset()
+    if scope.type != "repository":
+        return frozenset()
+    allowed: frozenset[str] = frozenset()
+    if user is not None and scope.name.startswith(f"{namespace_of(user)}/"):
+        allowed = OWNER_ACTIONS
+    elif PublicRepository.objects.filter(name=scope.name).exists():
+        allowed = PUBLIC_ACTIONS
+    return scope.actions & allowed
+
+
+def issue_token(user, service: str, scopes: list[Scope], *, internal: bool = False) -> dict:
+    """The token endpoint's answer: a signed JWT granting what `user` may do of `scopes`."""
+    access = []
+    for scope in scopes:
+        actions = granted_actions(user, scope, internal=internal)
+        if actions:
+            access.append({"type": scope.type, "name": scope.name, "actions": sorted(actions)})
+    key, certificate = load_signing_material()
+    now = int(time.time())
+    ttl = settings.REGISTRY_TOKEN_TTL
+    claims = {
+        "iss": settings.REGISTRY_ISSUER,
+        "sub": user.get_username() if user is not None else "",
+        "aud": service,
+        "exp": now + ttl,
+        # A little slack for clocks that differ between the console and the registry.
+        "nbf": now - 10,
+        "iat": now,
+        "jti": secrets.token_urlsafe(16),
+        "access": access,
+    }
+    der = certificate.public_bytes(serialization.Encoding.DER)
+    token = jwt.encode(claims, key, algorithm="RS256", headers={"x5c": [base64.b64encode(der).decode()]})
+    issued = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).isoformat()
+    return {"token": token, "access_token": token, "expires_in": ttl, "issued_at": issued}
+
+
+def load_signing_material(directory: Path | None = None):
+    directory = Path(directory or settings.REGISTRY_DIR)
+    try:
+        key = serialization.load_pem_private_key((directory / KEY_FILE).read_bytes(), password=None)
+        certificate = x509.load_pem_x509_certificate((directory / CERT_FILE).read_bytes())
+    except FileNotFoundError:
+        raise SigningMaterialMissing(
+            f"The registry's signing key is missing from {directory}: run `manage.py registry_config`."
+        ) from None
+    return key, certificate
+
+
+class SigningMaterialMissing(Exception):
+    """`manage.py registry_config` has not been run: no token can be signed."""
+
+
+def ensure_signing_material(directory: Path) -> bool:
+    """Write a signing key and its self-signed certificate into `directory` unless both are there.
+    True when they were made now."""
+    directory.mkdir(parents=True, exist_ok=True)
+    key_path, cert_path = directory / KEY_FILE, directory / CERT_FILE
+    if key_path.exists() and cert_path.exists():
+        return False
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "console registry token signer")])
+    now = datetime.datetime.now(datetime.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(days=1))
+        .not_valid_after(now + datetime.timedelta(days=3650))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    pem = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    # The key is written owner-only before its bytes go in; the certificate is public.
+    fd = os.open(key_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(pem)
+    cert_path.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
+    return True

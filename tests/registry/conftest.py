@@ -1,0 +1,9 @@
+"""Registries for the registry tests: real Distribution servers from tests/fixtures/registry.py."""
+
+from tests.fixtures.registry import (  # noqa: F401  (pytest fixtures)
+    console_registry,
+    docker_cli,
+    htpasswd_registry,
+    open_registry,
+    token_registry,
+)
