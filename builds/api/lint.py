@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from django.core.exceptions import RequestDataTooBig
 from drf_spectacular.utils import OpenApiExample, OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.decorators import api_view
@@ -64,7 +65,11 @@ class LintErrorSerializer(serializers.Serializer):
     responses={
         200: FindingSerializer(many=True),
         400: OpenApiResponse(
-            LintErrorSerializer, description="Missing, blank or oversized text, or a Dockerfile that does not parse."
+            LintErrorSerializer,
+            description=(
+                "A Dockerfile that cannot be linted (does not parse, not text): `detail` and `line`. A missing, "
+                "blank, non-string or oversized `dockerfile` gets field errors instead: `{\"dockerfile\": [...]}`."
+            ),
         ),
     },
     examples=[OpenApiExample("A Dockerfile", value={"dockerfile": "FROM busybox:1.35.0\nUSER 1000\n"},
@@ -72,7 +77,15 @@ class LintErrorSerializer(serializers.Serializer):
 )
 @api_view(["POST"])
 def lint(request: Request) -> Response:
-    serializer = LintRequestSerializer(data=request.data)
+    try:
+        data = request.data
+    except RequestDataTooBig:
+        # Django refuses bodies over DATA_UPLOAD_MAX_MEMORY_SIZE with an HTML page: answer in the API's shape.
+        return Response(
+            {"dockerfile": [f"The Dockerfile is larger than {MAX_DOCKERFILE_BYTES} bytes (1 MB)."]},
+            status=status.HTTP_400_BAD_REQUEST,
+        )
+    serializer = LintRequestSerializer(data=data)
     serializer.is_valid(raise_exception=True)
     try:
         findings = lint_dockerfile(serializer.validated_data["dockerfile"])
