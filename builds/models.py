@@ -63,3 +63,7 @@ class Source(models.Model):
         if self.kind == SourceKind.GIT:
             return f"{self.git_url}@{self.git_ref or 'HEAD'} ({self.commit[:12]})"
         return f"{self.filename or 'archive'} ({self.sha256[:12]})"
+
+    @property
+    def commit_or_none(self) -> str | None:
+        return self.commit or None

@@ -2,4 +2,18 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from django.urls import path
+
+from builds import views
+
+urlpatterns: list = [
+    path("repositories/", views.repository_list, name="repository_list"),
+    path("repositories/new/", views.repository_create, name="repository_create"),
+    path("repositories/<int:pk>/", views.repository_detail, name="repository_detail"),
+    path("repositories/<int:pk>/edit/", views.repository_edit, name="repository_edit"),
+    path("repositories/<int:pk>/delete/", views.repository_delete, name="repository_delete"),
+    path("repositories/<int:pk>/sources/upload/", views.source_upload, name="source_upload"),
+    path("repositories/<int:pk>/sources/git/", views.source_from_git, name="source_from_git"),
+    path("sources/<int:pk>/", views.source_detail, name="source_detail"),
+    path("sources/<int:pk>/delete/", views.source_delete, name="source_delete"),
+]

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+
 import pytest
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
@@ -35,3 +38,10 @@ def owner_api(owner) -> APIClient:
 def owner_client(client, owner):
     client.force_login(owner)
     return client
+
+
+def pytest_sessionfinish(session, exitstatus):
+    """Remove the temporary data folder tests/settings.py made for this run."""
+    folder = os.environ.get("CONSOLE_TEST_DATA_DIR", "")
+    if os.path.basename(folder).startswith("console-test-"):
+        shutil.rmtree(folder, ignore_errors=True)

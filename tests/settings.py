@@ -1,7 +1,15 @@
-"""Test settings: the console's own, plus a small app with a concrete job for the lifecycle tests."""
+"""Test settings: the console's own, with its data folder in a fresh temporary folder (removed at the end of
+the run by tests/conftest.py), plus a small app with a concrete job for the lifecycle tests."""
 
-from console.settings import *  # noqa: F403
-from console.settings import INSTALLED_APPS
+import os
+import tempfile
+
+# Set before the console's settings are read, and inherited by the workers the tests start.
+os.environ["CONSOLE_DATA_DIR"] = os.environ.get("CONSOLE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="console-test-")
+os.environ["CONSOLE_TEST_DATA_DIR"] = os.environ["CONSOLE_DATA_DIR"]
+
+from console.settings import *  # noqa: E402, F403
+from console.settings import INSTALLED_APPS  # noqa: E402
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]

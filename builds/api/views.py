@@ -1,0 +1,107 @@
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
+from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from builds import services
+from builds.api.serializers import (
+    ContextQuerySerializer,
+    ContextSerializer,
+    RepositorySerializer,
+    SourceSerializer,
+    SourceUploadSerializer,
+)
+from builds.archives import ArchiveError
+from builds.context import ContextError, plan_context
+from builds.git import GitError
+from builds.models import Repository, Source
+from console.api import ErrorSerializer
+
+BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="The request is refused; `detail` says why.")
+
+
+class RepositoryViewSet(viewsets.ModelViewSet):
+    """The caller's repositories."""
+
+    serializer_class = RepositorySerializer
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return Repository.objects.for_user(self.request.user)
+
+    def perform_create(self, serializer: RepositorySerializer) -> None:
+        try:
+            serializer.instance = services.create_repository(self.request.user, **serializer.validated_data)
+        except services.RepositoryNameTaken as exc:
+            raise ValidationError({"name": [str(exc)]}) from None
+
+    def perform_update(self, serializer: RepositorySerializer) -> None:
+        try:
+            services.update_repository(serializer.instance, **serializer.validated_data)
+        except services.RepositoryNameTaken as exc:
+            raise ValidationError({"name": [str(exc)]}) from None
+
+    def perform_destroy(self, instance: Repository) -> None:
+        services.delete_repository(instance)
+
+    @extend_schema(
+        methods=["POST"],
+        request={"multipart/form-data": SourceUploadSerializer, "application/json": SourceUploadSerializer},
+        responses={201: SourceSerializer, 400: BAD_REQUEST},
+        description="Upload an archive (tar, tar.gz, tar.bz2, tar.xz or zip) or name a git URL and ref.",
+    )
+    @extend_schema(methods=["GET"], responses={200: SourceSerializer(many=True)})
+    @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
+    def sources(self, request: Request, pk: str | None = None) -> Response:
+        repository = self.get_object()
+        if request.method == "GET":
+            return Response(SourceSerializer(repository.sources.all(), many=True).data)
+        upload = SourceUploadSerializer(data=request.data)
+        upload.is_valid(raise_exception=True)
+        data = upload.validated_data
+        try:
+            if data.get("archive"):
+                archive = data["archive"]
+                source = services.add_archive_source(repository, archive, archive.name or "")
+            else:
+                source = services.add_git_source(repository, data["git_url"], data.get("ref", ""))
+        except (ArchiveError, GitError) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
+
+
+class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewsets.GenericViewSet):
+    """Sources of the caller's repositories."""
+
+    serializer_class = SourceSerializer
+
+    def get_queryset(self):
+        return Source.objects.for_user(self.request.user).select_related("repository")
+
+    def perform_destroy(self, instance: Source) -> None:
+        services.delete_source(instance)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("dockerfile", str, description="The Dockerfile, relative to the context folder."),
+            OpenApiParameter("path", str, description="The context folder inside the source."),
+        ],
+        responses={200: ContextSerializer, 400: BAD_REQUEST},
+    )
+    @action(detail=True, methods=["get"])
+    def context(self, request: Request, pk: str | None = None) -> Response:
+        source = self.get_object()
+        query = ContextQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            plan = plan_context(source, query.validated_data["dockerfile"], query.validated_data["path"])
+        except ContextError as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(plan.as_dict())
+
+

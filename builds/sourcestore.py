@@ -1,0 +1,178 @@
+"""Where sources live: a normalised tar and its index per content hash, through Django's storage API.
+
+On upload every member is checked (builds/archives.py) and written to a plain, uncompressed tar with clean
+names and root ownership, and a line per member goes into an index (kind, size, byte range, path). Contexts are
+then cut from that tar by copying byte ranges (builds/context.py): no extraction to disk, no decompression,
+memory flat whatever the size. Names are `<sha256 of the upload>.tar` and `.index`, so the same bytes uploaded
+twice are stored once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tarfile
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import BinaryIO
+
+from django.conf import settings
+from django.core.files import File
+from django.core.files.storage import Storage, storages
+
+from builds.archives import DIR, FILE, HARDLINK, SYMLINK, Member
+
+COPY_CHUNK = 1024 * 1024
+KIND_TO_TARTYPE = {FILE: tarfile.REGTYPE, DIR: tarfile.DIRTYPE, SYMLINK: tarfile.SYMTYPE, HARDLINK: tarfile.LNKTYPE}
+
+
+@dataclass(frozen=True)
+class IndexEntry:
+    """One member of a stored source: its bytes in the stored tar run from `start` (header) to `end`."""
+
+    kind: str
+    path: str
+    size: int
+    mode: int
+    mtime: int
+    linkname: str
+    start: int
+    data: int
+    end: int
+
+    def as_line(self) -> str:
+        return json.dumps(
+            [self.kind, self.path, self.size, self.mode, self.mtime, self.linkname, self.start, self.data, self.end],
+            ensure_ascii=False,
+        )
+
+    @classmethod
+    def from_line(cls, line: str) -> IndexEntry:
+        return cls(*json.loads(line))
+
+
+@dataclass(frozen=True)
+class StoredSummary:
+    file_count: int
+    unpacked_size: int
+
+
+def source_storage() -> Storage:
+    return storages["sources"]
+
+
+def tar_name(sha256: str) -> str:
+    return f"{sha256[:2]}/{sha256}.tar"
+
+
+def index_name(sha256: str) -> str:
+    return f"{sha256[:2]}/{sha256}.index"
+
+
+def is_stored(sha256: str) -> bool:
+    storage = source_storage()
+    return storage.exists(tar_name(sha256)) and storage.exists(index_name(sha256))
+
+
+def scratch_dir() -> Path:
+    """A private folder inside the data folder for work in progress: nothing is written elsewhere."""
+    path = Path(settings.DATA_DIR) / "tmp"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def sha256_of(handle: BinaryIO) -> tuple[str, int]:
+    digest, size = hashlib.sha256(), 0
+    handle.seek(0)
+    while chunk := handle.read(COPY_CHUNK):
+        digest.update(chunk)
+        size += len(chunk)
+    handle.seek(0)
+    return digest.hexdigest(), size
+
+
+def store_members(sha256: str, members: Iterable[Member]) -> StoredSummary:
+    """Write members to a normalised tar and its index, then move both into storage under `sha256`.
+
+    Nothing reaches storage unless every member was read: an ArchiveError raised by `members` leaves only
+    scratch files, which are removed.
+    """
+    scratch = Path(tempfile.mkdtemp(prefix="source-", dir=scratch_dir()))
+    try:
+        tar_path, index_path = scratch / "source.tar", scratch / "source.index"
+        file_count = unpacked = 0
+        with tar_path.open("wb") as raw, index_path.open("w", encoding="utf-8") as index:
+            # archive.offset is where the next member's first header starts: the index records it.
+            with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
+                for member in members:
+                    info = tarfile.TarInfo(member.path)
+                    info.type = KIND_TO_TARTYPE[member.kind]
+                    info.mode, info.mtime, info.size = member.mode, member.mtime, member.size
+                    info.linkname = member.linkname
+                    info.uid = info.gid = 0
+                    info.uname = info.gname = ""
+                    start = archive.offset
+                    if member.kind == FILE:
+                        with member.open() as data:
+                            archive.addfile(info, data)
+                        file_count += 1
+                        unpacked += member.size
+                    else:
+                        if member.kind != DIR:
+                            file_count += 1
+                        archive.addfile(info)
+                    end = archive.offset
+                    data_start = end - _padded(member.size) if member.kind == FILE else end
+                    entry = IndexEntry(member.kind, member.path, member.size, member.mode, member.mtime,
+                                       member.linkname, start, data_start, end)
+                    index.write(entry.as_line() + "\n")
+        storage = source_storage()
+        for local, name in ((tar_path, tar_name(sha256)), (index_path, index_name(sha256))):
+            if storage.exists(name):
+                storage.delete(name)
+            with local.open("rb") as handle:
+                storage.save(name, File(handle))
+        return StoredSummary(file_count=file_count, unpacked_size=unpacked)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _padded(size: int) -> int:
+    return (size + tarfile.BLOCKSIZE - 1) // tarfile.BLOCKSIZE * tarfile.BLOCKSIZE
+
+
+def read_index(sha256: str) -> Iterator[IndexEntry]:
+    with source_storage().open(index_name(sha256), "rb") as handle:
+        for line in handle:
+            yield IndexEntry.from_line(line.decode("utf-8"))
+
+
+def open_tar(sha256: str) -> BinaryIO:
+    return source_storage().open(tar_name(sha256), "rb")
+
+
+def read_file(sha256: str, entry: IndexEntry, limit: int | None = None) -> bytes:
+    """The bytes of one stored file (at most `limit`)."""
+    with open_tar(sha256) as handle:
+        handle.seek(entry.data)
+        return handle.read(entry.size if limit is None else min(limit, entry.size))
+
+
+def delete_unused(sha256: str) -> None:
+    storage = source_storage()
+    for name in (tar_name(sha256), index_name(sha256)):
+        if storage.exists(name):
+            storage.delete(name)
+
+
+def local_path(sha256: str) -> str | None:
+    """A filesystem path to the stored tar when the storage has one (fast copies use it), else None."""
+    try:
+        path = source_storage().path(tar_name(sha256))
+    except NotImplementedError:
+        return None
+    return path if os.path.exists(path) else None

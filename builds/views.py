@@ -1,0 +1,164 @@
+"""Browser pages for repositories and sources."""
+
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from builds import services
+from builds.archives import ArchiveError
+from builds.context import ContextError, plan_context
+from builds.filetree import file_tree_rows
+from builds.forms import ArchiveUploadForm, ContextForm, GitSourceForm, RepositoryForm
+from builds.git import GitError
+from builds.models import Repository, Source
+
+
+def _get_repository_for_user(request: HttpRequest, pk: int) -> Repository:
+    return get_object_or_404(Repository.objects.for_user(request.user), pk=pk)
+
+
+def _get_source_for_user(request: HttpRequest, pk: int) -> Source:
+    return get_object_or_404(Source.objects.for_user(request.user).select_related("repository"), pk=pk)
+
+
+@login_required
+@require_GET
+def repository_list(request: HttpRequest) -> HttpResponse:
+    repositories = Repository.objects.for_user(request.user)
+    return render(request, "builds/repository_list.html", {"repositories": repositories})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def repository_create(request: HttpRequest) -> HttpResponse:
+    form = RepositoryForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            repository = services.create_repository(request.user, **form.cleaned_data)
+        except services.RepositoryNameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, f"Repository {repository.name} created.")
+            return redirect("repository_detail", pk=repository.pk)
+    return render(request, "builds/repository_form.html", {"form": form})
+
+
+@login_required
+@require_GET
+def repository_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    repository = _get_repository_for_user(request, pk)
+    context = {
+        "repository": repository,
+        "sources": repository.sources.all(),
+        "upload_form": ArchiveUploadForm(),
+        "git_form": GitSourceForm(),
+    }
+    return render(request, "builds/repository_detail.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def repository_edit(request: HttpRequest, pk: int) -> HttpResponse:
+    repository = _get_repository_for_user(request, pk)
+    form = RepositoryForm(request.POST or None, instance=repository)
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.update_repository(repository, **form.cleaned_data)
+        except services.RepositoryNameTaken as exc:
+            form.add_error("name", str(exc))
+        else:
+            messages.success(request, "Repository saved.")
+            return redirect("repository_detail", pk=repository.pk)
+    return render(request, "builds/repository_form.html", {"form": form, "repository": repository})
+
+
+@login_required
+@require_POST
+def repository_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    repository = _get_repository_for_user(request, pk)
+    services.delete_repository(repository)
+    messages.success(request, f"Repository {repository.name} deleted.")
+    return redirect("repository_list")
+
+
+def _render_detail_with_errors(request, repository, upload_form=None, git_form=None) -> HttpResponse:
+    context = {
+        "repository": repository,
+        "sources": repository.sources.all(),
+        "upload_form": upload_form or ArchiveUploadForm(),
+        "git_form": git_form or GitSourceForm(),
+    }
+    return render(request, "builds/repository_detail.html", context, status=400)
+
+
+@login_required
+@require_POST
+def source_upload(request: HttpRequest, pk: int) -> HttpResponse:
+    repository = _get_repository_for_user(request, pk)
+    form = ArchiveUploadForm(request.POST, request.FILES)
+    if form.is_valid():
+        archive = form.cleaned_data["archive"]
+        try:
+            source = services.add_archive_source(repository, archive, archive.name or "")
+        except ArchiveError as exc:
+            form.add_error("archive", str(exc))
+        else:
+            messages.success(request, f"Source stored: {source.file_count} files.")
+            return redirect("source_detail", pk=source.pk)
+    return _render_detail_with_errors(request, repository, upload_form=form)
+
+
+@login_required
+@require_POST
+def source_from_git(request: HttpRequest, pk: int) -> HttpResponse:
+    repository = _get_repository_for_user(request, pk)
+    form = GitSourceForm(request.POST)
+    if form.is_valid():
+        try:
+            source = services.add_git_source(repository, form.cleaned_data["git_url"], form.cleaned_data["ref"])
+        except (GitError, ArchiveError) as exc:
+            form.add_error("git_url", str(exc))
+        else:
+            messages.success(request, f"Cloned {source.commit[:12]}: {source.file_count} files.")
+            return redirect("source_detail", pk=source.pk)
+    return _render_detail_with_errors(request, repository, git_form=form)
+
+
+@login_required
+@require_GET
+def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    source = _get_source_for_user(request, pk)
+    form = ContextForm(request.GET or None)
+    dockerfile, path = "Dockerfile", "."
+    if form.is_valid():
+        dockerfile = form.cleaned_data["dockerfile"] or "Dockerfile"
+        path = form.cleaned_data["path"] or "."
+    plan, error = None, None
+    try:
+        plan = plan_context(source, dockerfile, path)
+    except ContextError as exc:
+        error = str(exc)
+    context = {
+        "source": source,
+        "repository": source.repository,
+        "form": form if request.GET else ContextForm(initial={"dockerfile": dockerfile, "path": path}),
+        "plan": plan,
+        "error": error,
+        "rows": file_tree_rows(plan.files) if plan else [],
+        "warnings": plan.warnings() if plan else [],
+    }
+    return render(request, "builds/source_detail.html", context)
+
+
+@login_required
+@require_POST
+def source_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    source = _get_source_for_user(request, pk)
+    repository = source.repository
+    services.delete_source(source)
+    messages.success(request, "Source deleted.")
+    return redirect("repository_detail", pk=repository.pk)
