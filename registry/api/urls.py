@@ -2,4 +2,13 @@
 
 from __future__ import annotations
 
-urlpatterns: list = []
+from rest_framework.routers import SimpleRouter
+
+from registry.api.views import PullViewSet, PushViewSet, RegistryAccountViewSet
+
+router = SimpleRouter()
+router.register("registries", RegistryAccountViewSet, basename="registryaccount")
+router.register("pushes", PushViewSet, basename="push")
+router.register("pulls", PullViewSet, basename="pull")
+
+urlpatterns = router.urls

@@ -7,3 +7,4 @@ from tests.fixtures.registry import (  # noqa: F401  (pytest fixtures)
     open_registry,
     token_registry,
 )
+from tests.registry.helpers import all_logs, unique_image  # noqa: F401  (pytest fixtures)

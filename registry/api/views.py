@@ -1,0 +1,145 @@
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.exceptions import APIException
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from console.api import ErrorSerializer
+from registry import services
+from registry.api.serializers import (
+    PublicSerializer,
+    PullRequestSerializer,
+    PullSerializer,
+    PushRequestSerializer,
+    PushSerializer,
+    RegistryAccountSerializer,
+    RepositoryListSerializer,
+    TagListSerializer,
+    TestResultSerializer,
+)
+from registry.models import PublicRepository, Pull, Push, RegistryAccount
+
+
+class RegistryUnavailable(APIException):
+    status_code = status.HTTP_502_BAD_GATEWAY
+    default_detail = "The registry did not answer as expected."
+
+
+class RegistryAccountViewSet(
+    mixins.ListModelMixin,
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """The caller's registry accounts; the console's own registry is always among them."""
+
+    serializer_class = RegistryAccountSerializer
+
+    def get_queryset(self):
+        if self.action == "list":
+            return services.accounts_for(self.request.user)
+        return RegistryAccount.objects.for_user(self.request.user)
+
+    def perform_create(self, serializer) -> None:
+        serializer.instance = services.create_account(self.request.user, serializer.validated_data)
+
+    def perform_update(self, serializer) -> None:
+        serializer.instance = services.update_account(serializer.instance, serializer.validated_data)
+
+    def perform_destroy(self, instance: RegistryAccount) -> None:
+        services.delete_account(instance)
+
+    @extend_schema(request=None, responses={200: TestResultSerializer})
+    @action(detail=True, methods=["post"])
+    def test(self, request: Request, pk=None) -> Response:
+        """Log in as `docker login` would; a refusal is `ok: false` with the registry's own message."""
+        ok, detail = services.test_account(self.get_object())
+        return Response({"ok": ok, "detail": detail})
+
+    @extend_schema(responses={200: RepositoryListSerializer, 502: OpenApiResponse(ErrorSerializer)})
+    @action(detail=True, methods=["get"])
+    def repositories(self, request: Request, pk=None) -> Response:
+        try:
+            names = services.list_repositories(self.get_object())
+        except services.RegistryError as exc:
+            raise RegistryUnavailable(str(exc)) from None
+        return Response({"repositories": names})
+
+    @extend_schema(responses={200: TagListSerializer, 502: OpenApiResponse(ErrorSerializer)})
+    @action(detail=True, methods=["get"], url_path=r"repositories/(?P<name>[^?#]+?)/tags")
+    def tags(self, request: Request, pk=None, name: str = "") -> Response:
+        try:
+            tags = services.list_tags(self.get_object(), name)
+        except services.RegistryError as exc:
+            raise RegistryUnavailable(str(exc)) from None
+        return Response({"name": name, "tags": tags})
+
+    @extend_schema(request=None, responses={200: PublicSerializer, 400: OpenApiResponse(ErrorSerializer)})
+    @action(detail=True, methods=["put", "delete"], url_path=r"repositories/(?P<name>[^?#]+?)/public")
+    def public(self, request: Request, pk=None, name: str = "") -> Response:
+        """PUT makes a repository of the console's registry public (anyone may pull), DELETE private again."""
+        account = self.get_object()
+        if not account.is_console:
+            return Response({"detail": "Only repositories of the console's registry can be made public."},
+                            status=status.HTTP_400_BAD_REQUEST)
+        if request.method == "PUT":
+            services.make_public(request.user, name)
+        else:
+            services.make_private(request.user, name)
+        return Response({"name": name, "public": PublicRepository.objects.filter(name=name).exists()})
+
+    # PUT is not offered: PATCH changes what it names and keeps the secret unless a new one is given.
+    http_method_names = ["get", "post", "put", "patch", "delete", "head", "options"]
+
+    def update(self, request: Request, *args, **kwargs) -> Response:
+        if not kwargs.get("partial"):
+            return Response({"detail": "Use PATCH to change an account."}, status=status.HTTP_405_METHOD_NOT_ALLOWED)
+        return super().update(request, *args, **kwargs)
+
+
+class _TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    model: type
+    request_serializer: type
+
+    def get_queryset(self):
+        return self.model.objects.for_user(self.request.user).select_related("registry")
+
+    def _answer(self, job) -> Response:
+        job = get_object_or_404(self.get_queryset(), pk=job.pk)
+        return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+
+class PushViewSet(_TransferViewSet):
+    """Pushes: an image of the build engine sent to a registry, run by a worker with per-layer progress."""
+
+    model = Push
+    serializer_class = PushSerializer
+
+    @extend_schema(request=PushRequestSerializer, responses={202: PushSerializer, 400: ErrorSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = PushRequestSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        push = services.trigger_push(request.user, data["image"], data["registry"], data["repository"], data["tag"])
+        return self._answer(push)
+
+
+class PullViewSet(_TransferViewSet):
+    """Pulls: an image fetched from a registry onto the build engine, with per-layer progress."""
+
+    model = Pull
+    serializer_class = PullSerializer
+
+    @extend_schema(request=PullRequestSerializer, responses={202: PullSerializer, 400: ErrorSerializer})
+    def create(self, request: Request) -> Response:
+        serializer = PullRequestSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        pull = services.trigger_pull(request.user, serializer.validated_data["registry"],
+                                     serializer.validated_data["reference"])
+        return self._answer(pull)

@@ -1,0 +1,62 @@
+// A push or pull page: poll the job's API until it ends, redrawing the per-layer progress bars and the log.
+(function () {
+  "use strict";
+  var panel = document.getElementById("transfer");
+  if (!panel) { return; }
+  var url = panel.dataset.api;
+  var FINAL = { succeeded: true, failed: true, cancelled: true };
+
+  function cell(row, text) {
+    var td = document.createElement("td");
+    td.textContent = text;
+    row.appendChild(td);
+    return td;
+  }
+
+  function drawLayers(layers) {
+    var body = document.querySelector("#layers tbody");
+    body.textContent = "";
+    if (!layers.length) {
+      var empty = document.createElement("tr");
+      cell(empty, "No layers yet.").colSpan = 3;
+      body.appendChild(empty);
+      return;
+    }
+    layers.forEach(function (layer) {
+      var row = document.createElement("tr");
+      var id = document.createElement("code");
+      id.textContent = layer.id;
+      cell(row, "").appendChild(id);
+      cell(row, layer.status);
+      var bar = document.createElement("progress");
+      bar.max = layer.total || 1;
+      bar.value = layer.total ? layer.current : 0;
+      bar.title = layer.total ? Math.round(100 * layer.current / layer.total) + "%" : layer.status;
+      cell(row, "").appendChild(bar);
+      body.appendChild(row);
+    });
+  }
+
+  function draw(job) {
+    var badge = document.getElementById("job-status");
+    badge.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
+    badge.className = "badge " + job.status;
+    document.getElementById("job-digest").textContent = job.digest || "—";
+    var imageId = document.getElementById("job-image-id");
+    if (imageId) { imageId.textContent = job.image_id || "—"; }
+    document.getElementById("job-error").textContent = job.error || "";
+    document.getElementById("job-log").textContent = job.log || "";
+    drawLayers(job.layers || []);
+  }
+
+  function poll() {
+    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
+      .then(function (job) {
+        draw(job);
+        if (!FINAL[job.status]) { window.setTimeout(poll, 1000); }
+      })
+      .catch(function () { window.setTimeout(poll, 3000); });
+  }
+  poll();
+})();
