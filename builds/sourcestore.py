@@ -108,7 +108,8 @@ def store_members(sha256: str, members: Iterable[Member]) -> StoredSummary:
         with tar_path.open("wb") as raw, index_path.open("w", encoding="utf-8") as index:
             # archive.offset is where the next member's first header starts: the index records it.
             with tarfile.open(fileobj=raw, mode="w", format=tarfile.PAX_FORMAT) as archive:
-                for member in members:
+                seen_folders: set[str] = set()
+                for member in _with_parent_folders(members, seen_folders):
                     info = tarfile.TarInfo(member.path)
                     info.type = KIND_TO_TARTYPE[member.kind]
                     info.mode, info.mtime, info.size = member.mode, member.mtime, member.size
@@ -139,6 +140,27 @@ def store_members(sha256: str, members: Iterable[Member]) -> StoredSummary:
         return StoredSummary(file_count=file_count, unpacked_size=unpacked)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def _with_parent_folders(members: Iterable[Member], seen: set[str]) -> Iterator[Member]:
+    """Every member, each preceded by entries for the folders above it that the archive did not list yet.
+
+    The Docker CLI walks a folder on disk, where every folder exists (and is sent even when all it holds is
+    left out); archives often list only files. A folder listed after its first file keeps the mode it was
+    first given.
+    """
+    for member in members:
+        parts = member.path.split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder not in seen:
+                seen.add(folder)
+                yield Member(folder, DIR, 0, 0o755, member.mtime)
+        if member.kind == DIR:
+            if member.path in seen:
+                continue
+            seen.add(member.path)
+        yield member
 
 
 def _padded(size: int) -> int:
