@@ -11,3 +11,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 app = Celery("console")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+# Periodic work (run `celery -A console beat` next to the workers): the fleet's host check keeps status fresh.
+app.conf.beat_schedule = {
+    "fleet-check-hosts": {"task": "fleet.check_hosts", "schedule": 60.0},
+}

@@ -1,0 +1,42 @@
+"""Named values of the fleet: host statuses, restart policies, the labels the console puts on containers."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class HostStatus(models.TextChoices):
+    UNKNOWN = "unknown", "Not checked yet"
+    UP = "up", "Up"
+    DOWN = "down", "Down"
+
+
+class HostScheme(models.TextChoices):
+    UNIX = "unix", "unix:// socket"
+    TCP = "tcp", "tcp:// (plain or TLS)"
+    SSH = "ssh", "ssh://user@host"
+
+
+class RestartPolicy(models.TextChoices):
+    NO = "no", "Never"
+    ON_FAILURE = "on-failure", "On failure"
+    ALWAYS = "always", "Always"
+    UNLESS_STOPPED = "unless-stopped", "Unless stopped"
+
+
+# Labels on every container a deployment runs: who made it, for which release, from which image.
+LABEL_MANAGED = "console.managed"
+LABEL_NAME = "console.deployment.name"
+LABEL_DEPLOYMENT = "console.deployment.id"
+LABEL_DIGEST = "console.image.digest"
+
+# A started container must stay up this long before it replaces the old one (seconds).
+START_GRACE_SECONDS = 1.5
+# Where the image has a HEALTHCHECK, how long it may take to become healthy (seconds).
+HEALTH_TIMEOUT_SECONDS = 60
+# How long a host check waits for an engine: a periodic check must not hang on a silent host.
+CHECK_TIMEOUT_SECONDS = 10
+# Targets of one deployment run at once, each waiting on its own host.
+MAX_PARALLEL_TARGETS = 16
+# How many log lines of a container the API and the host page return at most.
+MAX_LOG_TAIL = 10000

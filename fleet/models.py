@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from django.conf import settings
+from django.db import models
+
+from console.constants import JobStatus
+from console.crypto import EncryptedTextField
+from console.engine import Engine, TLSMaterial
+from console.jobs import Job
+from fleet.constants import HostStatus, RestartPolicy
+
+
+class HostQuerySet(models.QuerySet):
+    def for_user(self, user) -> HostQuerySet:
+        return self.filter(owner=user)
+
+
+class Host(models.Model):
+    """A Docker Engine a user deploys to: how to reach it, its labels, and what the last check saw."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="hosts")
+    name = models.CharField(max_length=100)
+    url = models.CharField(max_length=500, help_text="unix:///path, tcp://host:port or ssh://user@host.")
+    # TLS material for tcp:// engines behind --tlsverify; encrypted at rest, never shown again.
+    tls_ca_cert = EncryptedTextField(blank=True)
+    tls_client_cert = EncryptedTextField(blank=True)
+    tls_client_key = EncryptedTextField(blank=True)
+    labels = models.JSONField(default=dict, blank=True, help_text='Like {"env": "prod"}; deployments select by them.')
+    address_override = models.CharField(
+        max_length=255, blank=True, help_text="Where published ports are reached, when not the URL's host."
+    )
+    status = models.CharField(max_length=16, choices=HostStatus.choices, default=HostStatus.UNKNOWN)
+    status_reason = models.TextField(blank=True, help_text="Why the host is down, in the words of the check.")
+    info = models.JSONField(default=dict, blank=True, help_text="The engine's facts from the last good check.")
+    last_seen = models.DateTimeField(null=True, blank=True, help_text="When the engine last answered.")
+    last_checked = models.DateTimeField(null=True, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = HostQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["name"]
+        constraints = [models.UniqueConstraint(fields=["owner", "name"], name="unique_host_name_per_owner")]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def uses_tls(self) -> bool:
+        return bool(self.tls_ca_cert and self.tls_client_cert and self.tls_client_key)
+
+    @property
+    def tls(self) -> TLSMaterial | None:
+        if not self.uses_tls:
+            return None
+        return TLSMaterial(ca_cert=self.tls_ca_cert, client_cert=self.tls_client_cert, client_key=self.tls_client_key)
+
+    @property
+    def address(self) -> str:
+        """Where the host's published ports answer, like `docker-machine ip`: the override, else the URL's host."""
+        if self.address_override:
+            return self.address_override
+        if self.url.startswith("unix://"):
+            return "127.0.0.1"
+        return urlsplit(self.url).hostname or ""
+
+    def engine(self, timeout: int | None = None) -> Engine:
+        return Engine(self.url, tls=self.tls, timeout=timeout)
+
+    def matches(self, selector: dict[str, str]) -> bool:
+        return all(str(self.labels.get(key)) == value for key, value in selector.items())
+
+    @property
+    def label_text(self) -> str:
+        return ", ".join(f"{key}={value}" for key, value in sorted(self.labels.items()))
+
+
+class DeploymentQuerySet(models.QuerySet):
+    def for_user(self, user) -> DeploymentQuerySet:
+        return self.filter(owner=user)
+
+    def releases(self, owner, name: str) -> DeploymentQuerySet:
+        """The successful deployments of one app name: its release history, newest first."""
+        return self.filter(owner=owner, name=name, status=JobStatus.SUCCEEDED).order_by("-pk")
+
+
+class Deployment(Job):
+    """One release of an app (`name`) to a set of hosts; a job whose targets run in parallel, one per host."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deployments")
+    name = models.CharField(max_length=63, help_text="The app's name: a host runs one container of each name.")
+    image = models.CharField(max_length=500, help_text="What was asked for: a reference or image id.")
+    image_id = models.CharField(max_length=100, blank=True, help_text="The image id, resolved when known.")
+    image_digest = models.CharField(max_length=500, blank=True, help_text="The registry digest, when pulled.")
+    # The registry account to pull with; a plain id so that the fleet does not depend on the registry's schema.
+    registry_account_id = models.BigIntegerField(null=True, blank=True)
+    selector = models.CharField(max_length=500, blank=True, help_text="The label selector the hosts came from.")
+    ports = models.JSONField(default=dict, blank=True)
+    env = models.JSONField(default=dict, blank=True)
+    restart_policy = models.CharField(max_length=16, choices=RestartPolicy.choices, default=RestartPolicy.NO)
+    memory_limit = models.BigIntegerField(null=True, blank=True, help_text="Bytes.")
+    cpus = models.FloatField(null=True, blank=True)
+    user = models.CharField(max_length=100, blank=True)
+    rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(auto_now_add=True)
+
+    objects = DeploymentQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name} #{self.pk}"
+
+    @property
+    def image_label(self) -> str:
+        """What containers are labelled with: the registry digest when there is one, else the image id."""
+        return self.image_digest or self.image_id
+
+
+class DeploymentTarget(models.Model):
+    """One host of a deployment, with its own progress and error."""
+
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="targets")
+    host = models.ForeignKey(Host, null=True, on_delete=models.SET_NULL, related_name="targets")
+    host_name = models.CharField(max_length=100, help_text="The host's name then, kept when the host goes.")
+    status = models.CharField(max_length=16, choices=JobStatus.choices, default=JobStatus.QUEUED)
+    step = models.CharField(max_length=200, blank=True, help_text="What the target is doing now.")
+    container_id = models.CharField(max_length=64, blank=True)
+    url = models.CharField(max_length=500, blank=True, help_text="Where the running app answers.")
+    error = models.TextField(blank=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["host_name", "pk"]
+
+    def __str__(self) -> str:
+        return f"{self.deployment} on {self.host_name} ({self.status})"

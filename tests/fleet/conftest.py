@@ -1,0 +1,85 @@
+"""Fixtures of the fleet tests: the fleet of real engines, small images built on the main engine, hosts."""
+
+from __future__ import annotations
+
+import io
+import urllib.request
+from pathlib import Path
+
+import pytest
+
+from console.engine import Engine
+from fleet.models import Host
+from tests.fixtures.fleet import fleet  # noqa: F401  (re-exported: the session's engines)
+
+ROOT = Path(__file__).resolve().parents[2]
+HELLO = "console-test/fleet-hello:1"
+BROKEN = "console-test/fleet-broken:1"
+HEALTHY = "console-test/fleet-healthy:1"
+UNHEALTHY = "console-test/fleet-unhealthy:1"
+
+
+def _build(engine: Engine, tag: str, path: str | None = None, dockerfile: str | None = None) -> str:
+    with engine.errors(f"Building {tag}"):
+        stream = engine.api.build(
+            path=path, fileobj=io.BytesIO(dockerfile.encode()) if dockerfile else None, tag=tag, rm=True,
+            decode=True,
+        )
+        for event in stream:
+            if "error" in event:
+                raise AssertionError(f"building {tag} failed: {event['error']}")
+        return engine.api.inspect_image(tag)["Id"]
+
+
+@pytest.fixture(scope="session")
+def images() -> dict[str, str]:
+    """examples/hello and three variants, built FROM busybox:1.35.0 on the main engine; removed at the end."""
+    with Engine.for_builds() as engine:
+        built = {HELLO: _build(engine, HELLO, path=str(ROOT / "examples" / "hello"))}
+        built[BROKEN] = _build(
+            engine, BROKEN, dockerfile='FROM busybox:1.35.0\nCMD ["sh", "-c", "echo broken on purpose; exit 3"]\n'
+        )
+        built[HEALTHY] = _build(
+            engine, HEALTHY,
+            dockerfile=f"FROM {HELLO}\nHEALTHCHECK --interval=1s --timeout=2s --retries=3 "
+                       "CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1\n",
+        )
+        built[UNHEALTHY] = _build(
+            engine, UNHEALTHY,
+            dockerfile=f"FROM {HELLO}\nHEALTHCHECK --interval=1s --timeout=1s --retries=1 CMD echo sick; exit 1\n",
+        )
+    yield built
+    with Engine.for_builds() as engine, engine.errors("Cleaning up"):
+        for tag in reversed(list(built)):
+            engine.api.remove_image(tag, force=True)
+
+
+def register(owner, fleet_host, name: str | None = None, **fields) -> Host:  # noqa: F811
+    tls = fleet_host.tls
+    return Host.objects.create(
+        owner=owner, name=name or fleet_host.label, url=fleet_host.url,
+        tls_ca_cert=tls.ca_cert if tls else "", tls_client_cert=tls.client_cert if tls else "",
+        tls_client_key=tls.client_key if tls else "", **fields,
+    )
+
+
+@pytest.fixture
+def hosts(owner, fleet) -> list[Host]:  # noqa: F811
+    """The three engines of the fleet, registered for the owner (labels env=test, and tier=<label>)."""
+    return [register(owner, host, labels={"env": "test", "tier": host.label}) for host in fleet]
+
+
+def http_get(url: str, timeout: float = 5) -> str:
+    """GET a deployed app (only ever an address of our own fleet)."""
+    with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310
+        return response.read().decode()
+
+
+def remove_app(fleet, name: str) -> None:  # noqa: F811
+    """Remove the containers of one app from every engine of the fleet, so that tests do not see each other's."""
+    for fleet_host in fleet:
+        if not fleet_host.pid:
+            continue
+        with fleet_host.engine() as engine, engine.errors("Cleaning up"):
+            for container in engine.api.containers(all=True, filters={"label": f"console.deployment.name={name}"}):
+                engine.api.remove_container(container["Id"], force=True)
