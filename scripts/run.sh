@@ -8,7 +8,18 @@ PORT="${PORT:-8000}"
 .venv/bin/celery -A console worker --loglevel=INFO --concurrency=2 -Q celery,builds \
   >var/log/worker.log 2>&1 &
 worker=$!
-trap 'kill "$worker" 2>/dev/null; wait "$worker" 2>/dev/null' EXIT INT TERM
+# The console's registry, when docker-registry is installed (scripts/setup.sh installs it as root).
+registry=""
+if command -v docker-registry >/dev/null; then
+  scripts/registry.sh >var/log/registry.log 2>&1 &
+  registry=$!
+fi
+trap 'kill "$worker" $registry 2>/dev/null; wait "$worker" $registry 2>/dev/null' EXIT INT TERM
 say "worker started (pid $worker, log: var/log/worker.log)"
+if [ -n "$registry" ]; then
+  say "registry on ${REGISTRY_ADDRESS:-127.0.0.1:5000} (pid $registry, log: var/log/registry.log)"
+else
+  say "docker-registry is not installed (as root: apt-get install -y docker-registry): no console registry"
+fi
 say "console on http://127.0.0.1:$PORT/ (Ctrl-C stops it and the worker)"
 .venv/bin/python manage.py runserver "127.0.0.1:$PORT"

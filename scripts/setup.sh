@@ -38,6 +38,15 @@ fi
 # The offline base image needs Debian's static busybox.
 [ -x /bin/busybox ] && ! ldd /bin/busybox >/dev/null 2>&1 || apt_install busybox-static
 
+# The console's own registry (make run starts it) and htpasswd for the registry tests: Debian's packages.
+if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; then
+  if is_root; then
+    apt_install docker-registry apache2-utils
+  else
+    say "docker-registry or htpasswd missing; as root: apt-get install -y docker-registry apache2-utils"
+  fi
+fi
+
 say "migrating the database"
 .venv/bin/python manage.py migrate --no-input -v0
 .venv/bin/python manage.py import_base_image

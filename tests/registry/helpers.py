@@ -39,7 +39,9 @@ def unique_image():
     with Engine.for_builds() as engine:
         reference, image_id = make_unique_image(engine)
         yield reference
-        engine.api.remove_image(image_id, force=True)
+        # A test may have removed it already (to pull it back).
+        if engine.image_exists(image_id):
+            engine.api.remove_image(image_id, force=True)
 
 
 @pytest.fixture
