@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from builds.archives import DIR, FILE, HARDLINK, ArchiveError, clean_path
-from builds.dockerignore import DockerIgnore, DockerIgnoreError, is_sent
+from builds.dockerignore import DockerIgnore, DockerIgnoreError
 from builds.models import Source
 from builds.sourcestore import IndexEntry, open_tar, read_file, read_index
 
@@ -109,8 +109,16 @@ def dockerfile_candidates(source: Source) -> list[str]:
     return sorted(found)
 
 
-def plan_context(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> ContextPlan:
-    """What the context for `dockerfile` (relative to the context folder `path`) holds, file by file."""
+@dataclass
+class _Resolved:
+    folder: str
+    dockerfile: str
+    dockerignore: str
+    entries: list[tuple[str, IndexEntry]]
+
+
+def _resolve(source: Source, dockerfile: str, path: str, keep_entries: bool) -> _Resolved:
+    """Check the context folder and the Dockerfile exist, and read the .dockerignore, in one pass."""
     folder = _clean_relative(path or ".", "context folder")
     dockerfile_rel = _clean_relative(dockerfile or "Dockerfile", "Dockerfile path")
     if not dockerfile_rel:
@@ -122,11 +130,11 @@ def plan_context(source: Source, dockerfile: str = "Dockerfile", path: str = "."
         relative = _relative_to(entry.path, folder)
         if relative is None:
             continue
-        if relative == "":
-            folder_exists = folder_exists or entry.kind == DIR
-            continue
         folder_exists = True
-        entries.append((relative, entry))
+        if relative == "":
+            continue
+        if keep_entries:
+            entries.append((relative, entry))
         if relative == DOCKERIGNORE and entry.kind == FILE:
             dockerignore_entry = entry
         if relative == dockerfile_rel and entry.kind != DIR:
@@ -143,15 +151,20 @@ def plan_context(source: Source, dockerfile: str = "Dockerfile", path: str = "."
         if dockerignore_entry.size > MAX_DOCKERIGNORE_BYTES:
             raise ContextError("The .dockerignore is larger than 1 MB.")
         text = read_file(source.sha256, dockerignore_entry).decode("utf-8", "replace")
-    ignore = _parse_dockerignore(text)
-    plan = ContextPlan(dockerfile=dockerfile_rel, path=folder or ".", dockerignore=text)
-    for relative, entry in entries:
-        sent = is_sent(relative, ignore, dockerfile_rel)
-        pattern = None
-        if not sent:
-            deciding = ignore.deciding_pattern(relative)
-            pattern = deciding.text if deciding is not None else None
-        plan.files.append(ContextFile(relative, entry.kind, entry.size, sent, pattern))
+    return _Resolved(folder, dockerfile_rel, text, entries)
+
+
+def plan_context(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> ContextPlan:
+    """What the context for `dockerfile` (relative to the context folder `path`) holds, file by file."""
+    resolved = _resolve(source, dockerfile, path, keep_entries=True)
+    ignore = _parse_dockerignore(resolved.dockerignore).for_build(resolved.dockerfile)
+    plan = ContextPlan(dockerfile=resolved.dockerfile, path=resolved.folder or ".", dockerignore=resolved.dockerignore)
+    for relative, entry in resolved.entries:
+        excluded = ignore.excludes(relative)
+        deciding = ignore.deciding_pattern(relative) if excluded else None
+        plan.files.append(
+            ContextFile(relative, entry.kind, entry.size, not excluded, deciding.text if deciding else None)
+        )
     return plan
 
 
@@ -196,14 +209,17 @@ def context_warnings(included: list[ContextFile], total_size: int) -> list[dict[
 
 
 def stream_context(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> Iterator[bytes]:
-    """The context tar for the engine, in chunks of at most 1 MB, cut from the stored tar by byte ranges."""
-    plan = plan_context(source, dockerfile, path)
-    ignore = _parse_dockerignore(plan.dockerignore)
-    folder = "" if plan.path == "." else plan.path
-    return _stream(source.sha256, folder, ignore, plan.dockerfile)
+    """The context tar for the engine, in chunks of at most 1 MB, cut from the stored tar by byte ranges.
+
+    The checks (folder, Dockerfile, .dockerignore) run before the first chunk is asked for, so a caller learns
+    of a ContextError before it starts sending anything.
+    """
+    resolved = _resolve(source, dockerfile, path, keep_entries=False)
+    ignore = _parse_dockerignore(resolved.dockerignore).for_build(resolved.dockerfile)
+    return _stream(source.sha256, resolved.folder, ignore)
 
 
-def _stream(sha256: str, folder: str, ignore: DockerIgnore, dockerfile: str) -> Iterator[bytes]:
+def _stream(sha256: str, folder: str, ignore: DockerIgnore) -> Iterator[bytes]:
     sent_files: dict[str, IndexEntry] = {}
     stored_files: dict[str, IndexEntry] = {}
     with open_tar(sha256) as tar:
@@ -223,7 +239,7 @@ def _stream(sha256: str, folder: str, ignore: DockerIgnore, dockerfile: str) -> 
             if entry.kind == FILE:
                 stored_files[entry.path] = entry
             relative = _relative_to(entry.path, folder)
-            if not relative or not is_sent(relative, ignore, dockerfile):
+            if not relative or ignore.excludes(relative):
                 continue
             if entry.kind == FILE:
                 sent_files[entry.path] = entry

@@ -582,6 +582,9 @@ def _normalise(path: str) -> str:
     """A context path as the walk sees it: relative, '/'-separated, clean."""
     if path.startswith("/"):
         raise ValueError(f"{path!r} is not relative to the context root")
+    # Paths from a stored source are clean already; go_clean is the slow part of filtering a big context.
+    if path and not any(part in ("", ".", "..") for part in path.split("/")):
+        return path
     path = go_clean(path)
     if path == ".." or path.startswith("../"):
         raise ValueError(f"{path!r} leaves the context root")
