@@ -90,11 +90,11 @@ class _AccountField(serializers.PrimaryKeyRelatedField):
 
 class PushRequestSerializer(serializers.Serializer):
     image = serializers.CharField(max_length=255, help_text="An image reference or id on the build engine.")
-    registry = _AccountField()
+    registry = _AccountField(queryset=RegistryAccount.objects.all())
     repository = serializers.CharField(max_length=255)
     tag = serializers.CharField(max_length=128, required=False, default="latest")
 
 
 class PullRequestSerializer(serializers.Serializer):
-    registry = _AccountField()
+    registry = _AccountField(queryset=RegistryAccount.objects.all())
     reference = serializers.CharField(max_length=400, help_text="`<repository>[:tag]` or `<repository>@<digest>`.")

@@ -40,6 +40,8 @@ class RegistryAccountViewSet(
     """The caller's registry accounts; the console's own registry is always among them."""
 
     serializer_class = RegistryAccountSerializer
+    # For the schema only (path parameter types); requests go through get_queryset.
+    queryset = RegistryAccount.objects.none()
 
     def get_queryset(self):
         if self.action == "list":
@@ -120,6 +122,7 @@ class PushViewSet(_TransferViewSet):
 
     model = Push
     serializer_class = PushSerializer
+    queryset = Push.objects.none()
 
     @extend_schema(request=PushRequestSerializer, responses={202: PushSerializer, 400: ErrorSerializer})
     def create(self, request: Request) -> Response:
@@ -135,6 +138,7 @@ class PullViewSet(_TransferViewSet):
 
     model = Pull
     serializer_class = PullSerializer
+    queryset = Pull.objects.none()
 
     @extend_schema(request=PullRequestSerializer, responses={202: PullSerializer, 400: ErrorSerializer})
     def create(self, request: Request) -> Response:
