@@ -1,0 +1,358 @@
+"""What each layer of an image changes in its file system, read from the `docker save` stream.
+
+The saved image is read once, as a stream, and never written to disk or held in memory: the outer tar holds
+one `<layer id>/layer.tar` per layer (engine 20.10) and a manifest.json that lists them in order, and each
+layer tar is itself read member by member straight out of the outer stream while its sha256 (the layer's
+diff_id) is computed. Only paths, types and sizes are kept. The manifest usually comes after the layers (the
+engine writes the members in name order), so each layer's entries are kept under its path in the archive and
+compared with the earlier layers only at the end, in the manifest's order.
+
+Overlay semantics: a path is `modified` when it was present before the layer, `added` otherwise; a whiteout
+`.wh.<name>` removes `<name>` and everything under it; `.wh..wh..opq` makes its folder opaque, removing what
+the earlier layers had under it. Bytes of a file version that a later layer overwrites or removes are wasted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import posixpath
+import tarfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+
+WHITEOUT_PREFIX = ".wh."
+OPAQUE_MARKER = ".wh..wh..opq"
+# Read the tars in big blocks: tarfile's default (10 KiB) makes skipping file contents needlessly slow.
+READ_BLOCK = 1024 * 1024
+# manifest.json and the image config are small; anything bigger is not a saved image.
+MAX_METADATA_BYTES = 16 * 1024 * 1024
+
+ADDED, MODIFIED, REMOVED = "added", "modified", "removed"
+FILE, DIR, SYMLINK, HARDLINK, OTHER = "file", "dir", "symlink", "hardlink", "other"
+
+
+class LayerAnalysisError(ValueError):
+    """The stream is not a readable `docker save` archive; the message says what is wrong with it."""
+
+
+@dataclass
+class LayerAnalysis:
+    """One layer, in image order: its diff_id, its tar's size, the bytes of its files, and its changes."""
+
+    diff_id: str
+    archive_path: str
+    tar_size: int
+    size: int
+    changes: list[dict[str, object]]
+
+    def as_dict(self) -> dict[str, object]:
+        return {"diff_id": self.diff_id, "archive_path": self.archive_path, "tar_size": self.tar_size,
+                "size": self.size, "changes": self.changes}
+
+
+@dataclass
+class ImageAnalysis:
+    layers: list[LayerAnalysis]
+    total_size: int
+    wasted_bytes: int
+    efficiency: float
+    repo_tags: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"layers": [layer.as_dict() for layer in self.layers], "total_size": self.total_size,
+                "wasted_bytes": self.wasted_bytes, "efficiency": self.efficiency, "repo_tags": self.repo_tags}
+
+
+@dataclass
+class _LayerRecord:
+    """What one layer tar holds, before it is compared with the layers under it."""
+
+    diff_id: str
+    tar_size: int
+    # path -> (type, size); the last entry wins when a tar names a path twice.
+    entries: dict[str, tuple[str, int]]
+    duplicate_bytes: int
+    whiteouts: list[str]
+    opaque_dirs: list[str]
+
+
+class ChunkReader(io.RawIOBase):
+    """A read-only file over an iterator of byte chunks, holding one chunk at a time."""
+
+    def __init__(self, chunks: Iterable[bytes]) -> None:
+        self._chunks = iter(chunks)
+        self._chunk = memoryview(b"")
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        while not self._chunk:
+            try:
+                self._chunk = memoryview(next(self._chunks))
+            except StopIteration:
+                return 0
+        count = min(len(buffer), len(self._chunk))
+        buffer[:count] = self._chunk[:count]
+        self._chunk = self._chunk[count:]
+        return count
+
+
+class _HashingReader:
+    """Passes reads through, hashing and counting every byte, so a layer's diff_id costs no second pass."""
+
+    def __init__(self, raw) -> None:
+        self.raw = raw
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.sha256.update(data)
+        self.size += len(data)
+        return data
+
+    def drain(self) -> None:
+        while self.read(READ_BLOCK):
+            pass
+
+
+def analyse_saved_image(chunks: Iterable[bytes]) -> ImageAnalysis:
+    """Per-layer file changes, total size, wasted bytes and efficiency of the image in a `docker save` stream."""
+    records: dict[str, _LayerRecord] = {}
+    links: dict[str, str] = {}
+    small_json: dict[str, bytes] = {}
+    manifest: list | None = None
+    try:
+        with tarfile.open(fileobj=ChunkReader(chunks), mode="r|*", bufsize=READ_BLOCK) as outer:
+            for member in _members(outer):
+                name = _archive_path(member.name)
+                if member.issym() or member.islnk():
+                    # The engine saves a layer whose content another layer already has as a link to it.
+                    base = posixpath.dirname(name) if member.issym() else ""
+                    links[name] = posixpath.normpath(posixpath.join(base, member.linkname))
+                elif not member.isfile():
+                    continue
+                elif name == "manifest.json":
+                    manifest = _read_json(outer, member)
+                elif name.endswith(".json") and "/" not in name and member.size <= MAX_METADATA_BYTES:
+                    small_json[name] = outer.extractfile(member).read()
+                elif name.endswith("/layer.tar") or name.startswith("blobs/"):
+                    record = _read_layer(outer, member)
+                    if record is not None:
+                        records[name] = record
+    except tarfile.TarError as exc:
+        raise LayerAnalysisError(f"The image archive is truncated or not a readable tar: {exc}") from exc
+    return _analyse(manifest, records, links, small_json)
+
+
+def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
+    """Members of a stream-mode tar, without the TarInfo list tarfile keeps (it grows with every member)."""
+    while True:
+        member = archive.next()
+        archive.members.clear()
+        if member is None:
+            return
+        yield member
+
+
+def _archive_path(name: str) -> str:
+    path = posixpath.normpath("/" + name).lstrip("/")
+    return "" if path == "." else path
+
+
+def _read_json(outer: tarfile.TarFile, member: tarfile.TarInfo):
+    if member.size > MAX_METADATA_BYTES:
+        raise LayerAnalysisError(f"The image archive's {member.name} is too large to be a manifest.")
+    try:
+        return json.loads(outer.extractfile(member).read())
+    except ValueError as exc:
+        raise LayerAnalysisError(f"The image archive's {member.name} is not valid JSON.") from exc
+
+
+def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo) -> _LayerRecord | None:
+    reader = _HashingReader(outer.extractfile(member))
+    entries: dict[str, tuple[str, int]] = {}
+    duplicate_bytes = 0
+    whiteouts: list[str] = []
+    opaque_dirs: list[str] = []
+    try:
+        with tarfile.open(fileobj=reader, mode="r|", bufsize=READ_BLOCK) as layer:
+            for entry in _members(layer):
+                path = _archive_path(entry.name)
+                if not path or path.startswith("../"):
+                    continue
+                folder, base = posixpath.split(path)
+                if base == OPAQUE_MARKER:
+                    opaque_dirs.append(folder)
+                elif base.startswith(WHITEOUT_PREFIX + WHITEOUT_PREFIX):
+                    # Other `.wh..wh.` names are the storage driver's bookkeeping, not files of the image.
+                    continue
+                elif base.startswith(WHITEOUT_PREFIX):
+                    whiteouts.append(posixpath.join(folder, base[len(WHITEOUT_PREFIX):]))
+                else:
+                    kind, size = _kind_and_size(entry)
+                    if path in entries:
+                        duplicate_bytes += entries[path][1]
+                    entries[path] = (kind, size)
+    except tarfile.ReadError:
+        # Not a tar: in an OCI layout, blobs/ also holds the JSON config and manifests.
+        if member.name.endswith("/layer.tar"):
+            raise
+        reader.drain()
+        return None
+    # The diff_id covers the whole layer tar, end-of-archive padding included.
+    reader.drain()
+    return _LayerRecord(
+        diff_id=f"sha256:{reader.sha256.hexdigest()}",
+        tar_size=reader.size,
+        entries=entries,
+        duplicate_bytes=duplicate_bytes,
+        whiteouts=whiteouts,
+        opaque_dirs=opaque_dirs,
+    )
+
+
+def _kind_and_size(entry: tarfile.TarInfo) -> tuple[str, int]:
+    if entry.isreg():
+        return FILE, entry.size
+    if entry.isdir():
+        return DIR, 0
+    if entry.issym():
+        return SYMLINK, 0
+    if entry.islnk():
+        # A hard link shares its target's bytes, which are counted once, on the target.
+        return HARDLINK, 0
+    return OTHER, 0
+
+
+def _layer_paths(manifest: list | None) -> tuple[list[str], str, list[str]]:
+    if manifest is None:
+        raise LayerAnalysisError("The image archive has no manifest.json: it is not a `docker save` archive.")
+    if not isinstance(manifest, list) or not manifest or not isinstance(manifest[0], dict):
+        raise LayerAnalysisError("The image archive's manifest.json does not describe an image.")
+    image = manifest[0]
+    layers = image.get("Layers")
+    if not isinstance(layers, list) or not all(isinstance(path, str) for path in layers):
+        raise LayerAnalysisError("The image archive's manifest.json does not list the image's layers.")
+    tags = [tag for tag in image.get("RepoTags") or [] if isinstance(tag, str)]
+    return [_archive_path(path) for path in layers], str(image.get("Config", "")), tags
+
+
+def _resolve(path: str, links: dict[str, str]) -> str:
+    seen = set()
+    while path in links and path not in seen:
+        seen.add(path)
+        path = links[path]
+    return path
+
+
+class _FileSystem:
+    """The image's files as the layers so far make them: path -> (type, size), with each folder's children."""
+
+    def __init__(self) -> None:
+        self.paths: dict[str, tuple[str, int]] = {}
+        self.children: dict[str, set[str]] = {}
+
+    def put(self, path: str, kind: str, size: int) -> None:
+        self.paths[path] = (kind, size)
+        # Link the path to every folder above it, even a folder no layer named, so `below` finds it.
+        child = path
+        while child:
+            siblings = self.children.setdefault(posixpath.dirname(child), set())
+            if child in siblings:
+                break
+            siblings.add(child)
+            child = posixpath.dirname(child)
+
+    def remove(self, path: str) -> tuple[str, int]:
+        self.children.get(posixpath.dirname(path), set()).discard(path)
+        self.children.pop(path, None)
+        return self.paths.pop(path)
+
+    def below(self, folder: str) -> Iterator[str]:
+        """Every path under a folder (parents before children), the folder itself excluded; may include
+        folders that no layer named, which are not in `paths`."""
+        pending = sorted(self.children.get(folder, ()), reverse=True)
+        while pending:
+            path = pending.pop()
+            yield path
+            pending.extend(sorted(self.children.get(path, ()), reverse=True))
+
+
+def _analyse(
+    manifest: list | None, records: dict[str, _LayerRecord], links: dict[str, str], small_json: dict[str, bytes]
+) -> ImageAnalysis:
+    paths, config_name, tags = _layer_paths(manifest)
+    filesystem = _FileSystem()
+    layers: list[LayerAnalysis] = []
+    wasted = 0
+    all_bytes = 0
+    for archive_path in paths:
+        record = records.get(_resolve(archive_path, links))
+        if record is None:
+            raise LayerAnalysisError(f"The layer {archive_path} named by manifest.json is missing from the archive.")
+        changes, layer_wasted = _apply(filesystem, record)
+        wasted += layer_wasted + record.duplicate_bytes
+        layer_bytes = sum(size for _, size in record.entries.values())
+        all_bytes += layer_bytes + record.duplicate_bytes
+        layers.append(LayerAnalysis(record.diff_id, archive_path, record.tar_size, layer_bytes, changes))
+    _check_diff_ids(layers, small_json.get(config_name))
+    total_size = sum(size for _, size in filesystem.paths.values())
+    efficiency = (all_bytes - wasted) / all_bytes if all_bytes else 1.0
+    return ImageAnalysis(layers=layers, total_size=total_size, wasted_bytes=wasted, efficiency=efficiency,
+                         repo_tags=tags)
+
+
+def _apply(filesystem: _FileSystem, record: _LayerRecord) -> tuple[list[dict[str, object]], int]:
+    """Lay one layer over the file system; its changes (sorted by path) and the bytes it made wasted."""
+    changes: list[dict[str, object]] = []
+    wasted = 0
+
+    def remove(path: str) -> None:
+        nonlocal wasted
+        if path not in filesystem.paths:
+            return
+        kind, size = filesystem.remove(path)
+        wasted += size
+        changes.append({"path": path, "change": REMOVED, "type": kind, "size": size})
+
+    # Whiteouts and opaque folders hide what the layers below had, never what this layer itself brings.
+    for target in record.whiteouts:
+        if target in filesystem.paths and target not in record.entries:
+            for path in [target, *filesystem.below(target)]:
+                remove(path)
+    for folder in record.opaque_dirs:
+        for path in list(filesystem.below(folder)):
+            if path not in record.entries:
+                remove(path)
+    for path, (kind, size) in record.entries.items():
+        previous = filesystem.paths.get(path)
+        if previous is not None:
+            wasted += previous[1]
+            if previous[0] == DIR and kind != DIR:
+                # A file replacing a folder hides everything that was in it.
+                for below in list(filesystem.below(path)):
+                    if below not in record.entries:
+                        remove(below)
+        filesystem.put(path, kind, size)
+        changes.append({"path": path, "change": MODIFIED if previous else ADDED, "type": kind, "size": size})
+    changes.sort(key=lambda change: change["path"])
+    return changes, wasted
+
+
+def _check_diff_ids(layers: list[LayerAnalysis], config: bytes | None) -> None:
+    """When the image config came along, its diff_ids must be those computed: else the stream was damaged."""
+    if config is None:
+        return
+    try:
+        expected = json.loads(config)["rootfs"]["diff_ids"]
+    except (ValueError, KeyError, TypeError):
+        return
+    computed = [layer.diff_id for layer in layers]
+    if expected != computed:
+        raise LayerAnalysisError(
+            "The layers in the image archive do not match the image's diff_ids: the archive is damaged or truncated."
+        )

@@ -1,0 +1,42 @@
+"""Reading images on an engine: inspect, history, and the `docker save` stream of an image."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+from console.engine.core import Engine
+
+EXPORT_CHUNK_SIZE = 1024 * 1024
+
+
+def inspect_image(engine: Engine, ref: str) -> dict[str, Any]:
+    """The engine's description of an image (`docker image inspect`): Id, RepoTags, Config, RootFS, Size..."""
+    with engine.errors(f"Inspecting image {ref}"):
+        return engine.api.inspect_image(ref)
+
+
+def image_history(engine: Engine, ref: str) -> list[dict[str, Any]]:
+    """The image's history, newest step first (`docker history`): Id, Created, CreatedBy, Size, Comment."""
+    with engine.errors(f"Reading the history of image {ref}"):
+        return engine.api.history(ref)
+
+
+def export_image(engine: Engine, image_ref: str, chunk_size: int = EXPORT_CHUNK_SIZE) -> Iterator[bytes]:
+    """The `docker save` tar of one image, as chunks of at most `chunk_size` bytes, never held whole.
+
+    The request is made on the first `next()`. What `APIClient.get_image` does, but keeping the response so
+    that a consumer stopping early (a failed analysis, a closed download) closes the connection at once
+    instead of leaving the engine writing into it until garbage collection.
+    """
+    action = f"Exporting image {image_ref}"
+    api = engine.api
+    with engine.errors(action):
+        response = api._get(api._url("/images/{0}/get", image_ref), stream=True)
+    try:
+        with engine.errors(action):
+            # The SDK's raw stream: checks the status, then lifts the read timeout, since the engine may
+            # take a long time to write a big image's layers before the first byte.
+            yield from api._stream_raw_result(response, chunk_size, False)
+    finally:
+        response.close()
