@@ -149,7 +149,7 @@ def client_for(account: RegistryAccount) -> RegistryClient:
     )
 
 
-def test_account(account: RegistryAccount) -> tuple[bool, str]:
+def check_login(account: RegistryAccount) -> tuple[bool, str]:
     """Log in the way `docker login` does (GET /v2/ answering the registry's challenge): (ok, what happened)."""
     try:
         client_for(account).get("/v2/")
@@ -322,7 +322,7 @@ class Progress:
             layer["status"] = status
             if detail.get("total"):
                 layer["total"] = int(detail["total"])
-            if detail.get("current") is not None and "current" in detail:
+            if detail.get("current") is not None:
                 layer["current"] = int(detail["current"])
             if status in ("Pushed", "Layer already exists", "Pull complete", "Already exists",
                           "Download complete") or status.startswith("Mounted from"):
@@ -345,8 +345,8 @@ class Progress:
         return force or not jobs.cancel_requested(self.job)
 
 
-def _run_transfer(job, model, work) -> None:
-    job = model.objects.select_related("registry", "owner").get(pk=job)
+def _run_transfer(job_id: int, model, work) -> None:
+    job = model.objects.select_related("registry", "owner").get(pk=job_id)
     if not jobs.claim(job):
         return
     progress = Progress(job)

@@ -104,7 +104,7 @@ def registry_delete(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def registry_test(request: HttpRequest, pk: int) -> HttpResponse:
     account = _get_account_for_user(request, pk)
-    ok, detail = services.test_account(account)
+    ok, detail = services.check_login(account)
     (messages.success if ok else messages.error)(request, detail if ok else f"Login failed: {detail}")
     return redirect("registry-detail", pk=account.pk)
 

@@ -61,7 +61,7 @@ class RegistryAccountViewSet(
     @action(detail=True, methods=["post"])
     def test(self, request: Request, pk=None) -> Response:
         """Log in as `docker login` would; a refusal is `ok: false` with the registry's own message."""
-        ok, detail = services.test_account(self.get_object())
+        ok, detail = services.check_login(self.get_object())
         return Response({"ok": ok, "detail": detail})
 
     @extend_schema(responses={200: RepositoryListSerializer, 502: OpenApiResponse(ErrorSerializer)})

@@ -52,10 +52,10 @@ def test_a_bearer_challenge_answers_the_token_services_refusal(console_registry,
                                           username="alice", secret="correct horse battery staple")
     bad = RegistryAccount.objects.create(owner=owner, name="bad", kind="generic", url=console_registry.url,
                                          username="alice", secret="nope")
-    from registry.services import test_account
+    from registry.services import check_login
 
-    assert test_account(good)[0] is True
-    ok, detail = test_account(bad)
+    assert check_login(good)[0] is True
+    ok, detail = check_login(bad)
     assert ok is False
     assert detail == "The username, password or access token is wrong."
 

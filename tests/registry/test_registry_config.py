@@ -43,6 +43,7 @@ def test_docker_registry_serves_with_it(settings, tmp_path):
     process = subprocess.Popen(["docker-registry", "serve", str(tmp_path / "config.yml")],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
+        response = None
         for _ in range(200):
             try:
                 response = requests.get(f"http://{settings.REGISTRY_ADDRESS}/v2/", timeout=1)
@@ -50,7 +51,7 @@ def test_docker_registry_serves_with_it(settings, tmp_path):
             except requests.ConnectionError:
                 assert process.poll() is None, "docker-registry refused the config"
                 time.sleep(0.05)
-        assert response.status_code == 401
+        assert response is not None and response.status_code == 401
         challenge = response.headers["WWW-Authenticate"]
         assert challenge.startswith("Bearer ")
         assert f'realm="{settings.REGISTRY_TOKEN_REALM}"' in challenge
