@@ -71,6 +71,10 @@ def accounts_for(user):
                 defaults={"name": settings.REGISTRY_ADDRESS, "url": settings.REGISTRY_ADDRESS,
                           "username": user.get_username()},
             )
+    # The account's username follows the user's (the registry's namespace is the user's name).
+    RegistryAccount.objects.filter(owner=user, kind=RegistryKind.CONSOLE).exclude(
+        username=user.get_username()
+    ).update(username=user.get_username())
     return RegistryAccount.objects.for_user(user)
 
 

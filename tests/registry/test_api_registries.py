@@ -130,3 +130,9 @@ def test_secrets_survive_key_rotation(owner_api, settings):
     assert raw_secret(account) != before
     settings.CONSOLE_ENCRYPTION_KEYS = settings.CONSOLE_ENCRYPTION_KEYS[:1]
     assert RegistryAccount.objects.get(pk=account_id).secret == SECRET
+
+
+def test_a_users_own_account_named_console_is_kept(owner_api, owner, settings):
+    assert create(owner_api, name="console").status_code == 201
+    names = {item["kind"]: item["name"] for item in owner_api.get(URL).json()}
+    assert names == {"dockerhub": "console", "console": settings.REGISTRY_ADDRESS}
