@@ -1,0 +1,123 @@
+from __future__ import annotations
+
+from rest_framework import serializers
+
+from fleet.constants import RestartPolicy
+from fleet.models import Deployment, DeploymentTarget, Host
+
+
+class EngineInfoSerializer(serializers.Serializer):
+    server_version = serializers.CharField()
+    api_version = serializers.CharField()
+    os = serializers.CharField()
+    kernel = serializers.CharField()
+    storage_driver = serializers.CharField()
+    backing_filesystem = serializers.CharField()
+    cpus = serializers.IntegerField()
+    memory = serializers.IntegerField()
+    containers_running = serializers.IntegerField()
+    containers = serializers.IntegerField()
+    images = serializers.IntegerField()
+
+
+class HostSerializer(serializers.ModelSerializer):
+    """A host as shown; the TLS material is write-only (`tls` says whether there is some)."""
+
+    address = serializers.CharField(
+        required=False, allow_blank=True, help_text="Where published ports answer; blank takes the URL's host."
+    )
+    labels = serializers.JSONField(required=False, help_text='Like {"env": "prod"}.')
+    tls_ca_cert = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False)
+    tls_client_cert = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False)
+    tls_client_key = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False,
+                                           style={"input_type": "password"})
+    tls = serializers.BooleanField(source="uses_tls", read_only=True)
+    info = EngineInfoSerializer(read_only=True, allow_null=True)
+
+    class Meta:
+        model = Host
+        fields = [
+            "id", "name", "url", "labels", "address", "tls", "tls_ca_cert", "tls_client_cert", "tls_client_key",
+            "status", "status_reason", "last_seen", "last_checked", "info", "created",
+        ]
+        read_only_fields = ["status", "status_reason", "last_seen", "last_checked", "created"]
+        extra_kwargs = {"name": {"required": False}, "url": {"required": False}}
+
+    def to_representation(self, instance: Host) -> dict:
+        data = super().to_representation(instance)
+        data["address"] = instance.address
+        data["info"] = instance.info or None
+        return data
+
+
+class PortSerializer(serializers.Serializer):
+    container_port = serializers.IntegerField()
+    protocol = serializers.CharField()
+    host_ip = serializers.CharField(required=False)
+    host_port = serializers.IntegerField(required=False)
+
+
+class ContainerSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    name = serializers.CharField()
+    image = serializers.CharField()
+    image_id = serializers.CharField()
+    command = serializers.CharField()
+    state = serializers.CharField()
+    status = serializers.CharField()
+    ports = PortSerializer(many=True)
+    labels = serializers.DictField(child=serializers.CharField())
+    created = serializers.DateTimeField()
+
+
+class ContainerLogsSerializer(serializers.Serializer):
+    container = serializers.CharField()
+    tail = serializers.IntegerField()
+    logs = serializers.CharField()
+
+
+class DeploymentTargetSerializer(serializers.ModelSerializer):
+    host = serializers.IntegerField(source="host_id", read_only=True, allow_null=True)
+
+    class Meta:
+        model = DeploymentTarget
+        fields = ["host", "host_name", "status", "step", "container_id", "url", "error", "started_at",
+                  "finished_at"]
+
+
+class DeploymentSerializer(serializers.ModelSerializer):
+    targets = DeploymentTargetSerializer(many=True, read_only=True)
+    registry = serializers.IntegerField(source="registry_account_id", read_only=True, allow_null=True)
+    rollback_of = serializers.PrimaryKeyRelatedField(read_only=True)
+
+    class Meta:
+        model = Deployment
+        fields = [
+            "id", "name", "image", "image_id", "image_digest", "registry", "selector", "ports", "env",
+            "restart_policy", "memory_limit", "cpus", "user", "status", "error", "rollback_of", "targets",
+            "created", "started_at", "finished_at", "log_line_count",
+        ]
+
+
+class DeploymentRequestSerializer(serializers.Serializer):
+    """What a deployment asks for; the service checks the values, so the browser form says the same."""
+
+    name = serializers.CharField(max_length=63)
+    image = serializers.CharField(max_length=500, help_text="An image reference or id on the build engine, or a "
+                                                            "registry reference with `registry`.")
+    hosts = serializers.ListField(child=serializers.IntegerField(), required=False)
+    selector = serializers.CharField(required=False, allow_blank=True, help_text="Labels, like env=prod.")
+    ports = serializers.JSONField(required=False, help_text='Like {"8080/tcp": 8080}.')
+    env = serializers.JSONField(required=False, help_text='Like {"WHO": "World"}.')
+    restart_policy = serializers.ChoiceField(choices=RestartPolicy.choices, required=False)
+    memory_limit = serializers.JSONField(required=False, help_text="Bytes, or a size like 64m.")
+    cpus = serializers.FloatField(required=False, allow_null=True)
+    user = serializers.CharField(required=False, allow_blank=True)
+    registry = serializers.IntegerField(required=False, allow_null=True, help_text="A registry account to pull "
+                                                                                   "with.")
+
+
+class LogSerializer(serializers.Serializer):
+    lines = serializers.ListField(child=serializers.CharField())
+    next_offset = serializers.IntegerField()
+    finished = serializers.BooleanField()

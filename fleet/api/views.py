@@ -1,0 +1,147 @@
+from __future__ import annotations
+
+from django.core.exceptions import ValidationError as DjangoValidationError
+from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from console import jobs
+from console.api import ErrorSerializer
+from fleet import services
+from fleet.api.serializers import (
+    ContainerLogsSerializer,
+    ContainerSerializer,
+    DeploymentRequestSerializer,
+    DeploymentSerializer,
+    HostSerializer,
+    LogSerializer,
+)
+from fleet.models import Deployment, Host
+
+ERRORS = {
+    400: OpenApiResponse(ErrorSerializer, description="Bad input."),
+    404: OpenApiResponse(ErrorSerializer, description="Not yours, or no such thing."),
+    503: OpenApiResponse(ErrorSerializer, description="The host's engine does not answer."),
+}
+CONTAINER_ID = r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}"
+VERBS = "start|stop|restart|remove"
+
+
+class HostViewSet(viewsets.ModelViewSet):
+    """Your Docker hosts: register, list, change, remove, check; their containers and logs."""
+
+    serializer_class = HostSerializer
+    queryset = Host.objects.none()  # for the schema; requests go through get_queryset
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return Host.objects.for_user(self.request.user)
+
+    def create(self, request: Request, *args, **kwargs) -> Response:
+        serializer = self.get_serializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        host = services.create_host(request.user, dict(serializer.validated_data))
+        return Response(HostSerializer(host).data, status=status.HTTP_201_CREATED)
+
+    def partial_update(self, request: Request, *args, **kwargs) -> Response:
+        host = self.get_object()
+        serializer = self.get_serializer(host, data=request.data, partial=True)
+        serializer.is_valid(raise_exception=True)
+        host = services.update_host(host, dict(serializer.validated_data))
+        return Response(HostSerializer(host).data)
+
+    def perform_destroy(self, instance: Host) -> None:
+        services.delete_host(instance)
+
+    @extend_schema(request=None, responses={200: HostSerializer})
+    @action(detail=True, methods=["post"])
+    def check(self, request: Request, pk: str | None = None) -> Response:
+        """Ask the engine now: `up` with its facts, or `down` with the reason."""
+        host = services.check_host(self.get_object())
+        return Response(HostSerializer(host).data)
+
+    @extend_schema(responses={200: ContainerSerializer(many=True), **ERRORS})
+    @action(detail=True, methods=["get"])
+    def containers(self, request: Request, pk: str | None = None) -> Response:
+        """Every container on the host, like `docker ps -a`."""
+        return Response(ContainerSerializer(services.list_containers(self.get_object()), many=True).data)
+
+    @extend_schema(request=None, responses={200: ContainerSerializer, 204: None, **ERRORS})
+    @action(detail=True, methods=["post"], url_path=rf"containers/(?P<cid>{CONTAINER_ID})/(?P<verb>{VERBS})")
+    def container_action(self, request: Request, pk: str | None = None, cid: str = "", verb: str = "") -> Response:
+        """Start, stop, restart or remove one container."""
+        container = services.container_action(self.get_object(), cid, verb)
+        if container is None:
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        return Response(ContainerSerializer(container).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("tail", int, description="How many of the last lines (default 200).")],
+        responses={200: ContainerLogsSerializer, **ERRORS},
+    )
+    @action(detail=True, methods=["get"], url_path=rf"containers/(?P<cid>{CONTAINER_ID})/logs")
+    def container_logs(self, request: Request, pk: str | None = None, cid: str = "") -> Response:
+        """The last lines a container wrote to stdout and stderr."""
+        host = self.get_object()
+        tail = services.clean_tail(request.query_params.get("tail"))
+        logs = services.container_logs(host, cid, tail)
+        return Response({"container": cid, "tail": tail, "logs": logs})
+
+
+class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Deployments: one image to many hosts at once, each host with its own progress; release history, rollback."""
+
+    serializer_class = DeploymentSerializer
+    queryset = Deployment.objects.none()  # for the schema; requests go through get_queryset
+
+    def get_queryset(self):
+        queryset = Deployment.objects.for_user(self.request.user).prefetch_related("targets")
+        name = self.request.query_params.get("name")
+        return queryset.filter(name=name) if name else queryset
+
+    @extend_schema(
+        parameters=[OpenApiParameter("name", str, description="Only the deployments of this app.")],
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=DeploymentRequestSerializer, responses={202: DeploymentSerializer, 400: ERRORS[400]})
+    def create(self, request: Request) -> Response:
+        serializer = DeploymentRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        deployment = services.create_deployment(request.user, dict(serializer.validated_data))
+        return Response(DeploymentSerializer(_fresh(deployment)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: DeploymentSerializer, 400: ERRORS[400], 404: ERRORS[404]})
+    @action(detail=True, methods=["post"])
+    def rollback(self, request: Request, pk: str | None = None) -> Response:
+        """Redeploy the release before this one (its image by id or digest, its settings, its hosts)."""
+        try:
+            deployment = services.rollback(self.get_object())
+        except DjangoValidationError as exc:
+            if "detail" not in getattr(exc, "error_dict", {}):
+                raise
+            return Response({"detail": exc.message_dict["detail"][0]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(DeploymentSerializer(_fresh(deployment)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("offset", int, description="The first line to return.")],
+        responses={200: LogSerializer},
+    )
+    @action(detail=True, methods=["get"])
+    def log(self, request: Request, pk: str | None = None) -> Response:
+        """The deployment's log lines from `offset` on."""
+        deployment = self.get_object()
+        try:
+            offset = max(0, int(request.query_params.get("offset", 0)))
+        except ValueError:
+            return Response({"detail": "offset is a whole number."}, status=status.HTTP_400_BAD_REQUEST)
+        chunk = jobs.read_log(deployment, offset)
+        return Response({"lines": chunk.lines, "next_offset": chunk.next_offset, "finished": chunk.finished})
+
+
+def _fresh(deployment: Deployment) -> Deployment:
+    return get_object_or_404(Deployment.objects.prefetch_related("targets"), pk=deployment.pk)
