@@ -150,6 +150,7 @@ def _clean_host(owner, data: dict[str, Any], instance: Host | None = None) -> di
             text = (data.get(field) or "").strip()
             if text:
                 _check_pem(field, text, kind)
+                text += "\n"
             clean[field] = text
     tls = {field: clean.get(field, getattr(instance, field, "") if instance else "") for field in TLS_FIELDS}
     url = clean.get("url", instance.url if instance else "")

@@ -76,6 +76,8 @@ def translate_errors(action: str, where: str) -> Iterator[None]:
         raise EngineUnavailable(f"{action}: the Docker Engine at {where} did not answer in time") from exc
     except docker.errors.DockerException as exc:
         # The SDK wraps connection failures met while negotiating the API version: say what they are.
+        if _caused_by(exc, (requests.exceptions.SSLError,)):
+            raise EngineUnavailable(f"{action}: the TLS handshake with {where} failed ({_reason(exc)})") from exc
         if _caused_by(exc, (requests.exceptions.ConnectionError, ConnectionError, FileNotFoundError)):
             raise EngineUnavailable(f"{action}: the Docker Engine at {where} does not answer ({_reason(exc)})") from exc
         if _caused_by(exc, (requests.exceptions.Timeout, TimeoutError)):
@@ -100,8 +102,8 @@ def _reason(exc: BaseException) -> str:
     """The innermost cause of a connection error, without the adapter's long repr."""
     text = " ".join(str(link) for link in _chain(exc))
     for marker in ("Connection refused", "No such file or directory", "timed out", "Name or service not known",
-                   "No route to host", "certificate verify failed", "Network is unreachable", "Permission denied",
-                   "Connection reset"):
+                   "No route to host", "certificate verify failed", "bad certificate", "Network is unreachable",
+                   "Permission denied", "Connection reset"):
         if marker in text:
             return marker.lower()
     return str(list(_chain(exc))[-1])[:200]

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from fleet.constants import RestartPolicy
@@ -32,7 +33,7 @@ class HostSerializer(serializers.ModelSerializer):
     tls_client_key = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False,
                                            style={"input_type": "password"})
     tls = serializers.BooleanField(source="uses_tls", read_only=True)
-    info = EngineInfoSerializer(read_only=True, allow_null=True)
+    info = serializers.SerializerMethodField()
 
     class Meta:
         model = Host
@@ -46,8 +47,12 @@ class HostSerializer(serializers.ModelSerializer):
     def to_representation(self, instance: Host) -> dict:
         data = super().to_representation(instance)
         data["address"] = instance.address
-        data["info"] = instance.info or None
         return data
+
+    @extend_schema_field(EngineInfoSerializer(allow_null=True))
+    def get_info(self, instance: Host) -> dict | None:
+        """The engine's facts from the last good check; null before the first one."""
+        return instance.info or None
 
 
 class PortSerializer(serializers.Serializer):
