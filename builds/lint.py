@@ -37,10 +37,13 @@ class LintError(Exception):
         self.line = line
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class Finding:
-    line: int
+    """One problem: the rule (hadolint's DL/SC code or the console's CONSOLE code), the line it starts on, the
+    severity (error, warning, info or style) and a message fit to show a user."""
+
     rule: str
+    line: int
     severity: str
     message: str
 
@@ -83,7 +86,7 @@ def lint_dockerfile(text: str) -> list[Finding]:
         if (practice.hadolint_code, line) in reported:
             continue
         found.append(Finding(line=line, rule=practice.rule, severity=practice.severity, message=message))
-    return sorted(found)
+    return sorted(found, key=lambda finding: (finding.line, finding.rule))
 
 
 def _check_text(text: object) -> None:
