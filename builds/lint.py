@@ -76,6 +76,8 @@ SEVERAL_CMDS = Practice("CONSOLE008", "DL4003", "warning", "Several CMD instruct
 def lint_dockerfile(text: str) -> list[Finding]:
     """All findings for a Dockerfile, sorted by line. Raises LintError when it cannot be linted."""
     _check_text(text)
+    # Docker ignores a byte order mark at the start of the file; so must the linting.
+    text = text.removeprefix("\ufeff")
     instructions = parse_dockerfile(text)
     if not instructions:
         raise LintError("The Dockerfile is empty: it has no instructions.", line=1)

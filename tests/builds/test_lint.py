@@ -275,6 +275,13 @@ def test_text_over_one_megabyte_is_a_lint_error():
         lint_dockerfile("FROM busybox:1.35.0\n" + "# padding\n" * 110_000)
 
 
+def test_windows_line_ends_and_a_byte_order_mark_are_read_as_docker_reads_them():
+    findings = lint_dockerfile("\ufeffFROM busybox\r\nMAINTAINER x\r\nUSER 1000\r\n")
+
+    assert lines_of(findings, UNTAGGED_FROM) == [1]
+    assert lines_of(findings, MAINTAINER) == [2]
+
+
 def test_non_ascii_text_is_linted():
     findings = lint_dockerfile('FROM busybox:1.35.0\nLABEL description="café ☃"\nRUN echo "é"\nUSER 1000\n')
 
