@@ -120,7 +120,20 @@ class _HashingReader:
 
 
 def analyse_saved_image(chunks: Iterable[bytes]) -> ImageAnalysis:
-    """Per-layer file changes, total size, wasted bytes and efficiency of the image in a `docker save` stream."""
+    """Per-layer file changes, total size, wasted bytes and efficiency of the image in a `docker save` stream.
+
+    Consumes `chunks` and closes it (when it can be closed) even on failure, so that an export stream from the
+    engine does not stay open behind an error.
+    """
+    try:
+        return _analyse_stream(chunks)
+    finally:
+        close = getattr(chunks, "close", None)
+        if callable(close):
+            close()
+
+
+def _analyse_stream(chunks: Iterable[bytes]) -> ImageAnalysis:
     records: dict[str, _LayerRecord] = {}
     links: dict[str, str] = {}
     small_json: dict[str, bytes] = {}

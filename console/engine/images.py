@@ -8,6 +8,9 @@ from typing import Any
 from console.engine.core import Engine
 
 EXPORT_CHUNK_SIZE = 1024 * 1024
+# Engine 20.10 exports the whole image to a temporary folder before it answers at all: a big image can take
+# far longer than the engine's usual timeout to send its first byte.
+EXPORT_START_TIMEOUT = 30 * 60
 
 
 def inspect_image(engine: Engine, ref: str) -> dict[str, Any]:
@@ -32,7 +35,9 @@ def export_image(engine: Engine, image_ref: str, chunk_size: int = EXPORT_CHUNK_
     action = f"Exporting image {image_ref}"
     api = engine.api
     with engine.errors(action):
-        response = api._get(api._url("/images/{0}/get", image_ref), stream=True)
+        response = api._get(
+            api._url("/images/{0}/get", image_ref), stream=True, timeout=(engine.timeout, EXPORT_START_TIMEOUT)
+        )
     try:
         with engine.errors(action):
             # The SDK's raw stream: checks the status, then lifts the read timeout, since the engine may

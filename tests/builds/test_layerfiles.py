@@ -194,6 +194,16 @@ def test_the_export_is_streamed_in_chunks(engine):
 
 
 @pytest.mark.engine
+def test_an_export_abandoned_early_is_closed_and_the_engine_still_answers(engine):
+    stream = export_image(engine, "busybox:1.35.0", chunk_size=4096)
+    first = next(stream)
+    stream.close()
+
+    assert len(first) == 4096
+    assert sum(len(chunk) for chunk in export_image(engine, "busybox:1.35.0")) > 2_000_000
+
+
+@pytest.mark.engine
 def test_a_missing_image_is_not_found(engine):
     with pytest.raises(EngineNotFound):
         list(export_image(engine, "console-test/never-made:nope"))
@@ -376,6 +386,22 @@ def test_layers_that_do_not_match_the_configs_diff_ids_are_an_error():
 
     with pytest.raises(LayerAnalysisError, match="do not match the image's diff_ids"):
         analyse_saved_image(chunked(archive))
+
+
+def test_a_failed_analysis_closes_the_stream_it_was_reading():
+    closed = []
+
+    def stream() -> Iterator[bytes]:
+        try:
+            yield b"this is not a tar at all" * 100
+            yield b"never read"
+        finally:
+            closed.append(True)
+
+    with pytest.raises(LayerAnalysisError):
+        analyse_saved_image(stream())
+
+    assert closed == [True]
 
 
 def test_an_engine_error_in_the_middle_of_the_stream_reaches_the_caller():
