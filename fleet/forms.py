@@ -1,0 +1,49 @@
+"""Browser forms of the fleet; the values are checked by the same service functions the API calls."""
+
+from __future__ import annotations
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from fleet.constants import RestartPolicy
+from fleet.models import Host
+
+
+def add_service_errors(form: forms.Form, error: ValidationError) -> None:
+    """Show a service's ValidationError on the form's fields (or above them)."""
+    for field, messages in getattr(error, "message_dict", {"__all__": error.messages}).items():
+        form.add_error(field if field in form.fields else None, messages)
+
+
+class HostForm(forms.Form):
+    name = forms.CharField(max_length=100)
+    url = forms.CharField(max_length=500, label="URL", help_text="unix:///var/run/docker.sock, tcp://10.0.0.5:2376 "
+                                                                 "or ssh://deploy@host")
+    labels = forms.CharField(required=False, help_text="key=value, separated by commas, like env=prod")
+    address = forms.CharField(required=False, help_text="Where published ports answer; blank takes the URL's host")
+    tls_ca_cert = forms.CharField(required=False, label="TLS CA certificate", widget=forms.Textarea(attrs={"rows": 3}))
+    tls_client_cert = forms.CharField(required=False, label="TLS client certificate",
+                                      widget=forms.Textarea(attrs={"rows": 3}))
+    tls_client_key = forms.CharField(required=False, label="TLS client key", widget=forms.Textarea(attrs={"rows": 3}),
+                                     help_text="Stored encrypted, never shown again")
+
+
+class DeployForm(forms.Form):
+    image = forms.CharField(max_length=500, help_text="An image on the build engine (name:tag or id)")
+    name = forms.CharField(max_length=63, help_text="The app's name; a host runs one container of each name")
+    hosts = forms.ModelMultipleChoiceField(queryset=Host.objects.none(), required=False,
+                                           widget=forms.CheckboxSelectMultiple)
+    selector = forms.CharField(required=False, help_text="Or every host with these labels, like env=prod")
+    restart_policy = forms.ChoiceField(choices=RestartPolicy.choices, initial=RestartPolicy.UNLESS_STOPPED)
+    memory_limit = forms.CharField(required=False, help_text="Like 64m or 1g")
+    cpus = forms.CharField(required=False, label="CPUs", help_text="Like 0.5")
+    user = forms.CharField(required=False, help_text="Run as this user (name or uid[:gid])")
+
+    def __init__(self, user, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["hosts"].queryset = Host.objects.for_user(user)
+
+
+def rows(data, first: str, second: str) -> list[tuple[str, str]]:
+    """Pairs of repeated inputs (port rows, environment rows), blank rows left out."""
+    return [(a.strip(), b) for a, b in zip(data.getlist(first), data.getlist(second), strict=False) if a.strip()]

@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from console import jobs
+from console.engine import EngineError
+from fleet import services
+from fleet.forms import DeployForm, HostForm, add_service_errors, rows
+from fleet.models import Deployment, Host
+
+
+def _get_host_for_user(request: HttpRequest, pk: int) -> Host:
+    return get_object_or_404(Host.objects.for_user(request.user), pk=pk)
+
+
+def _get_deployment_for_user(request: HttpRequest, pk: int) -> Deployment:
+    return get_object_or_404(Deployment.objects.for_user(request.user).prefetch_related("targets"), pk=pk)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def hosts(request: HttpRequest) -> HttpResponse:
+    form = HostForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        try:
+            host = services.create_host(request.user, form.cleaned_data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            messages.success(request, f"Host {host.name} was added; it is being checked.")
+            return redirect("host", host.pk)
+    return render(request, "fleet/hosts.html", {"hosts": Host.objects.for_user(request.user), "form": form})
+
+
+@login_required
+@require_GET
+def host(request: HttpRequest, pk: int) -> HttpResponse:
+    host = _get_host_for_user(request, pk)
+    context: dict = {"host": host, "containers": [], "engine_error": ""}
+    try:
+        context["containers"] = services.list_containers(host)
+        if request.GET.get("logs"):
+            context["logs_of"] = request.GET["logs"]
+            context["logs"] = services.container_logs(host, request.GET["logs"],
+                                                      services.clean_tail(request.GET.get("tail")))
+    except (EngineError, ValidationError) as exc:
+        context["engine_error"] = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    return render(request, "fleet/host.html", context)
+
+
+@login_required
+@require_POST
+def host_check(request: HttpRequest, pk: int) -> HttpResponse:
+    host = services.check_host(_get_host_for_user(request, pk))
+    if host.status == "up":
+        messages.success(request, f"{host.name} is up.")
+    else:
+        messages.error(request, f"{host.name} is down: {host.status_reason}")
+    return redirect("host", host.pk)
+
+
+@login_required
+@require_POST
+def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
+    host = _get_host_for_user(request, pk)
+    services.delete_host(host)
+    messages.success(request, f"Host {host.name} was removed from the console (its containers keep running).")
+    return redirect("hosts")
+
+
+@login_required
+@require_POST
+def container_action(request: HttpRequest, pk: int, cid: str, action: str) -> HttpResponse:
+    host = _get_host_for_user(request, pk)
+    try:
+        services.container_action(host, cid, action)
+    except (EngineError, ValidationError) as exc:
+        messages.error(request, "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    else:
+        messages.success(request, f"Container {cid[:12]}: {action} done.")
+    return redirect("host", host.pk)
+
+
+@login_required
+@require_GET
+def deployments(request: HttpRequest) -> HttpResponse:
+    queryset = Deployment.objects.for_user(request.user).prefetch_related("targets")
+    return render(request, "fleet/deployments.html", {"deployments": queryset[:200]})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def deploy(request: HttpRequest) -> HttpResponse:
+    form = DeployForm(request.user, request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = {**form.cleaned_data, "hosts": [host.pk for host in form.cleaned_data["hosts"]],
+                "ports": rows(request.POST, "port_container", "port_host"),
+                "env": rows(request.POST, "env_key", "env_value")}
+        try:
+            deployment = services.create_deployment(request.user, data)
+        except ValidationError as exc:
+            add_service_errors(form, exc)
+        else:
+            return redirect("deployment", deployment.pk)
+    context = {
+        "form": form,
+        "port_rows": rows(request.POST, "port_container", "port_host") or [("8080/tcp", "8080")],
+        "env_rows": rows(request.POST, "env_key", "env_value") or [("", "")],
+    }
+    return render(request, "fleet/deploy.html", context)
+
+
+@login_required
+@require_GET
+def deployment(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get_deployment_for_user(request, pk)
+    context = {
+        "deployment": deployment,
+        "log": jobs.read_log(deployment).lines,
+        "releases": Deployment.objects.releases(request.user, deployment.name)[:20],
+        "previous": services.previous_release(deployment),
+    }
+    return render(request, "fleet/deployment.html", context)
+
+
+@login_required
+@require_POST
+def deployment_rollback(request: HttpRequest, pk: int) -> HttpResponse:
+    deployment = _get_deployment_for_user(request, pk)
+    try:
+        rollback = services.rollback(deployment)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("deployment", deployment.pk)
+    messages.success(request, f"Rolling {deployment.name} back to release #{rollback.rollback_of_id}.")
+    return redirect("deployment", rollback.pk)
