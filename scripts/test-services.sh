@@ -23,6 +23,9 @@ if ! redis_answers; then
   redis_answers || die "Redis does not answer on 127.0.0.1:6379"
 fi
 command -v chromium >/dev/null || apt_install chromium
+# The fleet tests run extra dockerd engines in network namespaces (tests/fixtures/fleet.py): `ip` and `nsenter`.
+command -v ip >/dev/null || apt_install iproute2
+command -v nsenter >/dev/null || apt_install util-linux
 # The registry tests run real Distribution servers, with htpasswd files for Basic auth.
 command -v docker-registry >/dev/null || apt_install docker-registry
 command -v htpasswd >/dev/null || apt_install apache2-utils
