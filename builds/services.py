@@ -11,6 +11,8 @@ from builds.constants import SourceKind
 from builds.git import GitError, checkout, redact_url
 from builds.models import Repository, Source
 from builds.sourcestore import delete_unused, is_stored, sha256_of, store_members
+from console.audit.constants import Action
+from console.audit.services import record
 
 
 class RepositoryNameTaken(Exception):
@@ -20,7 +22,9 @@ class RepositoryNameTaken(Exception):
 def create_repository(owner, name: str, description: str = "") -> Repository:
     try:
         with transaction.atomic():
-            return Repository.objects.create(owner=owner, name=name, description=description)
+            repository = Repository.objects.create(owner=owner, name=name, description=description)
+            record(owner, Action.REPOSITORY_CREATED, target=repository)
+            return repository
     except IntegrityError:
         raise RepositoryNameTaken(f"You already have a repository named {name!r}.") from None
 
@@ -38,6 +42,7 @@ def update_repository(repository: Repository, **changes) -> Repository:
 
 def delete_repository(repository: Repository) -> None:
     hashes = set(repository.sources.values_list("sha256", flat=True))
+    record(repository.owner, Action.REPOSITORY_DELETED, target=repository)
     repository.delete()
     for sha256 in hashes:
         _forget_blob_if_unused(sha256)
@@ -59,10 +64,12 @@ def add_archive_source(repository: Repository, upload: BinaryIO, filename: str =
     if summary is None:
         stored = store_members(sha256, read_members(upload, fmt, size, limits))
         summary = (stored.file_count, stored.unpacked_size)
-    return Source.objects.create(
+    source = Source.objects.create(
         repository=repository, kind=SourceKind.ARCHIVE, archive_format=fmt, sha256=sha256, size=size,
         unpacked_size=summary[1], file_count=summary[0], filename=filename[:255],
     )
+    record(repository.owner, Action.SOURCE_ADDED, target=source, detail={"repository": repository.name})
+    return source
 
 
 def _existing_summary(sha256: str) -> tuple[int, int] | None:
@@ -83,11 +90,13 @@ def add_git_source(repository: Repository, url: str, ref: str = "") -> Source:
                 stored = store_members(sha256, read_members(handle, detect_format(handle), size,
                                                             Limits.from_settings()))
                 summary = (stored.file_count, stored.unpacked_size)
-        return Source.objects.create(
+        source = Source.objects.create(
             repository=repository, kind=SourceKind.GIT, archive_format="tar", sha256=sha256, size=size,
             unpacked_size=summary[1], file_count=summary[0], git_url=redact_url(url.strip()),
             git_ref=ref.strip(), commit=result.commit,
         )
+        record(repository.owner, Action.SOURCE_ADDED, target=source, detail={"repository": repository.name})
+        return source
     finally:
         result.cleanup()
 

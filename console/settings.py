@@ -15,7 +15,14 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = Path(envstr("CONSOLE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 
 DEBUG = envbool("DEBUG", True)
-SECRET_KEY = envsecret("SECRET_KEY") or generated_secret(DATA_DIR, "secret_key", random_key)
+_secret_key = envsecret("SECRET_KEY")
+# A generated key is for development only: production runs several processes on several machines, which must share
+# one key that survives a fresh data folder, so it is given, never made up.
+if not DEBUG and (not _secret_key or len(_secret_key) < 32 or _secret_key.startswith("django-insecure-")):
+    raise ImproperlyConfigured(
+        "SECRET_KEY (or SECRET_KEY_FILE) must be set to a random value of at least 32 characters when DEBUG is false"
+    )
+SECRET_KEY = _secret_key or generated_secret(DATA_DIR, "secret_key", random_key)
 ALLOWED_HOSTS = envlist("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "[::1]"])
 CSRF_TRUSTED_ORIGINS = envlist("CSRF_TRUSTED_ORIGINS", [])
 
@@ -72,14 +79,18 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",
     "console",
     "console.accounts",
+    "console.audit",
     "builds",
     "registry",
     "fleet",
 ]
 
 MIDDLEWARE = [
+    # Outermost, so that every answer (redirects, CSRF failures, error pages) carries the security headers.
+    "console.security.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
@@ -134,6 +145,59 @@ AUTH_PASSWORD_VALIDATORS = [
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
+
+# Security (README "Security"). console/security.py adds the CSP and the other headers to every answer.
+# Without DEBUG the console assumes HTTPS in front of it: cookies travel only over HTTPS.
+SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
+CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG)
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
+SECURE_CROSS_ORIGIN_OPENER_POLICY = "same-origin"
+X_FRAME_OPTIONS = "DENY"
+SECURE_HSTS_SECONDS = envint("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = envbool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = envbool("SECURE_HSTS_PRELOAD", False)
+SECURE_SSL_REDIRECT = envbool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe /healthz over plain HTTP.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+# Opt-in, only behind a proxy that sets this header itself (e.g. X-Forwarded-Proto): otherwise clients could fake it.
+_proxy_ssl_header = envstr("SECURE_PROXY_SSL_HEADER", "").strip()
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_" + _proxy_ssl_header.upper().replace("-", "_"), "https") if _proxy_ssl_header else None
+)
+# How many proxies of ours append to X-Forwarded-For; 0 means clients connect directly and REMOTE_ADDR is theirs.
+TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
+
+# Login throttling (console/throttle.py): failures are counted per username and per client address.
+LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
+LOGIN_ADDRESS_FAILURE_LIMIT = envint("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
+LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
+LOGIN_LOCK_SECONDS = envint("LOGIN_LOCK_SECONDS", 15 * 60, minimum=1)
+# From this many failures on, each further attempt waits 1, 2, 4... seconds before it is even checked.
+LOGIN_SLOWDOWN_AFTER = envint("LOGIN_SLOWDOWN_AFTER", 3, minimum=1)
+
+
+def _caches() -> dict:
+    """The cache every web process and worker shares (the login throttle lives in it): a table in the database by
+    default, so that several processes on several machines see the same counters; Redis when CACHE_URL says so."""
+    url = envstr("CACHE_URL", "db://").strip()
+    if url.startswith(("redis://", "rediss://")):
+        options = {"socket_connect_timeout": HEALTH_TIMEOUT, "socket_timeout": HEALTH_TIMEOUT}
+        backend = {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": url, "OPTIONS": options}
+    elif url == "db://":
+        # The table is made by a migration (console/audit/migrations), so `migrate` is enough.
+        backend = {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "console_cache"}
+    elif url == "locmem://":
+        # One process only: fine for a single test process, wrong for web servers with workers.
+        backend = {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
+    else:
+        raise ImproperlyConfigured(f"CACHE_URL={url!r} is not supported: use db:// or redis://host:port/db")
+    return {"default": {**backend, "KEY_PREFIX": "console"}}
+
+
+CACHES = _caches()
 
 LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
@@ -206,6 +270,12 @@ SPECTACULAR_SETTINGS = {
     "DESCRIPTION": "Sources, builds, images, registries and a fleet of Docker hosts.",
     "VERSION": "1",
     "SERVE_INCLUDE_SCHEMA": False,
+    # /api/docs/ serves Swagger UI from drf-spectacular-sidecar's static files: nothing from a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    # No validator badge: it would load an image from validator.swagger.io.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
     "COMPONENT_SPLIT_REQUEST": True,
 }
 

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularAPIView
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from console import views
 
@@ -15,5 +15,9 @@ urlpatterns = [
     path("", include("registry.urls")),
     path("", include("fleet.urls")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    # Swagger UI from drf-spectacular-sidecar; the split view serves its initialiser as a script (the CSP).
+    path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/docs.html"),
+         name="api-docs"),
+    path("", include("console.audit.urls")),
     path("admin/", admin.site.urls),
 ]

@@ -11,6 +11,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from console import throttle
 from console.accounts.services import user_for_credentials
 from registry.tokens import SigningMaterialMissing, issue_token, parse_scopes
 
@@ -44,7 +45,17 @@ def token(request: HttpRequest) -> JsonResponse:
     credentials = _basic_credentials(request)
     if credentials is not None or "Authorization" in request.headers:
         username, secret = credentials or ("", "")
-        user = user_for_credentials(username, secret, request) if username and secret else None
+        try:
+            # Throttled like the login page; successes are not audited: engines ask for a token on every pull.
+            user = throttle.authenticate(
+                request, username, lambda: user_for_credentials(username, secret, request), via="registry",
+                audit_success=False,
+            ) if username and secret else None
+        except throttle.LoginLocked as exc:
+            response = JsonResponse({"details": exc.message,
+                                     "errors": [{"code": "TOOMANYREQUESTS", "message": exc.message}]}, status=429)
+            response["Retry-After"] = str(exc.retry_after)
+            return response
         if user is None:
             # The username is the user's to see again, the secret never goes into a log.
             log.info("registry token refused for %r", username[:150])

@@ -2,14 +2,45 @@ from __future__ import annotations
 
 from django.contrib import messages
 from django.contrib.auth import login
+from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.accounts import services
-from console.accounts.forms import AccessTokenForm, SignupForm
+from console.accounts.forms import AccessTokenForm, LoginForm, SignupForm
 from console.accounts.models import AccessToken
+from console.audit.constants import Action
+from console.audit.services import record
+
+
+class LoginView(auth_views.LoginView):
+    """Django's login page, throttled: a locked sign-in is a form error answered 429 with Retry-After."""
+
+    authentication_form = LoginForm
+    redirect_authenticated_user = True
+
+    def form_invalid(self, form: LoginForm) -> HttpResponse:
+        response = super().form_invalid(form)
+        if form.locked is not None:
+            response.status_code = 429
+            response["Retry-After"] = str(form.locked.retry_after)
+        return response
+
+
+class LogoutView(auth_views.LogoutView):
+    def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if request.user.is_authenticated:
+            record(request.user, Action.SIGNOUT, target=request.user, request=request)
+        return super().post(request, *args, **kwargs)
+
+
+class PasswordChangeView(auth_views.PasswordChangeView):
+    def form_valid(self, form) -> HttpResponse:
+        response = super().form_valid(form)
+        record(self.request.user, Action.PASSWORD_CHANGED, target=self.request.user, request=self.request)
+        return response
 
 
 @require_http_methods(["GET", "POST"])
@@ -21,6 +52,7 @@ def signup(request: HttpRequest) -> HttpResponse:
         user = services.create_user(
             form.cleaned_data["username"], form.cleaned_data["email"], form.cleaned_data["password1"]
         )
+        record(user, Action.SIGNUP, target=user, detail={"via": "browser"}, request=request)
         login(request, user, backend="django.contrib.auth.backends.ModelBackend")
         messages.success(request, f"Welcome, {user.username}. Your account is ready.")
         return redirect("dashboard")
@@ -33,7 +65,8 @@ def tokens(request: HttpRequest) -> HttpResponse:
     form = AccessTokenForm(request.POST or None)
     new_token = None
     if request.method == "POST" and form.is_valid():
-        _, new_token = services.create_access_token(request.user, form.cleaned_data["name"])
+        token, new_token = services.create_access_token(request.user, form.cleaned_data["name"])
+        record(request.user, Action.TOKEN_CREATED, target=token, detail={"via": "browser"}, request=request)
         form = AccessTokenForm()
     context = {"form": form, "tokens": AccessToken.objects.for_user(request.user), "new_token": new_token}
     return render(request, "accounts/tokens.html", context)
@@ -43,6 +76,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
 @require_POST
 def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     token = get_object_or_404(AccessToken.objects.for_user(request.user), pk=pk)
+    record(request.user, Action.TOKEN_REVOKED, target=token, detail={"via": "browser"}, request=request)
     services.revoke_access_token(token)
     messages.success(request, f"Token “{token.name}” was revoked.")
     return redirect("tokens")

@@ -28,7 +28,8 @@ def test_it_defaults_to_sqlite_and_generates_its_secrets(tmp_path):
 
 
 def test_it_reads_postgres_from_database_url(tmp_path):
-    result = load_settings(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/console", DEBUG="false")
+    result = load_settings(tmp_path, DATABASE_URL="postgres://postgres@127.0.0.1:5432/console", DEBUG="false",
+                           SECRET_KEY="a production secret key of at least 32 characters")
     assert result.stdout.split() == ["django.db.backends.postgresql", "False"]
 
 

@@ -8,6 +8,7 @@ from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from console import throttle
 from console.accounts import services
 from console.accounts.api.serializers import (
     AccessTokenSerializer,
@@ -18,6 +19,8 @@ from console.accounts.api.serializers import (
 )
 from console.accounts.models import AccessToken
 from console.api import ErrorSerializer
+from console.audit.constants import Action
+from console.audit.services import record
 
 
 @extend_schema(
@@ -32,12 +35,17 @@ def signup(request: Request) -> Response:
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
     user = services.create_user(data["username"], data["email"], data["password"])
+    record(user, Action.SIGNUP, target=user, detail={"via": "api"}, request=request._request)
     return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
 
 @extend_schema(
     request=TokenRequestSerializer,
-    responses={201: NewTokenSerializer, 400: OpenApiResponse(ErrorSerializer, description="Bad credentials.")},
+    responses={
+        201: NewTokenSerializer,
+        400: OpenApiResponse(ErrorSerializer, description="Bad credentials."),
+        429: OpenApiResponse(ErrorSerializer, description="Too many failed attempts; see the Retry-After header."),
+    },
 )
 @api_view(["POST"])
 @authentication_classes([])
@@ -46,13 +54,21 @@ def create_token(request: Request) -> Response:
     serializer = TokenRequestSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    user = authenticate(request._request, username=data["username"], password=data["password"])
+    try:
+        user = throttle.authenticate(
+            request._request, data["username"],
+            lambda: authenticate(request._request, username=data["username"], password=data["password"]), via="api",
+        )
+    except throttle.LoginLocked as exc:
+        return Response({"detail": exc.message}, status=status.HTTP_429_TOO_MANY_REQUESTS,
+                        headers={"Retry-After": str(exc.retry_after)})
     if user is None:
         return Response(
             {"detail": "Unable to log in with the given username and password."},
             status=status.HTTP_400_BAD_REQUEST,
         )
     token, raw = services.create_access_token(user, data.get("name", ""))
+    record(user, Action.TOKEN_CREATED, target=token, detail={"via": "api"}, request=request._request)
     return Response({"token": raw, "name": token.name}, status=status.HTTP_201_CREATED)
 
 
@@ -71,4 +87,6 @@ class AccessTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
         return AccessToken.objects.for_user(self.request.user)
 
     def perform_destroy(self, instance: AccessToken) -> None:
+        record(self.request.user, Action.TOKEN_REVOKED, target=instance, detail={"via": "api"},
+               request=self.request._request)
         services.revoke_access_token(instance)

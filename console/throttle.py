@@ -1,0 +1,161 @@
+"""Login throttling: repeated failures slow down, then lock, per username and per client address.
+
+Every face that checks a password goes through `authenticate()` here: the browser login form, `POST
+/api/v1/auth/token/` and the registry's token endpoint (`docker login`). Counters live in Django's cache, which the
+settings point at a table in the database or at Redis (CACHE_URL), so every web process sees the same ones.
+
+For each key (the username, lower-cased and hashed; the client address from console.security.client_address):
+- failures are counted over LOGIN_FAILURE_WINDOW seconds from the first one;
+- from LOGIN_SLOWDOWN_AFTER failures on, the next attempt must wait 1, 2, 4... seconds after the last failure;
+- at LOGIN_FAILURE_LIMIT failures for a username (LOGIN_ADDRESS_FAILURE_LIMIT for an address) the key is locked
+  for LOGIN_LOCK_SECONDS: every attempt is refused before the password is even looked at, right or wrong.
+A successful sign-in clears its username's counter (not the address's: one good account must not unlock an
+address that is guessing at others). Nothing sleeps in the server: a throttled attempt is answered at once with
+the number of seconds to wait (HTTP 429 with Retry-After in the API and the registry endpoint).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.cache import cache
+from django.http import HttpRequest
+
+from console.security import client_address
+
+USER = "user"
+ADDRESS = "address"
+
+
+class LoginLocked(Exception):
+    """An attempt refused before its credentials were checked; `retry_after` is in whole seconds."""
+
+    def __init__(self, retry_after: float, locked: bool) -> None:
+        self.retry_after = max(1, math.ceil(retry_after))
+        self.locked = locked
+        super().__init__(self.message)
+
+    @property
+    def message(self) -> str:
+        if self.locked:
+            minutes = math.ceil(self.retry_after / 60)
+            wait = f"{minutes} minute{'s' if minutes != 1 else ''}"
+            return f"Sign-in is locked after too many failed attempts. Try again in {wait}."
+        wait = f"{self.retry_after} second{'s' if self.retry_after != 1 else ''}"
+        return f"Too many failed attempts: wait {wait} before trying again."
+
+
+@dataclass(frozen=True)
+class _Key:
+    scope: str
+    name: str
+    limit: int
+
+
+def now() -> float:
+    """The clock, one place for tests to move it."""
+    return time.time()
+
+
+def _keys(request: HttpRequest | None, username: str) -> list[_Key]:
+    # Hashed: usernames are free text, and cache keys must be short and plain.
+    digest = hashlib.sha256(username.strip().lower().encode()).hexdigest()[:32]
+    keys = [_Key(USER, f"login:user:{digest}", settings.LOGIN_FAILURE_LIMIT)]
+    address = client_address(request)
+    if address:
+        keys.append(_Key(ADDRESS, f"login:address:{address}", settings.LOGIN_ADDRESS_FAILURE_LIMIT))
+    return keys
+
+
+def check(request: HttpRequest | None, username: str) -> None:
+    """Raise LoginLocked when `username` or the client's address may not try now."""
+    moment = now()
+    waits: list[LoginLocked] = []
+    for key in _keys(request, username):
+        state = cache.get_many([f"{key.name}:lock", f"{key.name}:n", f"{key.name}:last"])
+        lock_until = state.get(f"{key.name}:lock")
+        if lock_until and lock_until > moment:
+            waits.append(LoginLocked(lock_until - moment, locked=True))
+            continue
+        failures = state.get(f"{key.name}:n", 0)
+        last = state.get(f"{key.name}:last")
+        if last and failures >= settings.LOGIN_SLOWDOWN_AFTER:
+            delay = min(2 ** (failures - settings.LOGIN_SLOWDOWN_AFTER), settings.LOGIN_LOCK_SECONDS)
+            if last + delay > moment:
+                waits.append(LoginLocked(last + delay - moment, locked=False))
+    if waits:
+        raise max(waits, key=lambda wait: (wait.locked, wait.retry_after))
+
+
+def record_failure(request: HttpRequest | None, username: str) -> None:
+    moment = now()
+    window = settings.LOGIN_FAILURE_WINDOW
+    for key in _keys(request, username):
+        cache.add(f"{key.name}:first", moment, window)
+        first = cache.get(f"{key.name}:first", moment)
+        remaining = max(1, math.ceil(first + window - moment))
+        cache.add(f"{key.name}:n", 0, remaining)
+        try:
+            failures = cache.incr(f"{key.name}:n")
+        except ValueError:
+            # Expired between add and incr.
+            failures = 1
+            cache.set(f"{key.name}:n", failures, remaining)
+        # The database cache's incr rewrites the value with the default timeout: put the window's end back.
+        cache.touch(f"{key.name}:n", remaining)
+        cache.set(f"{key.name}:last", moment, remaining)
+        if failures >= key.limit:
+            cache.set(f"{key.name}:lock", moment + settings.LOGIN_LOCK_SECONDS, settings.LOGIN_LOCK_SECONDS)
+
+
+def reset(username: str) -> None:
+    """Forget the failures of `username` (after a successful sign-in)."""
+    (key,) = [key for key in _keys(None, username) if key.scope == USER]
+    cache.delete_many([f"{key.name}:{part}" for part in ("n", "first", "last", "lock")])
+
+
+def authenticate(
+    request: HttpRequest | None,
+    username: str,
+    check_credentials: Callable[[], object | None],
+    *,
+    via: str,
+    audit_success: bool = True,
+):
+    """The user `check_credentials()` returns, or None when the credentials are wrong; raises LoginLocked
+    (without calling `check_credentials`) while the username or the address is throttled.
+
+    Failures, refusals and (when `audit_success`) successes go to the audit log with `via` ("browser", "api",
+    "registry"); the secret never leaves `check_credentials`.
+    """
+    from console.audit.constants import REASON_BAD_CREDENTIALS, REASON_LOCKED, Action
+    from console.audit.services import record
+
+    try:
+        check(request, username)
+    except LoginLocked as exc:
+        record(_account(username), Action.SIGNIN_FAILED, target=username,
+               detail={"via": via, "reason": REASON_LOCKED, "retry_after": exc.retry_after}, request=request)
+        raise
+    user = check_credentials()
+    if user is None:
+        record_failure(request, username)
+        record(_account(username), Action.SIGNIN_FAILED, target=username,
+               detail={"via": via, "reason": REASON_BAD_CREDENTIALS}, request=request)
+        return None
+    reset(username)
+    if audit_success:
+        record(user, Action.SIGNIN, target=user, detail={"via": via}, request=request)
+    return user
+
+
+def _account(username: str):
+    """The account a failed attempt was aimed at, if there is one: its owner should see the attempt."""
+    model = get_user_model()
+    return model._default_manager.filter(**{model.USERNAME_FIELD: username}).first()
