@@ -14,3 +14,33 @@ class ArchiveFormat(models.TextChoices):
     TAR_BZ2 = "tar.bz2", "tar.bz2"
     TAR_XZ = "tar.xz", "tar.xz"
     ZIP = "zip", "zip"
+
+
+class StepStatus(models.TextChoices):
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
+
+
+# Labels the console puts on every image it builds.
+LABEL_CREATED = "org.opencontainers.image.created"
+LABEL_REVISION = "org.opencontainers.image.revision"
+LABEL_SOURCE = "org.opencontainers.image.source"
+LABEL_BUILD_ID = "io.console.build-id"
+
+SECRET_MASK = "****"
+
+
+class ImageOrigin(models.TextChoices):
+    BUILT = "built", "Built here"
+    PULLED = "pulled", "Pulled"
+    SYNCED = "synced", "Found on the engine"
+
+
+class AnalysisStatus(models.TextChoices):
+    NONE = "none", "Not analysed"
+    QUEUED = "queued", "Queued"
+    RUNNING = "running", "Running"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"

@@ -154,6 +154,20 @@ def _resolve(source: Source, dockerfile: str, path: str, keep_entries: bool) -> 
     return _Resolved(folder, dockerfile_rel, text, entries)
 
 
+def plan_dockerfile_text(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> str:
+    """The text of the Dockerfile a context would build, checked to exist (ContextError otherwise)."""
+    folder = _clean_relative(path or ".", "context folder")
+    dockerfile_rel = _clean_relative(dockerfile or "Dockerfile", "Dockerfile path")
+    wanted = f"{folder}/{dockerfile_rel}" if folder else dockerfile_rel
+    for entry in read_index(source.sha256):
+        if entry.path == wanted and entry.kind == FILE:
+            if entry.size > MAX_DOCKERIGNORE_BYTES:
+                raise ContextError("The Dockerfile is larger than 1 MB.")
+            return read_file(source.sha256, entry).decode("utf-8", "replace")
+    _resolve(source, dockerfile, path, keep_entries=False)
+    raise ContextError(f"{wanted!r} is not a regular file.")
+
+
 def plan_context(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> ContextPlan:
     """What the context for `dockerfile` (relative to the context folder `path`) holds, file by file."""
     resolved = _resolve(source, dockerfile, path, keep_entries=True)

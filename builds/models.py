@@ -3,7 +3,9 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from builds.constants import ArchiveFormat, SourceKind
+from builds.constants import AnalysisStatus, ArchiveFormat, ImageOrigin, SourceKind, StepStatus
+from console.crypto import EncryptedTextField
+from console.jobs import Job
 
 
 class RepositoryQuerySet(models.QuerySet):
@@ -67,3 +69,142 @@ class Source(models.Model):
     @property
     def commit_or_none(self) -> str | None:
         return self.commit or None
+
+
+class BuildQuerySet(models.QuerySet):
+    def for_user(self, user) -> BuildQuerySet:
+        return self.filter(owner=user)
+
+
+class Build(Job):
+    """One run of the engine's classic builder over a source's context, with its steps and log.
+
+    The values of secret build args are kept encrypted in `secret_build_args` and appear as `****` in
+    `build_args`, in the log and in the API.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="builds")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="builds")
+    source = models.ForeignKey(Source, on_delete=models.CASCADE, related_name="builds")
+    dockerfile = models.CharField(max_length=1000, default="Dockerfile")
+    path = models.CharField(max_length=1000, default=".")
+    tags = models.JSONField(default=list, blank=True)
+    build_args = models.JSONField(default=dict, blank=True)
+    secret_args = models.JSONField(default=list, blank=True, help_text="Names of build args whose values are secret.")
+    secret_build_args = EncryptedTextField(blank=True, help_text="JSON of the secret build args' values.")
+    labels = models.JSONField(default=dict, blank=True)
+    target = models.CharField(max_length=200, blank=True)
+    no_cache = models.BooleanField(default=False)
+    memory_limit = models.CharField(max_length=32, blank=True)
+    cpu_shares = models.PositiveIntegerField(null=True, blank=True)
+    cpuset_cpus = models.CharField(max_length=100, blank=True)
+    timeout = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds before the build is stopped.")
+
+    worker = models.CharField(max_length=255, blank=True)
+    step_count = models.PositiveIntegerField(default=0)
+    image_id = models.CharField(max_length=100, blank=True)
+    failed_step = models.PositiveIntegerField(null=True, blank=True)
+    last_good_layer = models.CharField(max_length=100, blank=True)
+    # The intermediate container of the running step: what cancel kills and the reaper removes.
+    current_container = models.CharField(max_length=100, blank=True)
+    rebuild_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rebuilds")
+
+    objects = BuildQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"build #{self.pk} of {self.repository} ({self.status})"
+
+    @property
+    def debug_command(self) -> str:
+        return f"docker run --rm -ti {self.last_good_layer} /bin/sh" if self.last_good_layer else ""
+
+
+class BuildStep(models.Model):
+    """One Dockerfile instruction of a build: its layer, whether the cache served it, how long it took."""
+
+    build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="steps")
+    number = models.PositiveIntegerField()
+    instruction = models.TextField()
+    status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.RUNNING)
+    cached = models.BooleanField(default=False)
+    layer_id = models.CharField(max_length=100, blank=True)
+    started_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        constraints = [models.UniqueConstraint(fields=["build", "number"], name="unique_step_number_per_build")]
+
+    def __str__(self) -> str:
+        return f"step {self.number}: {self.instruction[:40]}"
+
+    @property
+    def duration_ms(self) -> int | None:
+        if self.finished_at is None:
+            return None
+        return int((self.finished_at - self.started_at).total_seconds() * 1000)
+
+
+class ImageQuerySet(models.QuerySet):
+    def for_user(self, user) -> ImageQuerySet:
+        return self.filter(owner=user)
+
+
+class Image(models.Model):
+    """An image a user's build or pull produced, as the build engine describes it."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="images")
+    image_id = models.CharField(max_length=100, help_text="The engine's id: sha256 of the image config.")
+    tags = models.JSONField(default=list, blank=True)
+    digests = models.JSONField(default=list, blank=True)
+    size = models.BigIntegerField(default=0)
+    created = models.DateTimeField(null=True, blank=True)
+    architecture = models.CharField(max_length=50, blank=True)
+    os = models.CharField(max_length=50, blank=True)
+    labels = models.JSONField(default=dict, blank=True)
+    config = models.JSONField(default=dict, blank=True)
+    origin = models.CharField(max_length=16, choices=ImageOrigin.choices, default=ImageOrigin.BUILT)
+    build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
+    repository = models.ForeignKey(Repository, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="images")
+    recorded = models.DateTimeField(auto_now_add=True)
+    # The per-layer file analysis (builds/layerfiles.py), stored once per image.
+    analysis_status = models.CharField(max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.NONE)
+    analysis_error = models.TextField(blank=True)
+    wasted_bytes = models.BigIntegerField(null=True, blank=True)
+    efficiency = models.FloatField(null=True, blank=True)
+    files_size = models.BigIntegerField(null=True, blank=True)
+
+    objects = ImageQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-recorded", "-id"]
+        constraints = [models.UniqueConstraint(fields=["owner", "image_id"], name="unique_image_per_owner")]
+
+    def __str__(self) -> str:
+        return self.tags[0] if self.tags else self.image_id[:19]
+
+
+class Layer(models.Model):
+    """One entry of an image's history: the instruction that made it and its size; empty ones change no file."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="layers")
+    index = models.PositiveIntegerField()
+    diff_id = models.CharField(max_length=100, blank=True)
+    created_by = models.TextField(blank=True)
+    size = models.BigIntegerField(default=0)
+    empty_layer = models.BooleanField(default=False)
+    created = models.DateTimeField(null=True, blank=True)
+    build_step = models.ForeignKey(BuildStep, null=True, blank=True, on_delete=models.SET_NULL, related_name="layers")
+    # The files this layer added, modified or removed: [{path, change, type, size}], once analysed.
+    files = models.JSONField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["index"]
+        constraints = [models.UniqueConstraint(fields=["image", "index"], name="unique_layer_index_per_image")]
+
+    def __str__(self) -> str:
+        return f"layer {self.index} of {self.image}"

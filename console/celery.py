@@ -15,4 +15,5 @@ app.autodiscover_tasks()
 # Periodic work (run `celery -A console beat` next to the workers): the fleet's host check keeps status fresh.
 app.conf.beat_schedule = {
     "fleet-check-hosts": {"task": "fleet.check_hosts", "schedule": 60.0},
+    "builds-reap-lost": {"task": "builds.reap_lost_builds", "schedule": 30.0},
 }

@@ -229,6 +229,14 @@ CONSOLE_COMPRESSION_RATIO_FLOOR_BYTES = envint("CONSOLE_COMPRESSION_RATIO_FLOOR_
 CONSOLE_CONTEXT_WARN_BYTES = envint("CONSOLE_CONTEXT_WARN_BYTES", 100 * 1024**2, minimum=1)
 GIT_TIMEOUT = envint("GIT_TIMEOUT", 300, minimum=1)
 
+# Builds (builds/buildservice.py, builds/runner.py).
+BUILDS_PER_USER = envint("BUILDS_PER_USER", 2, minimum=1)
+# A running build whose worker sent no heartbeat for this long is failed as "worker lost".
+BUILD_HEARTBEAT_TIMEOUT = envint("BUILD_HEARTBEAT_TIMEOUT", 60, minimum=5)
+BUILD_DEFAULT_TIMEOUT = envint("BUILD_DEFAULT_TIMEOUT", 3600, minimum=10)
+DEBUG_COMMAND_TIMEOUT = envint("DEBUG_COMMAND_TIMEOUT", 30, minimum=1)
+DEBUG_COMMAND_MEMORY = envstr("DEBUG_COMMAND_MEMORY", "256m")
+
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = DATA_DIR / "static"
@@ -248,6 +256,10 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": HEALTH_TIMEOUT, "socket_timeout": 10}
 CELERY_TASK_IGNORE_RESULT = True
+# Builds go to workers bound to a build engine; everything else to the default queue.
+CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_DEFAULT_QUEUE", "celery")
+BUILDS_QUEUE = envstr("BUILDS_QUEUE", "builds")
+CELERY_TASK_ROUTES = {"builds.run_build": {"queue": BUILDS_QUEUE}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)

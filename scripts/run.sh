@@ -5,7 +5,8 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 PORT="${PORT:-8000}"
 
-.venv/bin/celery -A console worker --loglevel=INFO --concurrency=2 -Q celery,builds \
+# -B: the worker also runs the periodic tasks (host checks, lost builds); one worker, so one scheduler.
+.venv/bin/celery -A console worker -B --schedule var/celerybeat-schedule --loglevel=INFO --concurrency=2 -Q celery,builds \
   >var/log/worker.log 2>&1 &
 worker=$!
 # The console's registry, when docker-registry is installed (scripts/setup.sh installs it as root).

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from builds.models import Repository, Source
+from builds.models import Build, BuildStep, Repository, Source
 
 
 class RepositorySerializer(serializers.ModelSerializer):
@@ -59,3 +59,74 @@ class ContextSerializer(serializers.Serializer):
     file_count = serializers.IntegerField()
     size = serializers.IntegerField()
     warnings = ContextWarningSerializer(many=True)
+
+
+class BuildStepSerializer(serializers.ModelSerializer):
+    duration_ms = serializers.IntegerField(read_only=True, allow_null=True)
+
+    class Meta:
+        model = BuildStep
+        fields = ["number", "instruction", "cached", "layer_id", "duration_ms", "status"]
+
+
+class BuildCreateSerializer(serializers.Serializer):
+    source = serializers.IntegerField()
+    dockerfile = serializers.CharField(required=False, default="Dockerfile", max_length=1000)
+    path = serializers.CharField(required=False, default=".", max_length=1000)
+    tags = serializers.ListField(child=serializers.CharField(max_length=255), required=False, default=list,
+                                 max_length=20)
+    build_args = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
+                                       required=False, default=dict)
+    secret_args = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
+    target = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
+    no_cache = serializers.BooleanField(required=False, default=False)
+    memory_limit = serializers.CharField(required=False, allow_blank=True, default="", max_length=32)
+    cpu_shares = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=2)
+    cpuset_cpus = serializers.CharField(required=False, allow_blank=True, default="", max_length=100)
+    timeout = serializers.IntegerField(required=False, allow_null=True, default=None, min_value=1,
+                                       max_value=24 * 3600)
+
+
+class BuildSerializer(serializers.ModelSerializer):
+    steps = BuildStepSerializer(many=True, read_only=True)
+    image = serializers.SerializerMethodField()
+    debug_command = serializers.CharField(read_only=True)
+    queue_position = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Build
+        fields = ["id", "status", "source", "repository", "dockerfile", "path", "tags", "build_args", "secret_args",
+                  "labels", "target", "no_cache", "memory_limit", "cpu_shares", "cpuset_cpus", "timeout", "steps",
+                  "step_count", "image", "image_id", "error", "failed_step", "last_good_layer", "debug_command",
+                  "queue_position", "worker", "rebuild_of", "queued_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_image(self, build) -> int | None:
+        image = build.images.first()
+        return image.pk if image else None
+
+    def get_queue_position(self, build) -> int | None:
+        from builds.buildservice import queue_position
+
+        return queue_position(build)
+
+
+class LogQuerySerializer(serializers.Serializer):
+    offset = serializers.IntegerField(required=False, default=0, min_value=0)
+
+
+class LogSerializer(serializers.Serializer):
+    lines = serializers.ListField(child=serializers.CharField())
+    next_offset = serializers.IntegerField()
+    finished = serializers.BooleanField()
+
+
+class DebugRequestSerializer(serializers.Serializer):
+    command = serializers.CharField(max_length=10_000)
+
+
+class DebugResultSerializer(serializers.Serializer):
+    exit_code = serializers.IntegerField()
+    output = serializers.CharField(allow_blank=True)
+    timed_out = serializers.BooleanField()

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import io
+import shutil
 from pathlib import Path
 
 import pytest
@@ -11,16 +12,12 @@ from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 
 
 @pytest.fixture(autouse=True)
-def fresh_data_dir(settings, tmp_path):
-    """Each test starts with empty source storage and scratch folders of its own."""
-    settings.DATA_DIR = tmp_path / "data"
-    settings.SOURCES_DIR = settings.DATA_DIR / "sources"
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "sources": {**settings.STORAGES["sources"], "OPTIONS": {
-            **settings.STORAGES["sources"]["OPTIONS"], "location": settings.SOURCES_DIR}},
-    }
-    return settings.DATA_DIR
+def empty_source_storage():
+    """Each test starts with empty source storage and scratch folders (the same folders the workers that
+    tests start use, so they stay where they are)."""
+    for folder in (Path(settings.SOURCES_DIR), Path(settings.DATA_DIR) / "tmp"):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True, exist_ok=True)
 
 
 @pytest.fixture

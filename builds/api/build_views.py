@@ -1,0 +1,102 @@
+"""The builds API: trigger, read, follow the log, cancel, rebuild, debug a failed step."""
+
+from __future__ import annotations
+
+from dataclasses import asdict
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from builds import buildservice
+from builds.api.serializers import (
+    BuildCreateSerializer,
+    BuildSerializer,
+    DebugRequestSerializer,
+    DebugResultSerializer,
+    LogQuerySerializer,
+    LogSerializer,
+)
+from builds.models import Build, Source
+from builds.options import OptionError
+from console import jobs
+from console.api import ErrorSerializer
+
+ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `detail` (or the field) says why.")
+
+
+class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The caller's builds."""
+
+    serializer_class = BuildSerializer
+
+    def get_queryset(self):
+        builds = Build.objects.for_user(self.request.user).prefetch_related("steps", "images")
+        repository = self.request.query_params.get("repository")
+        if repository:
+            builds = builds.filter(repository_id=repository if repository.isdigit() else -1)
+        state = self.request.query_params.get("status")
+        if state:
+            builds = builds.filter(status=state)
+        return builds
+
+    @extend_schema(
+        parameters=[OpenApiParameter("repository", int), OpenApiParameter("status", str)],
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(request=BuildCreateSerializer, responses={202: BuildSerializer, 400: ERROR})
+    def create(self, request: Request) -> Response:
+        serializer = BuildCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = dict(serializer.validated_data)
+        source = Source.objects.for_user(request.user).select_related("repository").filter(pk=data.pop("source"))
+        if not source.exists():
+            return Response({"source": ["There is no such source of yours."]}, status=status.HTTP_400_BAD_REQUEST)
+        try:
+            build = buildservice.trigger_build(request.user, source.get(), buildservice.BuildOptions(**data))
+        except OptionError as exc:
+            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(parameters=[OpenApiParameter("offset", int)], responses={200: LogSerializer})
+    @action(detail=True, methods=["get"])
+    def log(self, request: Request, pk: str | None = None) -> Response:
+        build = self.get_object()
+        query = LogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        chunk = jobs.read_log(build, query.validated_data["offset"])
+        return Response(asdict(chunk))
+
+    @extend_schema(request=None, responses={202: BuildSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def cancel(self, request: Request, pk: str | None = None) -> Response:
+        build = self.get_object()
+        if not buildservice.cancel_build(build):
+            return Response({"detail": f"The build is {build.status} already."}, status=status.HTTP_409_CONFLICT)
+        build.refresh_from_db()
+        return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: BuildSerializer, 400: ERROR})
+    @action(detail=True, methods=["post"])
+    def rebuild(self, request: Request, pk: str | None = None) -> Response:
+        try:
+            build = buildservice.rebuild(self.get_object())
+        except OptionError as exc:
+            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=DebugRequestSerializer, responses={200: DebugResultSerializer, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def debug(self, request: Request, pk: str | None = None) -> Response:
+        build = self.get_object()
+        serializer = DebugRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        try:
+            result = buildservice.debug_in_last_good_layer(build, serializer.validated_data["command"])
+        except buildservice.BuildNotDebuggable as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(asdict(result))

@@ -1,0 +1,163 @@
+"""Builds: one function per action, for the browser and the API alike; the worker side is builds/runner.py."""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import transaction
+
+from builds.constants import SECRET_MASK
+from builds.models import Build, Source
+from builds.options import (
+    OptionError,
+    check_build_args,
+    check_cpuset,
+    check_labels,
+    check_tag,
+    check_target,
+    parse_memory,
+)
+from console import jobs
+from console.constants import JobStatus
+from console.engine import Engine
+from console.engine.build import CommandResult, run_throwaway
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class BuildOptions:
+    dockerfile: str = "Dockerfile"
+    path: str = "."
+    tags: list[str] | None = None
+    build_args: dict[str, str] | None = None
+    secret_args: list[str] | None = None
+    labels: dict[str, str] | None = None
+    target: str = ""
+    no_cache: bool = False
+    memory_limit: str = ""
+    cpu_shares: int | None = None
+    cpuset_cpus: str = ""
+    timeout: int | None = None
+
+
+class BuildNotDebuggable(Exception):
+    pass
+
+
+def check_options(source: Source, options: BuildOptions) -> None:
+    """OptionError, naming the field, for anything the engine would refuse; nothing is created or queued."""
+    for tag in options.tags or []:
+        check_tag(tag)
+    parse_memory(options.memory_limit)
+    check_cpuset(options.cpuset_cpus)
+    check_build_args(options.build_args or {}, options.secret_args or [])
+    check_labels(options.labels or {})
+    if options.cpu_shares is not None and options.cpu_shares < 2:
+        raise OptionError("cpu_shares", "cpu_shares must be at least 2.")
+    if options.timeout is not None and options.timeout < 1:
+        raise OptionError("timeout", "The timeout must be at least one second.")
+    check_target(source, options.dockerfile, options.path, options.target)
+
+
+def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Build | None = None) -> Build:
+    """Check the options, create the build (queued) and hand it to a worker when the owner has room."""
+    check_options(source, options)
+    build_args = dict(options.build_args or {})
+    secret_names = list(dict.fromkeys(options.secret_args or []))
+    secrets = {name: build_args[name] for name in secret_names}
+    public_args = {name: (SECRET_MASK if name in secrets else value) for name, value in build_args.items()}
+    build = Build.objects.create(
+        owner=owner, repository=source.repository, source=source, dockerfile=options.dockerfile or "Dockerfile",
+        path=options.path or ".", tags=list(options.tags or []), build_args=public_args, secret_args=secret_names,
+        secret_build_args=json.dumps(secrets) if secrets else "", labels=dict(options.labels or {}),
+        target=options.target or "", no_cache=options.no_cache, memory_limit=options.memory_limit or "",
+        cpu_shares=options.cpu_shares, cpuset_cpus=options.cpuset_cpus or "", timeout=options.timeout,
+        rebuild_of=rebuild_of,
+    )
+    dispatch_queued(owner)
+    build.refresh_from_db()
+    return build
+
+
+def dispatch_queued(owner) -> list[int]:
+    """Enqueue the owner's oldest waiting builds while fewer than BUILDS_PER_USER are running or handed out."""
+    from builds.tasks import run_build
+
+    with transaction.atomic():
+        # One dispatcher per user at a time, so two triggers cannot both take the last free place.
+        get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
+        mine = Build.objects.filter(owner=owner)
+        busy = mine.filter(status=JobStatus.RUNNING).count() + mine.filter(
+            status=JobStatus.QUEUED).exclude(task_id="").count()
+        room = max(0, settings.BUILDS_PER_USER - busy)
+        waiting = list(mine.filter(status=JobStatus.QUEUED, task_id="").order_by("queued_at", "id")[:room])
+        for build in waiting:
+            Build.objects.filter(pk=build.pk).update(task_id="dispatching")
+        ids = [build.pk for build in waiting]
+
+    def send() -> None:
+        for build_id in ids:
+            try:
+                result = run_build.apply_async(args=[build_id])
+            except Exception:  # the broker's own errors; the periodic dispatcher tries again
+                log.exception("Could not hand build %s to the broker", build_id)
+                Build.objects.filter(pk=build_id, task_id="dispatching").update(task_id="")
+                continue
+            Build.objects.filter(pk=build_id, task_id="dispatching").update(task_id=result.id or "sent")
+
+    transaction.on_commit(send)
+    return ids
+
+
+def queue_position(build: Build) -> int | None:
+    """How many of the owner's builds wait before this one for a free place (None once it has a place)."""
+    if build.status != JobStatus.QUEUED or build.task_id:
+        return None
+    return Build.objects.filter(owner=build.owner_id, status=JobStatus.QUEUED, task_id="",
+                                queued_at__lt=build.queued_at).count() + 1
+
+
+def cancel_build(build: Build) -> bool:
+    """A queued build never starts; a running one is stopped by its worker within seconds."""
+    asked = jobs.request_cancel(build)
+    if asked and build.status == JobStatus.CANCELLED:
+        if build.task_id and build.task_id not in ("dispatching", "sent"):
+            from console.celery import app
+
+            app.control.revoke(build.task_id)
+        dispatch_queued(build.owner)
+    return asked
+
+
+def rebuild(build: Build) -> Build:
+    """A new build of the same source with the same options, secrets included."""
+    secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
+    build_args = {name: secrets.get(name, value) for name, value in build.build_args.items()}
+    options = BuildOptions(
+        dockerfile=build.dockerfile, path=build.path, tags=build.tags, build_args=build_args,
+        secret_args=build.secret_args, labels=build.labels, target=build.target, no_cache=build.no_cache,
+        memory_limit=build.memory_limit, cpu_shares=build.cpu_shares, cpuset_cpus=build.cpuset_cpus,
+        timeout=build.timeout,
+    )
+    return trigger_build(build.owner, build.source, options, rebuild_of=build)
+
+
+def debug_in_last_good_layer(build: Build, command: str) -> CommandResult:
+    """Run a command in a throwaway container of the layer below the failed step."""
+    if build.status != JobStatus.FAILED or not build.last_good_layer:
+        raise BuildNotDebuggable("Only a failed build with a last good layer can be debugged.")
+    memory = parse_memory(settings.DEBUG_COMMAND_MEMORY)
+    with Engine.for_builds() as engine:
+        return run_throwaway(engine, build.last_good_layer, command, settings.DEBUG_COMMAND_TIMEOUT, memory)
+
+
+def mask_secrets(text: str, secrets: dict[str, str]) -> str:
+    for value in sorted(secrets.values(), key=len, reverse=True):
+        if value:
+            text = text.replace(value, SECRET_MASK)
+    return text

@@ -1,0 +1,91 @@
+"""Checking build options before anything is queued: tags, memory strings, CPU sets, targets, build args."""
+
+from __future__ import annotations
+
+import re
+
+from builds.context import ContextError, plan_dockerfile_text
+from builds.models import Source
+
+# docker/distribution's reference grammar, simplified to what `docker build -t` accepts.
+_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
+_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
+TAG_PATTERN = re.compile(rf"^{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
+MEMORY_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$", re.IGNORECASE)
+CPUSET_PATTERN = re.compile(r"^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$")
+ARG_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+STAGE_PATTERN = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNORECASE)
+UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+# The engine refuses less than 6 MB for a container.
+MINIMUM_MEMORY = 6 * 1024**2
+
+
+class OptionError(Exception):
+    """A build option is wrong; `field` names it."""
+
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
+def check_tag(tag: str) -> str:
+    if len(tag) > 255 or not TAG_PATTERN.match(tag):
+        raise OptionError("tags", f"{tag!r} is not a valid image name: use name[:tag], lower-case, like my-app:1.0.")
+    return tag
+
+
+def parse_memory(value: str | int | None) -> int | None:
+    """`512m`, `1g`, `300000k` or a number of bytes, as bytes; None when not given."""
+    if value in (None, ""):
+        return None
+    match = MEMORY_PATTERN.match(str(value))
+    if not match:
+        raise OptionError("memory_limit", f"{value!r} is not a memory size: use a number with b, k, m or g (512m).")
+    number = int(float(match.group(1)) * UNITS[match.group(2).lower()])
+    if number < MINIMUM_MEMORY:
+        raise OptionError("memory_limit", "The engine needs at least 6m of memory for a build step.")
+    return number
+
+
+def check_cpuset(value: str) -> str:
+    if value and not CPUSET_PATTERN.match(value):
+        raise OptionError("cpuset_cpus", f"{value!r} is not a CPU set: use numbers and ranges like 0-1,3.")
+    return value
+
+
+def check_build_args(build_args: dict, secret_args: list) -> None:
+    for name, value in build_args.items():
+        if not ARG_NAME_PATTERN.match(str(name)):
+            raise OptionError("build_args", f"{name!r} is not a valid build arg name.")
+        if not isinstance(value, str):
+            raise OptionError("build_args", f"The value of {name} must be a string.")
+    for name in secret_args:
+        if name not in build_args:
+            raise OptionError("secret_args", f"{name!r} is named secret but has no value in build_args.")
+
+
+def check_labels(labels: dict) -> None:
+    for key, value in labels.items():
+        if not key or not isinstance(value, str):
+            raise OptionError("labels", f"Label {key!r} needs a non-empty key and a string value.")
+
+
+def stages_of(dockerfile_text: str) -> list[str]:
+    """The names given to stages with `FROM ... AS name`, in order."""
+    names = []
+    for line in dockerfile_text.replace("\\\n", " ").splitlines():
+        match = STAGE_PATTERN.match(line)
+        if match:
+            names.append(match.group(1).lower())
+    return names
+
+
+def check_target(source: Source, dockerfile: str, path: str, target: str) -> None:
+    """The Dockerfile must exist in the context; a target must name one of its stages."""
+    try:
+        text = plan_dockerfile_text(source, dockerfile, path)
+    except ContextError as exc:
+        raise OptionError("dockerfile", str(exc)) from None
+    if target and target.lower() not in stages_of(text):
+        known = ", ".join(stages_of(text)) or "none"
+        raise OptionError("target", f"The Dockerfile has no stage named {target!r} (stages: {known}).")

@@ -1,0 +1,81 @@
+"""Bad build options are refused with the field named, before anything is created or queued."""
+
+from __future__ import annotations
+
+import pytest
+
+from builds.models import Build
+from tests.builds.build_helpers import source_from
+
+URL = "/api/v1/builds/"
+DOCKERFILE = "FROM busybox:1.35.0 AS base\nRUN echo base\nFROM base AS final\nRUN echo final\n"
+
+
+@pytest.fixture
+def source(repository):
+    return source_from(repository, {"Dockerfile": DOCKERFILE})
+
+
+@pytest.mark.parametrize(("options", "field", "message"), [
+    ({"tags": ["Not A Tag"]}, "tags", "is not a valid image name"),
+    ({"tags": ["ok:1", "bad:tag:x"]}, "tags", "is not a valid image name"),
+    ({"memory_limit": "lots"}, "memory_limit", "is not a memory size"),
+    ({"memory_limit": "1k"}, "memory_limit", "at least 6m"),
+    ({"target": "nope"}, "target", "no stage named 'nope' (stages: base, final)"),
+    ({"cpuset_cpus": "0-a"}, "cpuset_cpus", "is not a CPU set"),
+    ({"cpu_shares": 1}, "cpu_shares", "greater than or equal to 2"),
+    ({"secret_args": ["TOKEN"]}, "secret_args", "has no value in build_args"),
+    ({"build_args": {"1BAD": "x"}}, "build_args", "is not a valid build arg name"),
+    ({"dockerfile": "Missing.Dockerfile"}, "dockerfile", "There is no 'Missing.Dockerfile'"),
+    ({"timeout": 0}, "timeout", "greater than or equal to 1"),
+])
+def test_bad_options_are_400_naming_the_field(owner_api, source, options, field, message):
+    response = owner_api.post(URL, {"source": source.pk, **options}, format="json")
+    assert response.status_code == 400
+    assert message in str(response.json()[field])
+    assert not Build.objects.exists()
+
+
+def test_an_unknown_or_someone_elses_source_is_400(owner_api, api_client, outsider, source):
+    assert "no such source" in owner_api.post(URL, {"source": 999999}, format="json").json()["source"][0]
+    api_client.force_authenticate(outsider)
+    response = api_client.post(URL, {"source": source.pk}, format="json")
+    assert response.status_code == 400
+    assert not Build.objects.exists()
+
+
+def test_malformed_json_is_400(owner_api):
+    response = owner_api.post(URL, data="{", content_type="application/json")
+    assert response.status_code == 400
+
+
+def test_anonymous_is_401(api_client, db):
+    assert api_client.get(URL).status_code == 401
+
+
+def test_outsiders_get_404_on_a_build(owner_api, api_client, outsider, source, owner):
+    build = Build.objects.create(owner=owner, repository=source.repository, source=source)
+    api_client.force_authenticate(outsider)
+    for suffix in ("", "log/"):
+        assert api_client.get(f"{URL}{build.pk}/{suffix}").status_code == 404
+    for suffix in ("cancel/", "rebuild/", "debug/"):
+        assert api_client.post(f"{URL}{build.pk}/{suffix}", {"command": "id"}, format="json").status_code == 404
+    assert Build.objects.count() == 1
+
+
+def test_debugging_a_build_that_did_not_fail_is_409(owner_api, source, owner):
+    build = Build.objects.create(owner=owner, repository=source.repository, source=source, status="succeeded")
+    response = owner_api.post(f"{URL}{build.pk}/debug/", {"command": "id"}, format="json")
+    assert response.status_code == 409
+    assert "Only a failed build" in response.json()["detail"]
+
+
+def test_cancelling_a_finished_build_is_409(owner_api, source, owner):
+    build = Build.objects.create(owner=owner, repository=source.repository, source=source, status="failed")
+    assert owner_api.post(f"{URL}{build.pk}/cancel/").status_code == 409
+
+
+def test_the_log_refuses_a_negative_offset(owner_api, source, owner):
+    build = Build.objects.create(owner=owner, repository=source.repository, source=source)
+    assert owner_api.get(f"{URL}{build.pk}/log/?offset=-1").status_code == 400
+    assert owner_api.get(f"{URL}{build.pk}/log/?offset=x").status_code == 400
