@@ -20,6 +20,8 @@ class LoginView(auth_views.LoginView):
 
     authentication_form = LoginForm
     redirect_authenticated_user = True
+    # FormView would treat PUT as POST.
+    http_method_names = ["get", "post", "head", "options"]
 
     def form_invalid(self, form: LoginForm) -> HttpResponse:
         response = super().form_invalid(form)
