@@ -73,6 +73,12 @@ def test_the_signed_in_pages_run_without_a_csp_violation(live_server, page, owne
             assert response.status == 200, path
             page.wait_for_load_state("load")
         screenshot("audit")
+        # Every page of the main navigation, whoever adds it.
+        page.goto(f"{live_server.url}/")
+        for href in page.eval_on_selector_all("nav.mainnav a", "links => links.map(link => link.href)"):
+            response = page.goto(href)
+            assert response.status < 500, href
+            page.wait_for_load_state("load")
         # The token page with a new token shown, and a script that draws on the page (the upload form).
         page.goto(f"{live_server.url}/accounts/tokens/")
         page.fill("#id_name", "ci")
