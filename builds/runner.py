@@ -32,6 +32,8 @@ from console.engine.build import BuildRequest, container_exists, kill_and_remove
 
 log = logging.getLogger(__name__)
 
+# Colour codes the engine puts around a step's stderr.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 STEP_LINE = re.compile(r"^Step (\d+)/(\d+) : (.*)$")
 LAYER_LINE = re.compile(r"^ ---> ([0-9a-f]{12,64})$")
 RUNNING_LINE = re.compile(r"^ ---> Running in ([0-9a-f]{12,64})$")
@@ -56,7 +58,11 @@ class LogBuffer:
 
     def add(self, text: str) -> None:
         with self.lock:
-            self.lines.extend(mask_secrets(line, self.secrets) for line in text.splitlines())
+            self.lines.extend(
+                mask_secrets(clean, self.secrets)
+                for line in text.splitlines()
+                if (clean := ANSI_ESCAPE.sub("", line).rstrip())
+            )
         if time.monotonic() - self.last_flush >= WATCH_INTERVAL:
             self.flush()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from builds import views
+from builds import build_views, views
 
 urlpatterns: list = [
     path("repositories/", views.repository_list, name="repository_list"),
@@ -16,4 +16,10 @@ urlpatterns: list = [
     path("repositories/<int:pk>/sources/git/", views.source_from_git, name="source_from_git"),
     path("sources/<int:pk>/", views.source_detail, name="source_detail"),
     path("sources/<int:pk>/delete/", views.source_delete, name="source_delete"),
+    path("sources/<int:pk>/build/", build_views.build_create, name="build_create"),
+    path("builds/", build_views.build_list, name="build_list"),
+    path("builds/<int:pk>/", build_views.build_detail, name="build_detail"),
+    path("builds/<int:pk>/cancel/", build_views.build_cancel, name="build_cancel"),
+    path("builds/<int:pk>/rebuild/", build_views.build_rebuild, name="build_rebuild"),
+    path("builds/<int:pk>/debug/", build_views.build_debug, name="build_debug"),
 ]

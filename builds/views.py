@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from builds import services
 from builds.archives import ArchiveError
+from builds.checks import check_source
 from builds.context import ContextError, plan_context
 from builds.filetree import file_tree_rows
 from builds.forms import ArchiveUploadForm, ContextForm, GitSourceForm, RepositoryForm
@@ -54,6 +55,7 @@ def repository_detail(request: HttpRequest, pk: int) -> HttpResponse:
     context = {
         "repository": repository,
         "sources": repository.sources.all(),
+        "builds": repository.builds.all()[:50],
         "upload_form": ArchiveUploadForm(),
         "git_form": GitSourceForm(),
     }
@@ -150,6 +152,9 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "error": error,
         "rows": file_tree_rows(plan.files) if plan else [],
         "warnings": plan.warnings() if plan else [],
+        "checks": check_source(source, dockerfile, path) if plan else None,
+        "dockerfile": dockerfile,
+        "path": path,
     }
     return render(request, "builds/source_detail.html", context)
 
@@ -162,3 +167,4 @@ def source_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.delete_source(source)
     messages.success(request, "Source deleted.")
     return redirect("repository_detail", pk=repository.pk)
+

@@ -9,6 +9,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 
 from builds import services
+from builds.api.lint import FindingSerializer
 from builds.api.serializers import (
     ContextQuerySerializer,
     ContextSerializer,
@@ -17,8 +18,10 @@ from builds.api.serializers import (
     SourceUploadSerializer,
 )
 from builds.archives import ArchiveError
+from builds.checks import lint_source
 from builds.context import ContextError, plan_context
 from builds.git import GitError
+from builds.lint import LintError
 from builds.models import Repository, Source
 from console.api import ErrorSerializer
 
@@ -103,5 +106,23 @@ class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
         except ContextError as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(plan.as_dict())
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("dockerfile", str, description="The Dockerfile, relative to the context folder."),
+            OpenApiParameter("path", str, description="The context folder inside the source."),
+        ],
+        responses={200: FindingSerializer(many=True), 400: BAD_REQUEST},
+    )
+    @action(detail=True, methods=["get"])
+    def lint(self, request: Request, pk: str | None = None) -> Response:
+        source = self.get_object()
+        query = ContextQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        try:
+            findings = lint_source(source, query.validated_data["dockerfile"], query.validated_data["path"])
+        except (ContextError, LintError) as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(FindingSerializer(findings, many=True).data)
 
 

@@ -161,7 +161,11 @@ def test_a_failing_step_keeps_its_last_good_layer_for_debugging(worker, owner_ap
     assert body["last_good_layer"].startswith("sha256:")
     assert body["debug_command"] == f"docker run --rm -ti {body['last_good_layer']} /bin/sh"
     assert [s["status"] for s in body["steps"]] == ["succeeded", "succeeded", "failed"]
-    assert any(line.startswith("ERROR: The command") for line in owner_api.get(f"{URL}{build.pk}/log/").json()["lines"])
+    lines = owner_api.get(f"{URL}{build.pk}/log/").json()["lines"]
+    assert any(line.startswith("ERROR: The command") for line in lines)
+    # The engine colours a step's stderr; the log keeps the words, not the escape codes, and no blank lines.
+    assert "cat: can't open '/missing-file': No such file or directory" in lines
+    assert all(line.strip() and "\x1b" not in line for line in lines)
     result = owner_api.post(f"{URL}{build.pk}/debug/", {"command": "cat /ok; ls /missing-file"}, format="json").json()
     assert result["output"].startswith("made-it\n")
     assert result["exit_code"] == 1 and result["timed_out"] is False

@@ -1,0 +1,43 @@
+"""A build followed live in headless Chromium, through a real worker and the real engine."""
+
+from __future__ import annotations
+
+import pytest
+
+from builds.models import Build, Repository
+from tests.builds.build_helpers import remove_images, source_from
+from tests.e2e.test_source_upload_browser import log_in
+from tests.fixtures.worker import routed_to, running_worker
+
+pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_build_is_followed_live_and_a_failed_step_debugged(live_server, page, screenshot, owner, tmp_path):
+    repository = Repository.objects.create(owner=owner, name="live")
+    dockerfile = ("FROM busybox:1.35.0\nRUN echo first-step-output > /made\nRUN for i in 1 2 3; do echo tick $i; "
+                  "sleep 1; done\nRUN cat /nothing-here\n")
+    source = source_from(repository, {"Dockerfile": dockerfile})
+    with running_worker(tmp_path) as worker, routed_to(worker):
+        log_in(page, live_server)
+        page.goto(f"{live_server.url}/sources/{source.pk}/build/")
+        page.fill("#id_tags", "console-test/live:1")
+        page.check("#id_no_cache")
+        page.click("#build-form button[type=submit]")
+        page.wait_for_url(f"{live_server.url}/builds/*/")
+        # Lines arrive while the build runs: the ticks come one second apart.
+        # (Locator waits: the CSP forbids the eval that wait_for_function uses.)
+        page.locator("#build-log", has_text="tick 2").wait_for(timeout=60000)
+        assert Build.objects.get().status == "running"
+        screenshot("running")
+        page.wait_for_selector("#build-failure", timeout=60000)
+    build = Build.objects.get()
+    assert build.status == "failed" and build.failed_step == 4
+    # Three label steps follow the Dockerfile's four (the console's labels).
+    assert "step 4 of 7" in page.inner_text("#build-progress-label")
+    assert "cat /nothing-here" in page.inner_text("#build-failure")
+    page.fill("#id_command", "cat /made")
+    page.click("#debug-form button[type=submit]")
+    page.locator("#debug-output", has_text="first-step-output").wait_for()
+    assert "exit code 0" in page.inner_text("#debug-output")
+    screenshot("failed")
+    remove_images(build.last_good_layer)
