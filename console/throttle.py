@@ -140,13 +140,14 @@ def authenticate(
     try:
         check(request, username)
     except LoginLocked as exc:
-        record(_account(username), Action.SIGNIN_FAILED, target=username,
+        record(_account(username), Action.SIGNIN_FAILED, target=username.replace("\x00", "\ufffd"),
                detail={"via": via, "reason": REASON_LOCKED, "retry_after": exc.retry_after}, request=request)
         raise
-    user = check_credentials()
+    # No account name holds a NUL (the database could not even look one up): wrong without asking.
+    user = None if "\x00" in username else check_credentials()
     if user is None:
         record_failure(request, username)
-        record(_account(username), Action.SIGNIN_FAILED, target=username,
+        record(_account(username), Action.SIGNIN_FAILED, target=username.replace("\x00", "\ufffd"),
                detail={"via": via, "reason": REASON_BAD_CREDENTIALS}, request=request)
         return None
     reset(username)
@@ -157,5 +158,7 @@ def authenticate(
 
 def _account(username: str):
     """The account a failed attempt was aimed at, if there is one: its owner should see the attempt."""
+    if "\x00" in username:
+        return None
     model = get_user_model()
     return model._default_manager.filter(**{model.USERNAME_FIELD: username}).first()

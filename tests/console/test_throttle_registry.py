@@ -71,6 +71,12 @@ def test_anonymous_requests_are_not_counted(client, owner, signing):
     assert ask(client, PASSWORD).status_code == 200
 
 
+def test_a_username_with_a_nul_byte_is_a_401_not_a_server_error(client, owner, signing):
+    response = ask(client, PASSWORD, username="al\x00ice")
+    assert response.status_code == 401
+    assert AuditEvent.objects.get().target_label == "al\ufffdice"
+
+
 def test_it_refuses_a_wrong_method(client, db):
     assert client.post(reverse("registry-token")).status_code == 405
 
