@@ -22,6 +22,8 @@ from builds.options import (
     parse_memory,
 )
 from console import jobs
+from console.audit.constants import Action
+from console.audit.services import record
 from console.constants import JobStatus
 from console.engine import Engine
 from console.engine.build import CommandResult, run_throwaway
@@ -79,6 +81,10 @@ def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Buil
         cpu_shares=options.cpu_shares, cpuset_cpus=options.cpuset_cpus or "", timeout=options.timeout,
         rebuild_of=rebuild_of,
     )
+    detail = {"repository": source.repository.name, "tags": build.tags}
+    if rebuild_of is not None:
+        detail["rebuild_of"] = rebuild_of.pk
+    record(owner, Action.BUILD_STARTED, target=build, detail=detail)
     dispatch_queued(owner)
     build.refresh_from_db()
     return build
@@ -125,6 +131,8 @@ def queue_position(build: Build) -> int | None:
 def cancel_build(build: Build) -> bool:
     """A queued build never starts; a running one is stopped by its worker within seconds."""
     asked = jobs.request_cancel(build)
+    if asked:
+        record(build.owner, Action.BUILD_CANCELLED, target=build)
     if asked and build.status == JobStatus.CANCELLED:
         if build.task_id and build.task_id not in ("dispatching", "sent"):
             from console.celery import app

@@ -5,12 +5,7 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from tests.console.test_security_csp_browser import Violations, launch_chromium
-from tests.e2e import conftest as e2e
-
-# Chromium for this module only (see tests/console/test_security_csp_browser.py).
-browser = pytest.fixture(scope="module", name="browser")(launch_chromium)
-page = e2e.page
+from tests.console.test_security_csp_browser import Violations
 
 
 def test_it_serves_a_page_whose_assets_and_initialiser_are_local(client, db):

@@ -9,25 +9,8 @@ import pytest
 from builds import services as build_services
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 from tests.conftest import PASSWORD
-from tests.e2e import conftest as e2e
 
-
-def launch_chromium():
-    """Headless Chromium as tests/e2e/conftest.py launches it."""
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=e2e.CHROMIUM, args=e2e.CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
-
-
-# Per module, not for the whole session like tests/e2e's: one thread cannot run two Playwright instances at once,
-# so a browser left open for the session would break the next module that starts its own.
-browser = pytest.fixture(scope="module", name="browser")(launch_chromium)
-page = e2e.page
-screenshot = e2e.screenshot
-
+# browser, page and screenshot are the run's shared fixtures (tests/conftest.py).
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 

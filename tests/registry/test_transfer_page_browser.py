@@ -7,7 +7,6 @@ from django.contrib.auth import get_user_model
 
 from registry import services
 from tests.conftest import PASSWORD
-from tests.e2e.conftest import browser, page  # noqa: F401  (pytest fixtures)
 from tests.registry.helpers import account_for
 
 pytestmark = [pytest.mark.browser, pytest.mark.engine, pytest.mark.django_db(transaction=True)]
