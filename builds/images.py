@@ -2,17 +2,26 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import logging
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
 
 from builds.buildservice import mask_secrets
-from builds.constants import ImageOrigin
-from builds.models import Build, Image, Layer
-from console.engine import Engine
+from builds.constants import LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
+from builds.models import Build, Image, ImageQuerySet, Layer
+from builds.options import OptionError, check_tag
+from console.engine import Engine, EngineConflict, EngineNotFound, imagestore
 from console.engine.images import image_history, inspect_image
+
+log = logging.getLogger(__name__)
 
 # The diff_id of a layer that changes no file: the sha256 of an empty tar (two zero blocks).
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
@@ -82,7 +91,7 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     layers = layers_from_history(history, (details.get("RootFS") or {}).get("Layers") or [])
     steps = {step.layer_id: step for step in build.steps.exclude(layer_id="")} if build else {}
     with transaction.atomic():
-        image, _ = Image.objects.update_or_create(
+        image, created = Image.objects.update_or_create(
             owner=owner,
             image_id=details["Id"],
             defaults={
@@ -99,7 +108,15 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
                 **({"repository": repository} if repository and not build else {}),
             },
         )
-        image.layers.all().delete()
+        kept = image.layers.all()
+        if not created and image.analysis_status == AnalysisStatus.SUCCEEDED and kept.count() == len(layers):
+            # The same image again (a build served from the cache): its analysed layers, with their files and
+            # corrected diff_ids, stay; only the steps that made them change.
+            for layer in layers:
+                step = steps.get(layer["history_id"].removeprefix("sha256:")[:12])
+                kept.filter(index=layer["index"]).update(build_step=step)
+            return image
+        kept.delete()
         Layer.objects.bulk_create(
             Layer(
                 image=image,
@@ -117,5 +134,168 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
 
 
 def record_built_image(build: Build, engine: Engine, image_id: str) -> Image:
+    from builds.analysis import request_analysis_by_id
+
     secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
-    return record_image(build.owner, engine, image_id, ImageOrigin.BUILT, build=build, secrets=secrets)
+    image = record_image(build.owner, engine, image_id, ImageOrigin.BUILT, build=build, secrets=secrets)
+    transaction.on_commit(partial(request_analysis_by_id, image.pk))
+    return image
+
+
+# -- reading ---------------------------------------------------------------------------------------------------
+
+
+def images_for(user) -> ImageQuerySet:
+    """The user's images with what the list and the API show, in a fixed number of queries: the layers come in
+    one prefetch, without their (possibly large) file lists."""
+    layers = Layer.objects.defer("files").order_by("index")
+    return Image.objects.for_user(user).prefetch_related(Prefetch("layers", queryset=layers))
+
+
+# -- syncing with the build engine -----------------------------------------------------------------------------
+
+
+@dataclass
+class SyncResult:
+    recorded: list[Image] = field(default_factory=list)
+    forgotten: int = 0
+
+
+def _namespace_prefixes(user) -> tuple[str, ...]:
+    namespace = user.get_username().lower()
+    return (f"{namespace}/", f"{settings.REGISTRY_ADDRESS}/{namespace}/")
+
+
+def sync_images(user) -> SyncResult:
+    """Record the images on the build engine that belong to the user (labelled with one of the user's builds,
+    or tagged under the user's registry namespace), refresh those already recorded, and forget the records
+    whose image the engine no longer has."""
+    result = SyncResult()
+    prefixes = _namespace_prefixes(user)
+    with Engine.for_builds() as engine:
+        top_level = imagestore.list_images(engine)
+        # Intermediate images (parents of others, untagged) are listed only with all=True: a recorded image may
+        # have become one, and is not gone.
+        present = {item["id"] for item in imagestore.list_images(engine, every=True)}
+        build_ids = {int(value) for item in top_level
+                     if str(value := item["labels"].get(LABEL_BUILD_ID, "")).isdigit()}
+        builds = Build.objects.for_user(user).filter(pk__in=build_ids).select_related("repository").in_bulk()
+        known = {image.image_id: image for image in Image.objects.for_user(user)}
+        for item in top_level:
+            label = str(item["labels"].get(LABEL_BUILD_ID, ""))
+            build = builds.get(int(label)) if label.isdigit() else None
+            if build is None and not any(tag.startswith(prefixes) for tag in item["tags"]):
+                continue
+            origin = known[item["id"]].origin if item["id"] in known else ImageOrigin.SYNCED
+            try:
+                result.recorded.append(record_image(user, engine, item["id"], origin, build=build))
+            except EngineNotFound:
+                # Removed between the listing and the inspection: nothing to record.
+                present.discard(item["id"])
+        gone = [image_id for image_id in known if image_id not in present]
+        if gone:
+            Image.objects.for_user(user).filter(image_id__in=gone).delete()
+            result.forgotten = len(gone)
+    return result
+
+
+# -- tag and remove --------------------------------------------------------------------------------------------
+
+
+class ImageInUse(Exception):
+    """The image cannot be removed; the message says why."""
+
+
+def tag_image(image: Image, repository: str, tag: str) -> Image:
+    """Give the image one more name on the build engine; refreshes the record. Raises OptionError."""
+    repository, tag = (repository or "").strip(), (tag or "latest").strip()
+    if not repository:
+        raise OptionError("repository", "Name the repository, like my-app.")
+    reference = check_tag(f"{repository}:{tag}")
+    repository, _, tag = reference.rpartition(":")
+    with Engine.for_builds() as engine:
+        imagestore.tag_image(engine, image.image_id, repository, tag)
+        return record_image(image.owner, engine, image.image_id, image.origin, build=image.build,
+                            repository=image.repository)
+
+
+def remove_image(image: Image) -> None:
+    """Remove the image from the build engine and forget it. Raises ImageInUse while a container (running or
+    stopped) uses it, another account keeps it, or the engine refuses (an image built on it needs it)."""
+    others = Image.objects.filter(image_id=image.image_id).exclude(owner=image.owner_id).exists()
+    if others:
+        raise ImageInUse("Another account uses this image too: it stays on the build engine.")
+    with Engine.for_builds() as engine:
+        users = imagestore.containers_using(engine, image.image_id)
+        if users:
+            shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
+            raise ImageInUse(f"Containers use this image (remove them first): {shown}.")
+        try:
+            imagestore.remove_image(engine, image.image_id)
+        except EngineNotFound:
+            log.info("Image %s was already gone from the engine", image.image_id[:19])
+        except EngineConflict as exc:
+            raise ImageInUse(f"The build engine refuses to remove it: {exc}") from exc
+    image.delete()
+
+
+# -- the layer tree --------------------------------------------------------------------------------------------
+
+
+def chain_id(parent: str, diff_id: str) -> str:
+    """The OCI ChainID of a layer: its diff_id for the first, else sha256 of `parent-chain diff_id`."""
+    if not parent:
+        return diff_id
+    return "sha256:" + hashlib.sha256(f"{parent} {diff_id}".encode()).hexdigest()
+
+
+def image_tree(user) -> list[dict]:
+    """The user's images as a forest of shared layers.
+
+    Each node is a run of layers that no two of the user's images part on: it ends where images part, or where
+    an image ends. Each node holds `chain_id` (that of its last layer: the key of the whole chain of diff_ids
+    up to there), its `layers` [{diff_id, created_by, size}], their `size`, the `images` whose last layer it is,
+    and its `children`. A base image is the root; images that share a parent chain are siblings under the node
+    of their deepest shared layer.
+    """
+    layers = Layer.objects.filter(empty_layer=False).exclude(diff_id="").only(
+        "image_id", "index", "diff_id", "created_by", "size").order_by("index")
+    images = Image.objects.for_user(user).prefetch_related(Prefetch("layers", queryset=layers)).order_by("id")
+    root: dict = {"children": {}}
+    for image in images:
+        node, chain = root, ""
+        for layer in image.layers.all():
+            chain = chain_id(chain, layer.diff_id)
+            node = node["children"].setdefault(chain, {
+                "chain_id": chain, "layer": {"diff_id": layer.diff_id, "created_by": layer.created_by,
+                                             "size": layer.size},
+                "images": [], "children": {},
+            })
+        if node is not root:
+            node["images"].append({"id": image.pk, "image_id": image.image_id, "tags": image.tags})
+    return [_compress(child) for child in root["children"].values()]
+
+
+def _compress(node: dict) -> dict:
+    run = [node["layer"]]
+    while not node["images"] and len(node["children"]) == 1:
+        node = next(iter(node["children"].values()))
+        run.append(node["layer"])
+    return {
+        "chain_id": node["chain_id"],
+        "layers": run,
+        "size": sum(layer["size"] for layer in run),
+        "images": node["images"],
+        "children": [_compress(child) for child in node["children"].values()],
+    }
+
+
+def engine_reference(owner, image: str) -> str:
+    """What to hand the engine for an image a user names: the engine id of the user's image record when `image`
+    is a record's id (a number), else `image` itself, an engine reference (name:tag, id, digest)."""
+    image = (image or "").strip()
+    if image.isdigit() and len(image) < 19:
+        recorded = Image.objects.for_user(owner).filter(pk=int(image)).values_list("image_id", flat=True).first()
+        if recorded:
+            return recorded
+    return image

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from builds import build_views, views
+from builds import build_views, image_views, views
 
 urlpatterns: list = [
     path("repositories/", views.repository_list, name="repository_list"),
@@ -22,4 +22,11 @@ urlpatterns: list = [
     path("builds/<int:pk>/cancel/", build_views.build_cancel, name="build_cancel"),
     path("builds/<int:pk>/rebuild/", build_views.build_rebuild, name="build_rebuild"),
     path("builds/<int:pk>/debug/", build_views.build_debug, name="build_debug"),
+    path("images/", image_views.image_list, name="image_list"),
+    path("images/tree/", image_views.image_tree, name="image_tree"),
+    path("images/sync/", image_views.image_sync, name="image_sync"),
+    path("images/<int:pk>/", image_views.image_detail, name="image_detail"),
+    path("images/<int:pk>/analyse/", image_views.image_analyse, name="image_analyse"),
+    path("images/<int:pk>/tag/", image_views.image_tag, name="image_tag"),
+    path("images/<int:pk>/remove/", image_views.image_remove, name="image_remove"),
 ]

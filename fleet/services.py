@@ -20,6 +20,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
+from builds.images import engine_reference
 from console import jobs
 from console.constants import ACTIVE_STATUSES, JobStatus
 from console.engine import Engine, EngineError, EngineNotFound
@@ -387,15 +388,15 @@ def _registry_account(owner, account_id: int | None):
 def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
     """(the reference to deploy, the image id when the build engine has it).
 
-    Today `image` is a registry reference (pulled on each host) or a reference or id on the build engine
-    (streamed to each host). When the console keeps its own images, an image id of the owner's becomes a
-    reference here, and nothing else changes.
+    `image` is a registry reference (pulled on each host), or a reference or id on the build engine, or the id
+    of one of the owner's image records (streamed to each host).
     """
     image = (image or "").strip()
     if not image or len(image) > 500 or any(char.isspace() for char in image):
         raise ValidationError({"image": "Name the image: a reference like hello:1 or an image id."})
     if pulled:
         return image, ""
+    image = engine_reference(owner, image)
     with Engine.for_builds() as engine:
         try:
             image_id, _, _ = engine_containers.image_identity(engine, image)

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 
+from builds.constants import ImageOrigin
+from builds.images import engine_reference, record_image
 from console import jobs
 from console.constants import JobStatus
 from console.crypto import DecryptionError
@@ -236,9 +238,9 @@ def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]
 
 
 def resolve_image(owner, image: str) -> str:
-    """The build engine's name for the image to push. Today a reference or id on the build engine; when the
-    console keeps images, an image id of the owner's resolves to its engine id here."""
-    image = (image or "").strip()
+    """The build engine's name for the image to push: a reference or id on the build engine, or the id of one of
+    the owner's image records (resolved to its engine id)."""
+    image = engine_reference(owner, image)
     if not image:
         raise ValidationError({"image": "Name the image to push."})
     with Engine.for_builds() as engine:
@@ -296,6 +298,9 @@ def trigger_pull(owner, registry: RegistryAccount, reference: str) -> Pull:
 
     name, tag = split_reference(reference)
     reference = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
+    # The tag added to a bare name can take a reference past what the row holds.
+    if len(reference) > Pull._meta.get_field("reference").max_length:
+        raise ValidationError({"reference": "The reference is too long."})
     with transaction.atomic():
         pull = Pull.objects.create(owner=owner, registry=registry, reference=reference)
         _enqueue(run_pull_task, pull)
@@ -403,6 +408,7 @@ def _pull_lines(engine: Engine, pull: Pull, progress: Progress):
     ref = f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
     image = engine_registry.inspect_image(engine, ref)
     Pull.objects.filter(pk=pull.pk).update(image_id=image["Id"])
+    record_image(pull.owner, engine, image["Id"], ImageOrigin.PULLED)
     if not progress.digest:
         prefix = f"{repository}@"
         progress.digest = next((d.removeprefix(prefix) for d in image.get("RepoDigests") or []

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from builds.models import Build, BuildStep, Repository, Source
+from builds.models import Build, BuildStep, Image, Layer, Repository, Source
 
 
 class RepositorySerializer(serializers.ModelSerializer):
@@ -130,3 +130,84 @@ class DebugResultSerializer(serializers.Serializer):
     exit_code = serializers.IntegerField()
     output = serializers.CharField(allow_blank=True)
     timed_out = serializers.BooleanField()
+
+
+# -- images ------------------------------------------------------------------------------------------------------
+
+
+class ImageConfigSerializer(serializers.Serializer):
+    env = serializers.ListField(child=serializers.CharField())
+    cmd = serializers.JSONField(allow_null=True)
+    entrypoint = serializers.JSONField(allow_null=True)
+    user = serializers.CharField(allow_blank=True)
+    workdir = serializers.CharField(allow_blank=True)
+    exposed_ports = serializers.ListField(child=serializers.CharField())
+    volumes = serializers.ListField(child=serializers.CharField())
+    healthcheck = serializers.JSONField(allow_null=True)
+
+
+class LayerSerializer(serializers.ModelSerializer):
+    class Meta:
+        model = Layer
+        fields = ["index", "diff_id", "created_by", "size", "empty_layer", "created", "build_step"]
+        read_only_fields = fields
+
+    def to_representation(self, layer: Layer) -> dict:
+        # Written out: the image list serializes thousands of layers, and DRF's field machinery is the cost.
+        return {"index": layer.index, "diff_id": layer.diff_id, "created_by": layer.created_by, "size": layer.size,
+                "empty_layer": layer.empty_layer,
+                "created": layer.created.isoformat().replace("+00:00", "Z") if layer.created else None,
+                "build_step": layer.build_step_id}
+
+
+class ImageSerializer(serializers.ModelSerializer):
+    config = ImageConfigSerializer(read_only=True)
+    layers = LayerSerializer(many=True, read_only=True)
+
+    class Meta:
+        model = Image
+        fields = ["id", "image_id", "tags", "digests", "size", "created", "architecture", "os", "labels", "config",
+                  "layers", "build", "repository", "origin", "recorded", "analysis_status", "analysis_error",
+                  "files_size", "wasted_bytes", "efficiency"]
+        read_only_fields = fields
+
+
+class ImageTagSerializer(serializers.Serializer):
+    repository = serializers.CharField(max_length=255)
+    tag = serializers.CharField(max_length=128, required=False, default="latest")
+
+
+class LayerFileSerializer(serializers.Serializer):
+    path = serializers.CharField()
+    change = serializers.ChoiceField(choices=["added", "modified", "removed"])
+    type = serializers.CharField()
+    size = serializers.IntegerField()
+
+
+class LayerFilesQuerySerializer(serializers.Serializer):
+    path = serializers.CharField(required=False, allow_blank=True, default="", max_length=4096, trim_whitespace=False)
+
+
+class SyncResultSerializer(serializers.Serializer):
+    recorded = serializers.ListField(child=serializers.IntegerField(), help_text="Ids of the images recorded.")
+    forgotten = serializers.IntegerField(help_text="How many records of images gone from the engine were dropped.")
+
+
+class TreeLayerSerializer(serializers.Serializer):
+    diff_id = serializers.CharField()
+    created_by = serializers.CharField(allow_blank=True)
+    size = serializers.IntegerField()
+
+
+class TreeImageSerializer(serializers.Serializer):
+    id = serializers.IntegerField()
+    image_id = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+
+
+class TreeNodeSerializer(serializers.Serializer):
+    chain_id = serializers.CharField()
+    layers = TreeLayerSerializer(many=True)
+    size = serializers.IntegerField()
+    images = TreeImageSerializer(many=True)
+    children = serializers.ListField(child=serializers.DictField(), help_text="Nodes of the same shape.")

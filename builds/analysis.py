@@ -1,0 +1,236 @@
+"""The per-layer file analysis of an image: asked for once, run by a Celery task that streams the image from the
+build engine through `analyse_saved_image`, and stored on the image (sizes, wasted bytes, efficiency) and its
+layers (each one's files, and its diff_id where the history only let builds/images.py guess)."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+from django.utils.html import format_html
+from django.utils.safestring import SafeString, mark_safe
+
+from builds.constants import AnalysisStatus
+from builds.images import COMMITTING_INSTRUCTIONS
+from builds.layerfiles import DIR, SYMLINK, LayerAnalysis, LayerAnalysisError, analyse_saved_image
+from builds.models import Image, Layer
+from console.engine import Engine, EngineError
+from console.engine.images import export_image
+
+log = logging.getLogger(__name__)
+
+# An analysis reads the whole image: allow the engine as long as a big one takes to start sending it.
+ANALYSIS_ENGINE_TIMEOUT = 600
+# The browser's file tree shows at most this many entries per layer (the API pages by folder instead).
+TREE_ENTRIES_PER_LAYER = 1500
+
+
+class NotAnalysed(Exception):
+    """The image's files are not known yet; the message says where the analysis stands."""
+
+
+class BadLayerPath(ValueError):
+    """A folder filter that is not a plain path inside the image."""
+
+
+# -- asking -----------------------------------------------------------------------------------------------------
+
+
+def request_analysis(image: Image) -> bool:
+    """Queue the analysis unless it is queued, running or done; True when this call queued it.
+
+    Claimed atomically, so that two requests at once queue one task. A failed analysis may be asked again.
+    """
+    with transaction.atomic():
+        queued = Image.objects.filter(
+            pk=image.pk, analysis_status__in=[AnalysisStatus.NONE, AnalysisStatus.FAILED]
+        ).update(analysis_status=AnalysisStatus.QUEUED, analysis_error="") == 1
+        if queued:
+            transaction.on_commit(partial(_send, image.pk))
+    image.refresh_from_db(fields=["analysis_status", "analysis_error"])
+    return queued
+
+
+def request_analysis_by_id(image_pk: int) -> None:
+    """What the build runner's commit hook calls: the image may be gone by then."""
+    image = Image.objects.filter(pk=image_pk).first()
+    if image is not None:
+        request_analysis(image)
+
+
+def _send(image_pk: int) -> None:
+    from builds.tasks import analyse_image
+
+    try:
+        analyse_image.delay(image_pk)
+    except Exception:
+        # The row must not stay queued for a task that no broker holds: it can be asked again.
+        log.exception("Could not queue the analysis of image record %s", image_pk)
+        Image.objects.filter(pk=image_pk, analysis_status=AnalysisStatus.QUEUED).update(
+            analysis_status=AnalysisStatus.FAILED, analysis_error="The analysis could not be queued: try again.")
+
+
+# -- running ----------------------------------------------------------------------------------------------------
+
+
+def run_analysis(image_pk: int) -> None:
+    """The worker's half: stream the image from the build engine, store what each layer changes."""
+    if Image.objects.filter(pk=image_pk, analysis_status=AnalysisStatus.QUEUED).update(
+            analysis_status=AnalysisStatus.RUNNING) != 1:
+        return
+    image = Image.objects.get(pk=image_pk)
+    try:
+        with Engine.for_builds(timeout=ANALYSIS_ENGINE_TIMEOUT) as engine:
+            analysis = analyse_saved_image(export_image(engine, image.image_id))
+        store_analysis(image, analysis.layers, analysis.total_size, analysis.wasted_bytes, analysis.efficiency)
+    except (EngineError, LayerAnalysisError) as exc:
+        _fail(image_pk, str(exc))
+    except Exception:
+        log.exception("The analysis of image record %s failed", image_pk)
+        _fail(image_pk, "The console met an unexpected error; the operator's log has the details.")
+
+
+def _fail(image_pk: int, error: str) -> None:
+    Image.objects.filter(pk=image_pk).update(analysis_status=AnalysisStatus.FAILED, analysis_error=error[:2000])
+
+
+def store_analysis(image: Image, analysed: list[LayerAnalysis], total_size: int, wasted_bytes: int,
+                   efficiency: float) -> None:
+    rows = list(image.layers.order_by("index"))
+    assignment = align_layers(rows, analysed)
+    with transaction.atomic():
+        if assignment is None:
+            # The history does not fit the layers at all (an image made by another tool): the layers alone.
+            image.layers.all().delete()
+            rows = [Layer(image=image, index=number, diff_id=layer.diff_id, size=layer.size, files=layer.changes)
+                    for number, layer in enumerate(analysed)]
+            Layer.objects.bulk_create(rows)
+        else:
+            for row, layer in zip(rows, assignment, strict=True):
+                row.diff_id = layer.diff_id if layer else ""
+                row.empty_layer = layer is None
+                row.files = layer.changes if layer else []
+            Layer.objects.bulk_update(rows, ["diff_id", "empty_layer", "files"], batch_size=200)
+        Image.objects.filter(pk=image.pk).update(
+            analysis_status=AnalysisStatus.SUCCEEDED, analysis_error="", files_size=total_size,
+            wasted_bytes=wasted_bytes, efficiency=efficiency)
+
+
+def _never_commits(created_by: str) -> bool:
+    if "#(nop)" not in created_by:
+        return False
+    instruction = created_by.split("#(nop)", 1)[1].strip().split(" ", 1)[0].upper()
+    return instruction not in COMMITTING_INSTRUCTIONS
+
+
+def _has_bytes(layer: LayerAnalysis) -> bool:
+    """What makes the engine's history show a size: a file with bytes, or a symlink (its target's length)."""
+    return any(change["change"] != "removed" and (change["size"] or change["type"] == SYMLINK)
+               for change in layer.changes)
+
+
+def align_layers(rows: list[Layer], analysed: list[LayerAnalysis]) -> list[LayerAnalysis | None] | None:
+    """Which history entry made which layer, now that the layers are known: None for an entry without one.
+
+    The history does not say which entries made a layer; builds/images.py guessed from sizes, and a layer that
+    only removes files (size 0) fools it. Here the layers are matched to the entries in order, at the least
+    cost: an entry that cannot commit files (ENV, LABEL...) takes no layer, an entry with a size must take one,
+    and a layer fits an entry best when both have bytes or both have none, and when the guess agreed.
+    """
+    entries, count = len(rows), len(analysed)
+    if count > entries:
+        return None
+    never, skip_cost = 1000.0, []
+    for row in rows:
+        skip_cost.append(5.0 if row.size > 0 else 0.0)
+
+    def cost(i: int, j: int) -> float:
+        row, layer = rows[i], analysed[j]
+        if _never_commits(row.created_by):
+            return never
+        value = 0.0 if (row.size > 0) == _has_bytes(layer) else 1.0
+        return value + (0.0 if row.diff_id == layer.diff_id else 0.25)
+
+    infinity = float("inf")
+    # best[i][j]: the least cost of placing the first j layers on the first i entries.
+    best = [[infinity] * (count + 1) for _ in range(entries + 1)]
+    best[0][0] = 0.0
+    for i in range(1, entries + 1):
+        for j in range(0, min(i, count) + 1):
+            skip = best[i - 1][j] + skip_cost[i - 1]
+            take = best[i - 1][j - 1] + cost(i - 1, j - 1) if j else infinity
+            best[i][j] = min(skip, take)
+    if best[entries][count] >= never:
+        return None
+    assignment: list[LayerAnalysis | None] = [None] * entries
+    j = count
+    for i in range(entries, 0, -1):
+        if j and best[i][j] == best[i - 1][j - 1] + cost(i - 1, j - 1):
+            assignment[i - 1] = analysed[j - 1]
+            j -= 1
+    return assignment
+
+
+# -- reading ----------------------------------------------------------------------------------------------------
+
+
+def clean_folder(path: str) -> str:
+    """A folder filter as stored paths spell it: no leading or trailing slash, '' for the root."""
+    path = (path or "").strip()
+    if len(path) > 4096 or "\x00" in path:
+        raise BadLayerPath("The path is too long or holds a NUL.")
+    parts = [part for part in path.split("/") if part not in ("", ".")]
+    if ".." in parts:
+        raise BadLayerPath("The path must not hold '..'.")
+    return "/".join(parts)
+
+
+def layer_files(image: Image, layer: Layer, folder: str = "") -> list[dict]:
+    """The files the layer added, modified or removed under `folder` (all of them for ''). Raises NotAnalysed."""
+    if image.analysis_status != AnalysisStatus.SUCCEEDED or layer.files is None:
+        error = f": {image.analysis_error}" if image.analysis_error else ""
+        raise NotAnalysed(f"The image's files are not analysed yet (analysis {image.analysis_status}{error}).")
+    if not folder:
+        return layer.files
+    prefix = folder + "/"
+    return [change for change in layer.files if change["path"].startswith(prefix)]
+
+
+def file_tree_html(changes: list[dict], limit: int = TREE_ENTRIES_PER_LAYER) -> SafeString:
+    """A layer's changes as nested lists, folders collapsible (<details>), each entry with its change marker.
+
+    Rendered here rather than by recursive template includes: a layer holds thousands of entries."""
+    root: dict = {"children": {}}
+    for change in changes[:limit]:
+        node = root
+        parts = change["path"].split("/")
+        for depth, part in enumerate(parts):
+            node = node["children"].setdefault(part, {"name": part, "path": "/".join(parts[: depth + 1]),
+                                                      "change": None, "children": {}})
+        node["change"] = change
+    return _tree_list(root)
+
+
+def _tree_list(node: dict) -> SafeString:
+    items = [_tree_item(child) for child in sorted(node["children"].values(), key=lambda n: n["name"])]
+    return format_html('<ul class="filetree">{}</ul>', mark_safe("".join(items)))  # noqa: S308 (escaped)
+
+
+def _tree_item(node: dict) -> str:
+    change = node["change"]
+    marker = format_html('<span class="badge change-{0}" title="{0}">{1}</span> ', change["change"],
+                         {"added": "+", "modified": "~", "removed": "−"}[change["change"]]) if change else ""
+    size = format_html(' <span class="muted">{} B</span>', change["size"]) if change and change["size"] else ""
+    is_folder = bool(node["children"]) or (change is not None and change["type"] == DIR)
+    if not is_folder:
+        return format_html("<li>{}<code>{}</code>{}</li>", marker, node["name"], size)
+    return format_html("<li><details><summary>{}<code>{}/</code>{}</summary>{}</details></li>",
+                       marker, node["name"], size, _tree_list(node) if node["children"] else "")
+
+
+def layer_bars(layers: list[Layer]) -> list[tuple[Layer, int]]:
+    """Each layer with its size as a share of the largest layer's, in percent (the page's <meter> uses it)."""
+    largest = max((layer.size for layer in layers), default=0) or 1
+    return [(layer, round(100 * layer.size / largest)) for layer in layers]
+

@@ -1,0 +1,118 @@
+"""The images API: the caller's image records, their layers and files, the layer tree, sync, tag and remove."""
+
+from __future__ import annotations
+
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from rest_framework import mixins, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from builds import analysis, images
+from builds.api.serializers import (
+    ImageSerializer,
+    ImageTagSerializer,
+    LayerFileSerializer,
+    LayerFilesQuerySerializer,
+    SyncResultSerializer,
+    TreeNodeSerializer,
+)
+from builds.constants import AnalysisStatus
+from builds.filters import ImageFilter
+from builds.options import OptionError
+from console.api import ErrorSerializer
+from console.engine import EngineNotFound
+
+ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `detail` (or the field) says why.")
+GONE = "The build engine no longer has this image: sync to forget it."
+
+
+class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
+                   viewsets.GenericViewSet):
+    """The images the caller's builds, pulls and syncs recorded."""
+
+    serializer_class = ImageSerializer
+
+    def get_queryset(self):
+        return images.images_for(self.request.user)
+
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("label", str, many=True, description="key=value or key; repeat to require several."),
+            OpenApiParameter("tag", str, description="name:tag, or a name for any of its tags."),
+            OpenApiParameter("repository", int, description="The id of one of your repositories."),
+        ],
+        responses={200: ImageSerializer(many=True), 400: ERROR},
+    )
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        search = ImageFilter(request.query_params)
+        if not search.is_valid():
+            return Response(search.error_detail(), status=status.HTTP_400_BAD_REQUEST)
+        return Response(ImageSerializer(search.filter(self.get_queryset()), many=True).data)
+
+    @extend_schema(responses={204: None, 409: ERROR})
+    def destroy(self, request: Request, *args, **kwargs) -> Response:
+        image = self.get_object()
+        try:
+            images.remove_image(image)
+        except images.ImageInUse as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(request=None, responses={200: SyncResultSerializer})
+    @action(detail=False, methods=["post"])
+    def sync(self, request: Request) -> Response:
+        result = images.sync_images(request.user)
+        return Response({"recorded": [image.pk for image in result.recorded], "forgotten": result.forgotten})
+
+    @extend_schema(responses={200: TreeNodeSerializer(many=True)})
+    @action(detail=False, methods=["get"])
+    def tree(self, request: Request) -> Response:
+        return Response(images.image_tree(request.user))
+
+    @extend_schema(request=None, responses={200: ImageSerializer, 202: ImageSerializer})
+    @action(detail=True, methods=["post"])
+    def analyse(self, request: Request, pk: str | None = None) -> Response:
+        image = self.get_object()
+        if image.analysis_status == AnalysisStatus.SUCCEEDED:
+            return Response(ImageSerializer(image).data)
+        analysis.request_analysis(image)
+        return Response(ImageSerializer(image).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ImageTagSerializer, responses={200: ImageSerializer, 400: ERROR, 409: ERROR})
+    @action(detail=True, methods=["post"])
+    def tag(self, request: Request, pk: str | None = None) -> Response:
+        image = self.get_object()
+        body = ImageTagSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        try:
+            image = images.tag_image(image, body.validated_data["repository"], body.validated_data["tag"])
+        except OptionError as exc:
+            field = "repository" if exc.field in ("tags", "repository") else exc.field
+            return Response({field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        except EngineNotFound:
+            return Response({"detail": GONE}, status=status.HTTP_409_CONFLICT)
+        return Response(ImageSerializer(self.get_queryset().get(pk=image.pk)).data)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("path", str, description="Only what is under this folder.")],
+        responses={200: LayerFileSerializer(many=True), 400: ERROR, 409: ERROR},
+    )
+    @action(detail=True, methods=["get"], url_path=r"layers/(?P<index>[^/.]+)/files")
+    def files(self, request: Request, pk: str | None = None, index: str = "") -> Response:
+        image = self.get_object()
+        query = LayerFilesQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        layer = image.layers.filter(index=int(index)).first() if index.isdigit() and len(index) < 7 else None
+        if layer is None:
+            count = image.layers.count()
+            return Response({"detail": f"The image has no layer {index!r}: its layers are 0 to {count - 1}."},
+                            status=status.HTTP_400_BAD_REQUEST)
+        try:
+            folder = analysis.clean_folder(query.validated_data["path"])
+            files = analysis.layer_files(image, layer, folder)
+        except analysis.BadLayerPath as exc:
+            return Response({"path": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        except analysis.NotAnalysed as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        return Response(files)

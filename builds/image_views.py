@@ -1,0 +1,124 @@
+"""Browser pages for images: the list with its label filter, an image's page, the layer tree; analyse, sync,
+tag and remove."""
+
+from __future__ import annotations
+
+from django import forms
+from django.contrib import messages
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_POST
+
+from builds import analysis, images
+from builds.constants import AnalysisStatus
+from builds.filters import ImageFilter
+from builds.models import Image
+from builds.options import OptionError
+from console.engine import EngineError, EngineNotFound
+
+
+class ImageTagForm(forms.Form):
+    repository = forms.CharField(max_length=255, help_text="Like my-app or alice/my-app.")
+    tag = forms.CharField(max_length=128, initial="latest")
+
+
+def _get_image_for_user(request: HttpRequest, pk: int) -> Image:
+    return get_object_or_404(Image.objects.for_user(request.user).select_related("build", "repository"), pk=pk)
+
+
+@login_required
+@require_GET
+def image_list(request: HttpRequest) -> HttpResponse:
+    search = ImageFilter(request.GET)
+    found = Image.objects.for_user(request.user).select_related("repository")
+    if search.is_valid():
+        found = search.filter(found)
+    else:
+        found = found.none()
+    context = {"images": found[:500], "search": search, "labels": search.labels_given}
+    return render(request, "builds/image_list.html", context, status=200 if search.is_valid() else 400)
+
+
+@login_required
+@require_GET
+def image_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    image = _get_image_for_user(request, pk)
+    return _render_detail(request, image, ImageTagForm(initial={"tag": "latest"}))
+
+
+def _render_detail(request: HttpRequest, image: Image, tag_form: ImageTagForm, status: int = 200) -> HttpResponse:
+    layers = list(image.layers.select_related("build_step"))
+    analysed = image.analysis_status == AnalysisStatus.SUCCEEDED
+    rows = [
+        {"layer": layer, "share": share,
+         "tree": analysis.file_tree_html(layer.files) if analysed and layer.files else None,
+         "file_count": len(layer.files or []), "truncated": len(layer.files or []) > analysis.TREE_ENTRIES_PER_LAYER}
+        for layer, share in analysis.layer_bars(layers)
+    ]
+    context = {"image": image, "rows": rows, "analysed": analysed, "tag_form": tag_form,
+               "labels": sorted(image.labels.items()), "tree_limit": analysis.TREE_ENTRIES_PER_LAYER,
+               "efficiency_percent": round(100 * image.efficiency, 1) if image.efficiency is not None else None}
+    return render(request, "builds/image_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def image_tree(request: HttpRequest) -> HttpResponse:
+    return render(request, "builds/image_tree.html", {"nodes": images.image_tree(request.user)})
+
+
+@login_required
+@require_POST
+def image_sync(request: HttpRequest) -> HttpResponse:
+    try:
+        result = images.sync_images(request.user)
+    except EngineError as exc:
+        messages.error(request, f"Could not sync with the build engine: {exc}")
+    else:
+        messages.success(request, f"Synced: {len(result.recorded)} images recorded, {result.forgotten} forgotten.")
+    return redirect("image_list")
+
+
+@login_required
+@require_POST
+def image_analyse(request: HttpRequest, pk: int) -> HttpResponse:
+    image = _get_image_for_user(request, pk)
+    if analysis.request_analysis(image):
+        messages.success(request, "Analysing the image's layers.")
+    else:
+        messages.info(request, f"The analysis is {image.analysis_status} already.")
+    return redirect("image_detail", pk=image.pk)
+
+
+@login_required
+@require_POST
+def image_tag(request: HttpRequest, pk: int) -> HttpResponse:
+    image = _get_image_for_user(request, pk)
+    form = ImageTagForm(request.POST)
+    if form.is_valid():
+        try:
+            images.tag_image(image, form.cleaned_data["repository"], form.cleaned_data["tag"])
+        except OptionError as exc:
+            form.add_error("repository", str(exc))
+        except EngineNotFound:
+            form.add_error(None, "The build engine no longer has this image: sync to forget it.")
+        except EngineError as exc:
+            form.add_error(None, str(exc))
+        else:
+            messages.success(request, f"Tagged {form.cleaned_data['repository']}:{form.cleaned_data['tag']}.")
+            return redirect("image_detail", pk=image.pk)
+    return _render_detail(request, image, form, status=400)
+
+
+@login_required
+@require_POST
+def image_remove(request: HttpRequest, pk: int) -> HttpResponse:
+    image = _get_image_for_user(request, pk)
+    try:
+        images.remove_image(image)
+    except (images.ImageInUse, EngineError) as exc:
+        messages.error(request, f"Not removed: {exc}")
+        return redirect("image_detail", pk=image.pk)
+    messages.success(request, f"Image {image} removed.")
+    return redirect("image_list")
