@@ -15,7 +15,7 @@ from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
 
 from builds.buildservice import mask_secrets
-from builds.constants import LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
+from builds.constants import LABEL_BUILD_ID, LABEL_REVISION, AnalysisStatus, ImageOrigin
 from builds.models import Build, Image, ImageQuerySet, Layer
 from builds.options import OptionError, check_tag
 from console.engine import Engine, EngineConflict, EngineNotFound, imagestore
@@ -179,11 +179,15 @@ def sync_images(user) -> SyncResult:
         present = {item["id"] for item in imagestore.list_images(engine, every=True)}
         build_ids = {int(value) for item in top_level
                      if str(value := item["labels"].get(LABEL_BUILD_ID, "")).isdigit()}
-        builds = Build.objects.for_user(user).filter(pk__in=build_ids).select_related("repository").in_bulk()
+        builds = Build.objects.for_user(user).filter(pk__in=build_ids).select_related("repository", "source").in_bulk()
         known = {image.image_id: image for image in Image.objects.for_user(user)}
         for item in top_level:
             label = str(item["labels"].get(LABEL_BUILD_ID, ""))
             build = builds.get(int(label)) if label.isdigit() else None
+            revision = item["labels"].get(LABEL_REVISION)
+            if build is not None and revision and revision != f"sha256:{build.source.sha256}":
+                # Another console's build with the same number, on a shared engine.
+                build = None
             if build is None and not any(tag.startswith(prefixes) for tag in item["tags"]):
                 continue
             origin = known[item["id"]].origin if item["id"] in known else ImageOrigin.SYNCED
