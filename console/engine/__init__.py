@@ -7,6 +7,7 @@ apart without one file holding them all.
 
 from console.engine.core import (
     Engine,
+    EngineBadRequest,
     EngineConflict,
     EngineError,
     EngineNotFound,
@@ -17,6 +18,7 @@ from console.engine.core import (
 
 __all__ = [
     "Engine",
+    "EngineBadRequest",
     "EngineConflict",
     "EngineError",
     "EngineNotFound",

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from console.engine.core import Engine, EngineError, EngineNotFound
+from console.engine.core import Engine, EngineBadRequest, EngineError, EngineNotFound
 
 CONTAINER_ACTIONS = ("start", "stop", "restart", "remove")
 STOP_TIMEOUT = 10
@@ -93,8 +93,12 @@ def container_logs(engine: Engine, container_id: str, tail: int | None = 200) ->
 
 def image_identity(engine: Engine, reference: str) -> tuple[str, list[str], bool]:
     """(image id, repo digests, has a HEALTHCHECK) of an image the engine has; EngineNotFound otherwise."""
-    with engine.errors(f"Inspecting image {reference}"):
-        raw = engine.api.inspect_image(reference)
+    try:
+        with engine.errors(f"Inspecting image {reference}"):
+            raw = engine.api.inspect_image(reference)
+    except EngineBadRequest as exc:
+        # A malformed reference (uppercase, too long) names no image: the engine answers 400 for it, not 404.
+        raise EngineNotFound(str(exc)) from exc
     healthcheck = (raw.get("Config") or {}).get("Healthcheck") or {}
     has_health = bool(healthcheck.get("Test")) and healthcheck["Test"][0] != "NONE"
     return raw["Id"], list(raw.get("RepoDigests") or []), has_health

@@ -40,6 +40,10 @@ class EngineConflict(EngineError):
     """The engine refused because of the state of an object (an image in use, a name taken)."""
 
 
+class EngineBadRequest(EngineError):
+    """The engine refused a malformed parameter (400), such as an image reference that is not one."""
+
+
 @dataclass(frozen=True)
 class TLSMaterial:
     """PEM texts for a tcp+TLS engine: the CA that signed the engine's certificate, and our client pair."""
@@ -64,7 +68,7 @@ def translate_errors(action: str, where: str) -> Iterator[None]:
     except docker.errors.NotFound as exc:
         raise EngineNotFound(f"{action}: {_api_message(exc)}") from exc
     except docker.errors.APIError as exc:
-        error_class = EngineConflict if exc.status_code == 409 else EngineError
+        error_class = {409: EngineConflict, 400: EngineBadRequest}.get(exc.status_code, EngineError)
         raise error_class(f"{action} on {where}: {_api_message(exc)}") from exc
     except docker.errors.TLSParameterError as exc:
         raise EngineUnavailable(f"{action}: the TLS material for {where} is unusable: {exc}") from exc
@@ -229,7 +233,8 @@ class Engine:
         try:
             with self.errors(f"Inspecting image {reference}"):
                 self.api.inspect_image(reference)
-        except EngineNotFound:
+        # A malformed reference (uppercase, too long) names no image: the engine answers 400 for it, not 404.
+        except (EngineNotFound, EngineBadRequest):
             return False
         return True
 

@@ -100,6 +100,9 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     def get_queryset(self):
         queryset = Deployment.objects.for_user(self.request.user).prefetch_related("targets")
         name = self.request.query_params.get("name")
+        # No name holds a NUL, and PostgreSQL refuses to compare with one: such a filter matches nothing.
+        if name and "\x00" in name:
+            return queryset.none()
         return queryset.filter(name=name) if name else queryset
 
     @extend_schema(
