@@ -238,6 +238,7 @@ def _stream(sha256: str, folder: str, ignore: DockerIgnore) -> Iterator[bytes]:
     stored_files: dict[str, IndexEntry] = {}
     with open_tar(sha256) as tar:
         run_start = run_end = -1
+        skipped = ""
 
         def copy(start: int, end: int) -> Iterator[bytes]:
             tar.seek(start)
@@ -252,8 +253,16 @@ def _stream(sha256: str, folder: str, ignore: DockerIgnore) -> Iterator[bytes]:
         for entry in read_index(sha256):
             if entry.kind == FILE:
                 stored_files[entry.path] = entry
+            if skipped and entry.path.startswith(skipped):
+                continue
             relative = _relative_to(entry.path, folder)
-            if not relative or ignore.excludes(relative):
+            if not relative:
+                continue
+            if entry.kind == DIR and ignore.skips_folder(relative):
+                # Archives list a folder before what it holds: pass over all of it by its prefix.
+                skipped = entry.path + "/"
+                continue
+            if ignore.excludes(relative):
                 continue
             if entry.kind == FILE:
                 sent_files[entry.path] = entry

@@ -533,6 +533,15 @@ class DockerIgnore:
         verdict = self._verdict(path)
         return bool(verdict and (verdict.excluded or verdict.pruned))
 
+    def skips_folder(self, folder: str) -> bool:
+        """Whether the walk never enters `folder`: everything below it is excluded, whatever its name.
+
+        Lets a caller that reads a tree in order pass over a whole excluded folder (node_modules, say) without
+        asking about each path inside.
+        """
+        verdict = self._verdict(folder)
+        return bool(verdict and verdict.pruned)
+
     def deciding_pattern(self, path: str) -> Pattern | None:
         """The pattern that decided `path`'s fate (for an excluded path, the one that excluded it or the folder
         the walk skipped), or None when no pattern matched."""
@@ -578,12 +587,20 @@ class DockerIgnore:
         return trimmed
 
 
+def _is_clean(path: str) -> bool:
+    """No empty, `.` or `..` component: what go_clean would return unchanged (cheap string checks)."""
+    return bool(path) and not (
+        "//" in path or "/./" in path or "/../" in path
+        or path.startswith(("./", "../")) or path.endswith(("/", "/.", "/..")) or path in (".", "..")
+    )
+
+
 def _normalise(path: str) -> str:
     """A context path as the walk sees it: relative, '/'-separated, clean."""
     if path.startswith("/"):
         raise ValueError(f"{path!r} is not relative to the context root")
     # Paths from a stored source are clean already; go_clean is the slow part of filtering a big context.
-    if path and not any(part in ("", ".", "..") for part in path.split("/")):
+    if _is_clean(path):
         return path
     path = go_clean(path)
     if path == ".." or path.startswith("../"):

@@ -20,7 +20,10 @@ LIST_CTX = "cd /ctx && find . | sort && find . -type f | sort | xargs md5sum"
 
 TREE = [
     ("Dockerfile", b"FROM busybox:1.35.0\nCOPY . /ctx\n"),
-    (".dockerignore", b"**/*.log\nbuild\n!build/keep/**\nDockerfile\nsecret.txt\n"),
+    (".dockerignore", b"**/*.log\nbuild\n!build/keep/**\nDockerfile\nsecret.txt\nnode_modules\n"),
+    ("node_modules/dep/index.js", b"module.exports = 1\n"),
+    ("node_modules/dep/lib/deep.js", b"deep\n"),
+    ("linked-dep.js", None, tarfile.LNKTYPE, "node_modules/dep/index.js"),
     ("app/main.sh", b"echo main\n"),
     ("app/logs/today.log", b"x\n"),
     ("build/out.o", b"obj\n"),
@@ -88,6 +91,9 @@ def test_the_stream_is_a_valid_tar_of_only_what_is_sent(repository):
         assert names["hard-copy.txt"].isreg()
         assert archive.extractfile("hard-copy.txt").read() == b"hidden original\n"
     assert "secret.txt" not in names and "build/out.o" not in names and "app/logs/today.log" not in names
+    # A folder the walk never enters is passed over whole; a hard link into it still brings its bytes.
+    assert not any(name.startswith("node_modules") for name in names)
+    assert names["linked-dep.js"].isreg()
     assert "Dockerfile" in names and ".dockerignore" in names
 
 
