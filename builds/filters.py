@@ -64,7 +64,9 @@ class ImageFilter(forms.Form):
             else:
                 # A key transform, not `labels__<key>`: label keys hold dots and dashes (io.console.build-id).
                 alias = f"_label_{number}"
-                images = images.annotate(**{alias: KeyTextTransform(key, "labels")}).filter(**{alias: value})
+                # Cast to text, or SQLite compares the value as JSON.
+                images = images.annotate(**{alias: Cast(KeyTextTransform(key, "labels"), TextField())}).filter(
+                    **{alias: value})
         tag = data.get("tag")
         if tag:
             # Looked for in the JSON text of the list, so that it works on SQLite and PostgreSQL alike: the

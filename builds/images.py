@@ -152,6 +152,40 @@ def images_for(user) -> ImageQuerySet:
     return Image.objects.for_user(user).prefetch_related(Prefetch("layers", queryset=layers))
 
 
+CONFIG_KEYS = ("env", "cmd", "entrypoint", "user", "workdir", "exposed_ports", "volumes", "healthcheck")
+LIST_FIELDS = ("id", "image_id", "tags", "digests", "size", "created", "architecture", "os", "labels", "config",
+               "build_id", "repository_id", "origin", "recorded", "analysis_status", "analysis_error", "files_size",
+               "wasted_bytes", "efficiency")
+LAYER_FIELDS = ("image_id", "index", "diff_id", "created_by", "size", "empty_layer", "created", "build_step_id")
+
+
+def _timestamp(value: datetime | None) -> str | None:
+    # As DRF's DateTimeField writes it (UTC with a Z), so that the list and the detail agree.
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def list_rows(images: ImageQuerySet) -> list[dict]:
+    """The API's representation of many images, in two queries and without model instances or serializer
+    fields: the shape ImageSerializer gives one image, at a fraction of the cost for a thousand."""
+    rows = list(images.values(*LIST_FIELDS))
+    layers: dict[int, list[dict]] = {row["id"]: [] for row in rows}
+    for layer in (Layer.objects.filter(image__in=images.order_by().values("pk"))
+                  .order_by("image_id", "index").values_list(*LAYER_FIELDS)):
+        image_pk, index, diff_id, created_by, size, empty_layer, created, build_step = layer
+        layers[image_pk].append({"index": index, "diff_id": diff_id, "created_by": created_by, "size": size,
+                                 "empty_layer": empty_layer, "created": _timestamp(created),
+                                 "build_step": build_step})
+    for row in rows:
+        config = row["config"] or {}
+        row["config"] = {key: config.get(key) for key in CONFIG_KEYS}
+        row["created"] = _timestamp(row["created"])
+        row["recorded"] = _timestamp(row["recorded"])
+        row["build"] = row.pop("build_id")
+        row["repository"] = row.pop("repository_id")
+        row["layers"] = layers[row["id"]]
+    return rows
+
+
 # -- syncing with the build engine -----------------------------------------------------------------------------
 
 

@@ -19,6 +19,7 @@ from builds.api.serializers import (
 )
 from builds.constants import AnalysisStatus
 from builds.filters import ImageFilter
+from builds.models import Image
 from builds.options import OptionError
 from console.api import ErrorSerializer
 from console.engine import EngineNotFound
@@ -48,7 +49,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         search = ImageFilter(request.query_params)
         if not search.is_valid():
             return Response(search.error_detail(), status=status.HTTP_400_BAD_REQUEST)
-        return Response(ImageSerializer(search.filter(self.get_queryset()), many=True).data)
+        return Response(images.list_rows(search.filter(Image.objects.for_user(request.user))))
 
     @extend_schema(responses={204: None, 409: ERROR})
     def destroy(self, request: Request, *args, **kwargs) -> Response:
