@@ -44,3 +44,14 @@ class AnalysisStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+
+
+class NodeStatus(models.TextChoices):
+    """A build node's health as its heartbeats show it (builds/nodes.py)."""
+
+    UP = "up", "Up"
+    DOWN = "down", "Down"
+
+
+# The error of a build whose node stopped sending heartbeats while it ran.
+NODE_LOST_ERROR = "The build node {node} was lost (no heartbeat from its worker): rebuild to run it elsewhere."

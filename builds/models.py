@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from builds.constants import AnalysisStatus, ArchiveFormat, ImageOrigin, SourceKind, StepStatus
+from builds.constants import AnalysisStatus, ArchiveFormat, ImageOrigin, NodeStatus, SourceKind, StepStatus
 from console.crypto import EncryptedTextField
 from console.jobs import Job
 
@@ -71,6 +71,36 @@ class Source(models.Model):
         return self.commit or None
 
 
+class BuildNode(models.Model):
+    """An engine and the Celery worker bound to it, consuming its own queue: one member of the build farm.
+
+    The worker registers the node when it starts and keeps `heartbeat_at` and the figures below fresh; the
+    scheduler (builds/nodes.py) sends a build only to a node that is up, not drained and has room.
+    """
+
+    name = models.CharField(max_length=100, unique=True)
+    engine_url = models.CharField(max_length=500, help_text="The DOCKER_HOST of the node's worker.")
+    queue = models.CharField(max_length=200, help_text="The Celery queue the node's worker consumes.")
+    worker = models.CharField(max_length=255, blank=True)
+    capacity = models.PositiveIntegerField(default=2, help_text="Builds the node takes at once.")
+    status = models.CharField(max_length=16, choices=NodeStatus.choices, default=NodeStatus.UP)
+    drained = models.BooleanField(default=False, help_text="A drained node finishes its builds but gets no new ones.")
+    engine_ok = models.BooleanField(default=False)
+    engine_error = models.TextField(blank=True)
+    running_builds = models.PositiveIntegerField(default=0)
+    load = models.FloatField(null=True, blank=True, help_text="One-minute load average of the worker's machine.")
+    free_disk = models.BigIntegerField(null=True, blank=True, help_text="Free bytes under the engine's data root.")
+    base_images = models.JSONField(default=list, blank=True, help_text="Tags of the images the engine holds.")
+    registered_at = models.DateTimeField(auto_now_add=True)
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class BuildQuerySet(models.QuerySet):
     def for_user(self, user) -> BuildQuerySet:
         return self.filter(owner=user)
@@ -108,6 +138,11 @@ class Build(Job):
     # The intermediate container of the running step: what cancel kills and the reaper removes.
     current_container = models.CharField(max_length=100, blank=True)
     rebuild_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="rebuilds")
+    # The build node the scheduler chose (None on the single-engine default); its engine runs the build.
+    node = models.ForeignKey(BuildNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="builds")
+    # The images the Dockerfile builds FROM, read once when the build is queued: the scheduler prefers a node
+    # that holds them.
+    base_images = models.JSONField(default=list, blank=True)
 
     objects = BuildQuerySet.as_manager()
 
@@ -170,6 +205,8 @@ class Image(models.Model):
     build = models.ForeignKey(Build, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
     repository = models.ForeignKey(Repository, null=True, blank=True, on_delete=models.SET_NULL,
                                    related_name="images")
+    # Where the image lives in a build farm (None: the single build engine); its push and analysis run there.
+    node = models.ForeignKey(BuildNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
     recorded = models.DateTimeField(auto_now_add=True)
     # The per-layer file analysis (builds/layerfiles.py), stored once per image.
     analysis_status = models.CharField(max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.NONE)
