@@ -10,8 +10,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
+from builds import nodes
 from builds.constants import SECRET_MASK
-from builds.models import Build, Source
+from builds.context import ContextError, plan_dockerfile_text
+from builds.models import Build, BuildNode, Source
+from builds.nodes import base_images_of
 from builds.options import (
     OptionError,
     check_build_args,
@@ -69,6 +72,7 @@ def check_options(source: Source, options: BuildOptions) -> None:
 def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Build | None = None) -> Build:
     """Check the options, create the build (queued) and hand it to a worker when the owner has room."""
     check_options(source, options)
+    base_images = _base_images(source, options)
     build_args = dict(options.build_args or {})
     secret_names = list(dict.fromkeys(options.secret_args or []))
     secrets = {name: build_args[name] for name in secret_names}
@@ -79,7 +83,7 @@ def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Buil
         secret_build_args=json.dumps(secrets) if secrets else "", labels=dict(options.labels or {}),
         target=options.target or "", no_cache=options.no_cache, memory_limit=options.memory_limit or "",
         cpu_shares=options.cpu_shares, cpuset_cpus=options.cpuset_cpus or "", timeout=options.timeout,
-        rebuild_of=rebuild_of,
+        rebuild_of=rebuild_of, base_images=base_images,
     )
     detail = {"repository": source.repository.name, "tags": build.tags}
     if rebuild_of is not None:
@@ -90,8 +94,20 @@ def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Buil
     return build
 
 
+def _base_images(source: Source, options: BuildOptions) -> list[str]:
+    try:
+        return base_images_of(plan_dockerfile_text(source, options.dockerfile, options.path))
+    except ContextError:
+        return []
+
+
 def dispatch_queued(owner) -> list[int]:
-    """Enqueue the owner's oldest waiting builds while fewer than BUILDS_PER_USER are running or handed out."""
+    """Enqueue the owner's oldest waiting builds while fewer than BUILDS_PER_USER are running or handed out.
+
+    On a build farm each build goes to the queue of the node `nodes.choose_node` picks; a build no node has room
+    for waits (its place in the owner's queue kept) until a node frees one. With no node registered, builds go
+    to the plain builds queue as on a single engine.
+    """
     from builds.tasks import run_build
 
     with transaction.atomic():
@@ -102,22 +118,32 @@ def dispatch_queued(owner) -> list[int]:
             status=JobStatus.QUEUED).exclude(task_id="").count()
         room = max(0, settings.BUILDS_PER_USER - busy)
         waiting = list(mine.filter(status=JobStatus.QUEUED, task_id="").order_by("queued_at", "id")[:room])
+        placed: list[tuple[int, BuildNode | None]] = []
+        farm = nodes.farm_nodes(lock=bool(waiting)) if waiting else []
+        counts = nodes.assigned_counts(farm) if farm else {}
         for build in waiting:
-            Build.objects.filter(pk=build.pk).update(task_id="dispatching")
-        ids = [build.pk for build in waiting]
+            node = nodes.choose_node(build, farm, counts) if farm else None
+            if farm and node is None:
+                break
+            if node is not None:
+                counts[node.pk] += 1
+            # The claim checks the node, and only a still-waiting build is taken.
+            if Build.objects.filter(pk=build.pk, status=JobStatus.QUEUED, task_id="").update(
+                    task_id="dispatching", node=node):
+                placed.append((build.pk, node))
 
     def send() -> None:
-        for build_id in ids:
+        for build_id, node in placed:
             try:
-                result = run_build.apply_async(args=[build_id])
+                result = run_build.apply_async(args=[build_id], **({"queue": node.queue} if node else {}))
             except Exception:  # the broker's own errors; the periodic dispatcher tries again
                 log.exception("Could not hand build %s to the broker", build_id)
-                Build.objects.filter(pk=build_id, task_id="dispatching").update(task_id="")
+                Build.objects.filter(pk=build_id, task_id="dispatching").update(task_id="", node=None)
                 continue
             Build.objects.filter(pk=build_id, task_id="dispatching").update(task_id=result.id or "sent")
 
     transaction.on_commit(send)
-    return ids
+    return [build_id for build_id, _ in placed]
 
 
 def queue_position(build: Build) -> int | None:
@@ -160,8 +186,15 @@ def debug_in_last_good_layer(build: Build, command: str) -> CommandResult:
     if build.status != JobStatus.FAILED or not build.last_good_layer:
         raise BuildNotDebuggable("Only a failed build with a last good layer can be debugged.")
     memory = parse_memory(settings.DEBUG_COMMAND_MEMORY)
-    with Engine.for_builds() as engine:
+    with engine_for(build) as engine:
         return run_throwaway(engine, build.last_good_layer, command, settings.DEBUG_COMMAND_TIMEOUT, memory)
+
+
+def engine_for(build: Build, timeout: int | None = None) -> Engine:
+    """The engine a build ran on: its node's, else the single build engine."""
+    if build.node_id is not None and build.node is not None:
+        return Engine(build.node.engine_url, timeout=timeout)
+    return Engine.for_builds(timeout=timeout)
 
 
 def mask_secrets(text: str, secrets: dict[str, str]) -> str:

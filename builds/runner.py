@@ -19,10 +19,11 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from builds.buildservice import dispatch_queued, mask_secrets
+from builds.buildservice import engine_for, mask_secrets
 from builds.constants import LABEL_BUILD_ID, LABEL_CREATED, LABEL_REVISION, LABEL_SOURCE, StepStatus
 from builds.context import ContextError, stream_context
-from builds.models import Build, BuildStep
+from builds.models import Build, BuildNode, BuildStep, Image
+from builds.nodes import dispatch_waiting
 from builds.options import parse_memory
 from console import jobs
 from console.constants import JobStatus
@@ -172,8 +173,8 @@ def image_labels(build: Build) -> dict[str, str]:
 
 def run_build(build_id: int, worker: str = "") -> None:
     """Run one build to its end; every way out leaves it in a final status with the reason recorded."""
-    build = Build.objects.select_related("source", "repository").get(pk=build_id)
-    if not jobs.claim(build):
+    build = Build.objects.select_related("source", "repository", "node").get(pk=build_id)
+    if not claim(build):
         return
     Build.objects.filter(pk=build.pk).update(worker=worker or socket.gethostname())
     secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
@@ -190,12 +191,41 @@ def run_build(build_id: int, worker: str = "") -> None:
     jobs.finish(build, status, mask_secrets(error, secrets))
     Build.objects.filter(pk=build.pk).update(current_container="")
     close_old_connections()
-    dispatch_queued(build.owner)
+    # A place on the node is free now, for this owner's next build or anyone's.
+    dispatch_waiting()
+
+
+def claim(build: Build) -> bool:
+    """Claim a queued build for this worker, only while it is still placed where this worker runs.
+
+    A build moved off a lost node may still be delivered from that node's queue when its worker comes back: the
+    claim filters on the node, so it runs once, where it was placed last. A build with no node that reaches a
+    node's worker (one also consuming the plain builds queue) is recorded on that node, so its image is found.
+    """
+    here = settings.BUILD_NODE_NAME
+    if build.node_id is None:
+        if here:
+            node = BuildNode.objects.filter(name=here).first()
+            if node is not None and Build.objects.filter(pk=build.pk, node=None).update(node=node):
+                build.refresh_from_db()
+                return claim(build)
+        return jobs.claim(build)
+    if here and build.node.name != here:
+        log.warning("Build %s is placed on node %s, not on this node (%s): not running it here", build.pk,
+                    build.node.name, here)
+        return False
+    now = timezone.now()
+    won = Build.objects.filter(pk=build.pk, status=JobStatus.QUEUED, node=build.node_id).update(
+        status=JobStatus.RUNNING, started_at=now, heartbeat_at=now) == 1
+    build.refresh_from_db()
+    return won
 
 
 def _run(build: Build, secrets: dict[str, str], logbuffer: LogBuffer) -> tuple[str, str]:
     timeout = build.timeout or settings.BUILD_DEFAULT_TIMEOUT
-    with Engine.for_builds(timeout=max(timeout, 60) + 30) as engine:
+    # The node's registered engine, which the scheduler chose for its cache; it is the DOCKER_HOST its worker
+    # registered, so the two differ only when a build with no node reaches a worker (then: the worker's engine).
+    with engine_for(build, timeout=max(timeout, 60) + 30) as engine:
         watcher = Watcher(build, logbuffer, engine, deadline=time.monotonic() + timeout)
         steps = StepRecorder(build, watcher)
         build_args = {**build.build_args, **secrets}
@@ -277,7 +307,10 @@ def record_image(build: Build, engine: Engine, image_id: str) -> None:
     """Hook for the image records (builds/images.py) once they exist."""
     from builds import images
 
-    images.record_built_image(build, engine, image_id)
+    image = images.record_built_image(build, engine, image_id)
+    if build.node_id is not None:
+        # Where the image lives: its push and analysis are routed to this node's queue (builds/nodes.route_task).
+        Image.objects.filter(pk=image.pk).update(node=build.node_id)
 
 
 def reap_lost_builds(older_than: timedelta | None = None) -> list[int]:
@@ -292,10 +325,11 @@ def reap_lost_builds(older_than: timedelta | None = None) -> list[int]:
         jobs.append_log(build, ["ERROR: The worker running this build was lost (no heartbeat)."])
         if build.current_container:
             try:
-                with Engine.for_builds() as engine:
+                with engine_for(build) as engine:
                     kill_and_remove_container(engine, build.current_container)
             except EngineError as exc:
                 log.warning("Could not remove container %s of lost build %s: %s",
                             build.current_container[:12], build.pk, exc)
-        dispatch_queued(build.owner)
+    if reaped:
+        dispatch_waiting()
     return reaped

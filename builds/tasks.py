@@ -1,13 +1,14 @@
 from __future__ import annotations
 
 from celery import shared_task
+from celery.signals import worker_ready, worker_shutdown
 
-from builds import analysis, runner
+from builds import analysis, nodes, runner
 
 
 @shared_task(bind=True, acks_late=True, name="builds.run_build")
 def run_build(self, build_id: int) -> None:
-    """Run one build on this worker's engine (DOCKER_HOST)."""
+    """Run one build on its node's engine (or this worker's DOCKER_HOST off the farm)."""
     runner.run_build(build_id, worker=self.request.hostname or "")
 
 
@@ -17,7 +18,30 @@ def reap_lost_builds() -> list[int]:
     return runner.reap_lost_builds()
 
 
+@shared_task(name="builds.check_nodes", acks_late=True)
+def check_nodes() -> list[str]:
+    """Mark build nodes without a recent heartbeat down, move their builds, hand out waiting ones (periodic)."""
+    return nodes.check_nodes()
+
+
 @shared_task(bind=True, acks_late=True, name="builds.analyse_image")
 def analyse_image(self, image_id: int) -> None:
     """Read which files each layer of an image changes (the image record's id)."""
     analysis.run_analysis(image_id)
+
+
+@worker_ready.connect
+def register_build_node(sender=None, **kwargs) -> None:
+    """A worker started with BUILD_NODE_NAME is a build node: register it and start its heartbeats."""
+    consumer = sender
+    queues = list(getattr(consumer.app.amqp.queues, "consume_from", None) or {})
+    controller = getattr(consumer, "controller", None)
+    identity = nodes.identity_from_worker(queues, getattr(controller, "concurrency", 0) or 0,
+                                          getattr(consumer, "hostname", "") or "")
+    if identity is not None:
+        nodes.start_agent(identity)
+
+
+@worker_shutdown.connect
+def stop_build_node(sender=None, **kwargs) -> None:
+    nodes.stop_agent()

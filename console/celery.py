@@ -16,4 +16,6 @@ app.autodiscover_tasks()
 app.conf.beat_schedule = {
     "fleet-check-hosts": {"task": "fleet.check_hosts", "schedule": 60.0},
     "builds-reap-lost": {"task": "builds.reap_lost_builds", "schedule": 30.0},
+    # Build nodes whose worker stopped sending heartbeats are marked down; waiting builds are handed out.
+    "builds-check-nodes": {"task": "builds.check_nodes", "schedule": 15.0},
 }

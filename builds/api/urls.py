@@ -5,13 +5,14 @@ from __future__ import annotations
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from builds.api import build_views, image_views, lint, views
+from builds.api import build_views, image_views, lint, node_views, views
 
 router = SimpleRouter()
 router.register("repositories", views.RepositoryViewSet, basename="repository")
 router.register("sources", views.SourceViewSet, basename="source")
 router.register("builds", build_views.BuildViewSet, basename="build")
 router.register("images", image_views.ImageViewSet, basename="image")
+router.register("build-nodes", node_views.BuildNodeViewSet, basename="build-node")
 
 urlpatterns: list = [
     path("", include(router.urls)),

@@ -1,0 +1,319 @@
+"""The build farm: build nodes register and send heartbeats, builds are placed on them, lost nodes are handled.
+
+A build node is one Docker Engine plus the Celery worker bound to it (its DOCKER_HOST), consuming its own queue
+`builds.<node>`. The worker registers the node when it starts (BUILD_NODE_NAME set) and a thread in the worker's
+main process sends a heartbeat every BUILD_NODE_HEARTBEAT_INTERVAL seconds. With no node registered the console
+is the single-engine default: builds go to the plain `builds` queue and run on `Engine.for_builds()`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import socket
+import threading
+from dataclasses import dataclass
+from datetime import timedelta
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.db import close_old_connections, connection, transaction
+from django.db.models import Count, Max, Min, Q
+from django.utils import timezone
+
+from builds.constants import LABEL_BUILD_ID, NODE_LOST_ERROR, NodeStatus
+from builds.models import Build, BuildNode, Image
+from console import jobs
+from console.constants import JobStatus
+from console.engine import Engine, EngineError
+from console.engine.build import kill_and_remove_container
+from console.engine.nodes import engine_facts
+
+log = logging.getLogger(__name__)
+
+FROM_LINE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE | re.MULTILINE)
+
+
+# -- what a build needs ---------------------------------------------------------------------------------------
+
+
+def base_images_of(dockerfile_text: str) -> list[str]:
+    """The images a Dockerfile builds FROM, as name:tag, leaving out its own stages, scratch and ARG-made names."""
+    stages: set[str] = set()
+    images: list[str] = []
+    for match in FROM_LINE.finditer(dockerfile_text):
+        image, stage = match.group(1), match.group(2)
+        if image.lower() not in stages and image != "scratch" and "$" not in image:
+            last = image.rsplit("/", 1)[-1]
+            reference = image if (":" in last or "@" in image) else f"{image}:latest"
+            if reference not in images:
+                images.append(reference)
+        if stage:
+            stages.add(stage.lower())
+    return images
+
+
+# -- registration and heartbeats (the worker's side) ----------------------------------------------------------
+
+
+@dataclass
+class NodeIdentity:
+    """Who this worker is in the farm: read from its environment and its Celery start-up."""
+
+    name: str
+    engine_url: str
+    queue: str
+    capacity: int
+    worker: str
+
+
+def identity_from_worker(consumed_queues: list[str], concurrency: int, hostname: str) -> NodeIdentity | None:
+    """The node this worker stands for, or None when BUILD_NODE_NAME is not set (the single-engine default).
+
+    The node's queue is BUILD_NODE_QUEUE, else the queue the worker consumes whose name starts with
+    `builds.<name>`, else `builds.<name>`.
+    """
+    name = settings.BUILD_NODE_NAME
+    if not name:
+        return None
+    queue = settings.BUILD_NODE_QUEUE or next(
+        (q for q in consumed_queues if q == f"builds.{name}" or q.startswith(f"builds.{name}-")), f"builds.{name}"
+    )
+    engine_url = settings.DOCKER_HOST or Engine.for_builds().url
+    capacity = settings.BUILD_NODE_CAPACITY or max(1, concurrency)
+    return NodeIdentity(name, engine_url, queue, capacity, hostname or socket.gethostname())
+
+
+def send_heartbeat(identity: NodeIdentity) -> BuildNode:
+    """Register or refresh the node: engine health, running builds, load, free disk, the images it holds."""
+    engine_ok, engine_error, free_disk, images = False, "", None, []
+    try:
+        with Engine(identity.engine_url, timeout=settings.HEALTH_TIMEOUT) as engine:
+            facts = engine_facts(engine, LABEL_BUILD_ID)
+        engine_ok, free_disk, images = True, facts.free_disk, facts.base_images
+    except EngineError as exc:
+        engine_error = str(exc)
+    node, created = BuildNode.objects.update_or_create(
+        name=identity.name,
+        defaults={
+            "engine_url": identity.engine_url, "queue": identity.queue, "capacity": identity.capacity,
+            "worker": identity.worker, "status": NodeStatus.UP, "engine_ok": engine_ok,
+            "engine_error": engine_error[:2000], "load": os.getloadavg()[0], "free_disk": free_disk,
+            "base_images": images, "heartbeat_at": timezone.now(),
+            "running_builds": Build.objects.filter(node__name=identity.name, status=JobStatus.RUNNING).count(),
+        },
+    )
+    return node
+
+
+class NodeAgent(threading.Thread):
+    """The heartbeat thread of a node's worker; the first beat registers the node and hands it waiting builds."""
+
+    def __init__(self, identity: NodeIdentity) -> None:
+        super().__init__(daemon=True, name=f"build-node-{identity.name}")
+        self.identity = identity
+        self.stopping = threading.Event()
+
+    def beat(self) -> None:
+        try:
+            node = send_heartbeat(self.identity)
+            if node.engine_ok and not node.drained:
+                dispatch_waiting()
+        except Exception:  # a database or broker hiccup: the next beat tries again
+            log.exception("The heartbeat of build node %s failed", self.identity.name)
+        finally:
+            close_old_connections()
+
+    def run(self) -> None:
+        try:
+            while not self.stopping.wait(settings.BUILD_NODE_HEARTBEAT_INTERVAL):
+                self.beat()
+        finally:
+            connection.close()
+
+
+_agent: NodeAgent | None = None
+
+
+def start_agent(identity: NodeIdentity) -> NodeAgent:
+    global _agent
+    agent = NodeAgent(identity)
+    agent.beat()
+    agent.start()
+    _agent = agent
+    log.info("Build node %s registered: engine %s, queue %s, capacity %s", identity.name, identity.engine_url,
+             identity.queue, identity.capacity)
+    return agent
+
+
+def stop_agent() -> None:
+    """On a clean stop the worker has finished its builds: the node is down now, its queued builds move on."""
+    global _agent
+    if _agent is None:
+        return
+    _agent.stopping.set()
+    _agent.join(timeout=5)
+    node = BuildNode.objects.filter(name=_agent.identity.name).first()
+    _agent = None
+    if node is not None:
+        mark_down(node, reason="stopped")
+    connection.close()
+
+
+# -- scheduling (the dispatcher's side) -----------------------------------------------------------------------
+
+
+def farm_nodes(lock: bool = False) -> list[BuildNode]:
+    """Every registered node (an empty farm means the single-engine default), locked while a dispatcher places
+    builds so that two dispatchers cannot both take a node's last place."""
+    nodes = BuildNode.objects.order_by("pk")
+    if lock:
+        nodes = nodes.select_for_update()
+    return list(nodes)
+
+
+def assigned_counts(nodes: list[BuildNode]) -> dict[int, int]:
+    """Builds each node is running or has been handed and not yet started."""
+    counts = {node.pk: 0 for node in nodes}
+    rows = (Build.objects.filter(node__in=[n.pk for n in nodes])
+            .filter(Q(status=JobStatus.RUNNING) | (Q(status=JobStatus.QUEUED) & ~Q(task_id="")))
+            .values("node").annotate(count=Count("pk")))
+    for row in rows:
+        counts[row["node"]] = row["count"]
+    return counts
+
+
+def is_available(node: BuildNode) -> bool:
+    fresh = timezone.now() - timedelta(seconds=settings.BUILD_NODE_TIMEOUT)
+    return (node.status == NodeStatus.UP and not node.drained and node.engine_ok
+            and node.heartbeat_at is not None and node.heartbeat_at >= fresh)
+
+
+def choose_node(build: Build, nodes: list[BuildNode], counts: dict[int, int]) -> BuildNode | None:
+    """A healthy, non-drained node with room: first the one that built this repository last (its layer cache),
+    then one that holds the build's base images, then the least loaded."""
+    candidates = [node for node in nodes if is_available(node) and counts.get(node.pk, 0) < node.capacity]
+    if not candidates:
+        return None
+    last_built = dict(
+        Build.objects.filter(repository=build.repository_id, node__in=[n.pk for n in candidates])
+        .exclude(pk=build.pk).values("node").annotate(last=Max("pk")).values_list("node", "last")
+    )
+    needed = set(build.base_images or [])
+
+    def rank(node: BuildNode) -> tuple:
+        holds_bases = needed <= set(node.base_images or [])
+        return (-last_built.get(node.pk, 0), not holds_bases, counts.get(node.pk, 0) / node.capacity, node.name)
+
+    return min(candidates, key=rank)
+
+
+def dispatch_waiting() -> None:
+    """Hand waiting builds of every owner to nodes with room (a node came up, or one of its builds ended)."""
+    from builds.buildservice import dispatch_queued
+
+    owners = (Build.objects.filter(status=JobStatus.QUEUED, task_id="").values("owner")
+              .annotate(first=Min("queued_at")).order_by("first").values_list("owner", flat=True))
+    for owner in get_user_model().objects.filter(pk__in=list(owners)):
+        dispatch_queued(owner)
+
+
+# -- lost nodes -------------------------------------------------------------------------------------------------
+
+
+def mark_down(node: BuildNode, reason: str = "lost") -> bool:
+    """Mark an up node down: its queued builds wait for another node, its running builds fail as "node lost"."""
+    if BuildNode.objects.filter(pk=node.pk, status=NodeStatus.UP).update(status=NodeStatus.DOWN) != 1:
+        return False
+    log.warning("Build node %s is down (%s)", node.name, reason)
+    moved = list(Build.objects.filter(node=node, status=JobStatus.QUEUED))
+    for build in moved:
+        # The claim checks the node, so a late delivery from the dead node's queue cannot start it there.
+        if Build.objects.filter(pk=build.pk, node=node, status=JobStatus.QUEUED).update(node=None, task_id=""):
+            jobs.append_log(build, [f"The build node {node.name} is down: the build waits for another node."])
+    if reason == "lost":
+        for build in Build.objects.filter(node=node, status=JobStatus.RUNNING):
+            fail_lost_build(build, node)
+    dispatch_waiting()
+    return True
+
+
+def fail_lost_build(build: Build, node: BuildNode) -> None:
+    error = NODE_LOST_ERROR.format(node=node.name)
+    if not jobs.finish(build, JobStatus.FAILED, error):
+        return
+    jobs.append_log(build, [f"ERROR: {error}"])
+    if build.current_container:
+        # The engine may still answer when only the worker died: leave nothing running on it.
+        try:
+            with Engine(node.engine_url, timeout=settings.HEALTH_TIMEOUT) as engine:
+                kill_and_remove_container(engine, build.current_container)
+        except EngineError as exc:
+            log.warning("Could not remove container %s of lost build %s: %s", build.current_container[:12],
+                        build.pk, exc)
+        Build.objects.filter(pk=build.pk).update(current_container="")
+
+
+def check_nodes(stale_after: timedelta | None = None) -> list[str]:
+    """Mark down the nodes whose worker stopped sending heartbeats; then hand waiting builds out (periodic)."""
+    if stale_after is None:
+        stale_after = timedelta(seconds=settings.BUILD_NODE_TIMEOUT)
+    cutoff = timezone.now() - stale_after
+    lost = []
+    for node in BuildNode.objects.filter(status=NodeStatus.UP).filter(
+            Q(heartbeat_at__lt=cutoff) | Q(heartbeat_at__isnull=True)):
+        if mark_down(node):
+            lost.append(node.name)
+    dispatch_waiting()
+    return lost
+
+
+def set_drained(node: BuildNode, drained: bool) -> BuildNode:
+    """A drained node finishes what it runs and what it was handed, and gets nothing new."""
+    BuildNode.objects.filter(pk=node.pk).update(drained=drained)
+    node.refresh_from_db()
+    if not drained:
+        transaction.on_commit(dispatch_waiting)
+    return node
+
+
+# -- where the work about an image runs ---------------------------------------------------------------------
+
+
+def queue_for_image(owner_id: int, reference: str) -> str | None:
+    """The queue of the node that holds an image (by record id, engine id or tag), None off the farm."""
+    images = Image.objects.filter(owner=owner_id).filter(
+        Q(image_id=reference) | Q(image_id=f"sha256:{reference}") | Q(tags__contains=[reference]))
+    row = images.exclude(node=None).values_list("node__queue", flat=True).first()
+    if row:
+        return row
+    return images.exclude(build__node=None).values_list("build__node__queue", flat=True).first()
+
+
+def route_task(name, args, kwargs, options, task=None, **kw) -> dict | None:
+    """Celery router (CELERY_TASK_ROUTES): the analysis and the push of an image run on its node's queue, whose
+    worker's engine holds it. None leaves the task to the other routes."""
+    try:
+        if name == "builds.analyse_image" and args:
+            image = Image.objects.filter(pk=args[0]).values_list("node__queue", "build__node__queue").first()
+            queue = image and (image[0] or image[1])
+        elif name == "registry.run_push" and args:
+            from registry.models import Push
+
+            push = Push.objects.filter(pk=args[0]).values_list("owner", "image").first()
+            queue = push and queue_for_image(push[0], push[1])
+        else:
+            return None
+    except Exception:  # routing must never stop a send: the default queue is the fallback
+        log.exception("Could not route %s", name)
+        return None
+    return {"queue": queue} if queue else None
+
+
+def nodes_for_listing():
+    """Nodes with the builds they are running, for the admin's list."""
+    return BuildNode.objects.annotate(
+        running=Count("builds", filter=Q(builds__status=JobStatus.RUNNING)),
+        assigned=Count("builds", filter=Q(builds__status=JobStatus.QUEUED) & ~Q(builds__task_id="")),
+    ).order_by("name")
