@@ -92,6 +92,8 @@ MIDDLEWARE = [
     # Outermost, so that every answer (redirects, CSRF failures, error pages) carries the security headers.
     "console.security.SecurityHeadersMiddleware",
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from the app server (gunicorn in production): no separate web server needed for them.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -209,7 +211,13 @@ USE_TZ = True
 SOURCES_DIR = Path(envstr("CONSOLE_SOURCES_DIR", str(DATA_DIR / "sources")))
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": DATA_DIR / "media"}},
-    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+    # Production serves collected, compressed files with hashed names (manage.py collectstatic first); development
+    # serves them from the app folders as they are.
+    "staticfiles": {"BACKEND": envstr(
+        "STATICFILES_BACKEND",
+        "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage",
+    )},
     "sources": {
         "BACKEND": envstr("CONSOLE_SOURCE_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
         "OPTIONS": {"location": SOURCES_DIR, "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
@@ -248,7 +256,7 @@ DEBUG_COMMAND_MEMORY = envstr("DEBUG_COMMAND_MEMORY", "256m")
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT = Path(envstr("STATIC_ROOT", str(DATA_DIR / "static")))
 
 # Celery: the embedded default is the filesystem broker under the data folder, production uses Redis.
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
@@ -306,6 +314,7 @@ LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    # Standard output: systemd's journal (or any process supervisor) collects it; no log files to rotate.
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }
