@@ -6,8 +6,8 @@ console from a real server process on 127.0.0.1 (gunicorn when the venv has it, 
 --noreload`, threaded; the output says which) with DEBUG off. Fifty threads, each with its own keep-alive
 session and the user's personal access token, then read `GET /api/v1/images/` and `GET /api/v1/builds/` in
 turn until each has made its share of the requests or the time limit is reached (a request waits at most
-60 s). Prints requests/s, p50/p95/p99
-latency per endpoint and overall, and the error count (target: none). Only 127.0.0.1 is ever addressed.
+60 s). Prints requests/s, p50/p95/p99 latency per endpoint and overall, and the error count (target: none).
+Only 127.0.0.1 is ever addressed.
 
     .venv/bin/python bench/api_load.py [--clients 50] [--requests 300] [--rows 1000] [--max-seconds 180]
 """

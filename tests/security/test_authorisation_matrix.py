@@ -66,6 +66,7 @@ KIND_OF_PREFIX = {
     "deployments": "deployment",
     "auth/tokens": "token",
     "accounts/tokens": "token",
+    "build-nodes": "build_node",
 }
 ID_ARGUMENTS = {"pk", "id"}
 # Arguments that are not ids, with a value that names something of the owner's object where that matters.
@@ -354,3 +355,37 @@ def test_it_keeps_the_admin_for_staff_even_from_signed_in_users(world):
 def test_it_shows_the_matrix_covers_urls_of_every_kind():
     kinds = {_kind(route) for route in all_routes() if set(route.arguments) & ID_ARGUMENTS and not route.is_admin}
     assert kinds == set(KIND_OF_PREFIX.values()), json.dumps(sorted(map(str, kinds)))
+
+
+def test_it_refuses_to_create_anything_from_another_users_objects(world):
+    """Creating endpoints take ids in their bodies: naming the owner's objects there is refused too."""
+    _browser, api = world["outsider"]
+    objects = world["objects"]
+    own_console = ensure_console_account(get_user_model().objects.get(username="mallory"))
+    bodies = {
+        "/api/v1/builds/": {"source": objects["source"].pk},
+        "/api/v1/pushes/": {"image": str(objects["image"].pk), "registry": own_console.pk,
+                            "repository": "mallory/stolen", "tag": "1"},
+        "/api/v1/pulls/": {"registry": objects["registry"].pk, "reference": f"{MARKER}/app:1"},
+        "/api/v1/deployments/": {"name": "stolen", "image": "busybox:1.35.0", "hosts": [objects["host"].pk]},
+    }
+    bodies_via_registry = {
+        "/api/v1/pushes/": {"image": "busybox:1.35.0", "registry": objects["registry"].pk,
+                            "repository": "team/app", "tag": "1"},
+        "/api/v1/deployments/": {"name": "stolen", "image": "busybox:1.35.0", "registry": objects["registry"].pk,
+                                 "selector": f"env={MARKER}"},
+    }
+    before = _snapshot()
+    problems = []
+    for url, body in [*bodies.items(), *bodies_via_registry.items()]:
+        response = api.post(url, body, format="json")
+        if response.status_code not in (400, 404) or MARKER in _body(response):
+            problems.append(f"POST {url} {body}: {response.status_code} {_body(response)[:200]}")
+    for url in (f"/api/v1/builds/?repository={objects['repository'].pk}",
+                f"/api/v1/images/?repository={objects['repository'].pk}",
+                f"/api/v1/deployments/?name={MARKER}-app"):
+        response = api.get(url)
+        if response.status_code not in (200, 400) or (response.status_code == 200 and response.json()):
+            problems.append(f"GET {url}: {response.status_code} {_body(response)[:200]}")
+    problems += _snapshot_changes(before, _snapshot())
+    assert not problems, "\n".join(problems)
