@@ -257,6 +257,8 @@ DEBUG_COMMAND_MEMORY = envstr("DEBUG_COMMAND_MEMORY", "256m")
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = Path(envstr("STATIC_ROOT", str(DATA_DIR / "static")))
+# whitenoise reads this folder at start-up (and warns when it is missing): collectstatic fills it in production.
+os.makedirs(STATIC_ROOT, exist_ok=True)
 
 # Celery: the embedded default is the filesystem broker under the data folder, production uses Redis.
 CELERY_BROKER_URL = envstr("CELERY_BROKER_URL", "filesystem://")
