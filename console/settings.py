@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import json
 import os
 from pathlib import Path
 
@@ -209,6 +210,18 @@ USE_TZ = True
 # Sources are read by every build worker: a shared folder by default; any Django storage backend
 # (an S3-compatible one, say) can take its place by naming it in CONSOLE_SOURCE_STORAGE_BACKEND.
 SOURCES_DIR = Path(envstr("CONSOLE_SOURCES_DIR", str(DATA_DIR / "sources")))
+_source_backend = envstr("CONSOLE_SOURCE_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage")
+if _source_backend == "django.core.files.storage.FileSystemStorage":
+    _source_options = {"location": SOURCES_DIR, "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700}
+else:
+    # Another backend takes its own options (bucket, endpoint...) as a JSON object; credentials stay in its own
+    # variables (AWS_ACCESS_KEY_ID... for an S3-compatible one), never in this setting.
+    try:
+        _source_options = json.loads(envstr("CONSOLE_SOURCE_STORAGE_OPTIONS", "{}"))
+        if not isinstance(_source_options, dict):
+            raise ValueError("not an object")
+    except ValueError as exc:
+        raise ImproperlyConfigured(f"CONSOLE_SOURCE_STORAGE_OPTIONS must be a JSON object: {exc}") from None
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": DATA_DIR / "media"}},
     # Production serves collected, compressed files with hashed names (manage.py collectstatic first); development
@@ -218,10 +231,7 @@ STORAGES = {
         "django.contrib.staticfiles.storage.StaticFilesStorage" if DEBUG
         else "whitenoise.storage.CompressedManifestStaticFilesStorage",
     )},
-    "sources": {
-        "BACKEND": envstr("CONSOLE_SOURCE_STORAGE_BACKEND", "django.core.files.storage.FileSystemStorage"),
-        "OPTIONS": {"location": SOURCES_DIR, "file_permissions_mode": 0o600, "directory_permissions_mode": 0o700},
-    },
+    "sources": {"BACKEND": _source_backend, "OPTIONS": _source_options},
 }
 # Uploads larger than Django's in-memory limit are spooled here, inside the data folder.
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")

@@ -94,3 +94,29 @@ def test_it_refuses_to_start_without_a_real_secret_key(tmp_path, key):
                             capture_output=True, text=True, timeout=60)
     assert result.returncode != 0
     assert "SECRET_KEY (or SECRET_KEY_FILE) must be set" in result.stdout + result.stderr
+
+
+def settings_of(tmp_path, code: str, **env) -> subprocess.CompletedProcess:
+    environment = {**production_env(tmp_path, 8000), "DEBUG": "true", **env}
+    program = ("import django; django.setup(); from django.conf import settings; "
+               f"from builds.sourcestore import source_storage; print({code})")
+    return subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=environment, capture_output=True, text=True,
+                          timeout=60)
+
+
+def test_sources_may_live_in_another_storage_backend_with_its_own_options(tmp_path):
+    default = settings_of(tmp_path, "settings.STORAGES['sources']")
+    assert "FileSystemStorage" in default.stdout and "'file_permissions_mode': 384" in default.stdout
+    other = settings_of(tmp_path, "settings.STORAGES['sources']",
+                        CONSOLE_SOURCE_STORAGE_BACKEND="django.core.files.storage.InMemoryStorage",
+                        CONSOLE_SOURCE_STORAGE_OPTIONS='{"base_url": "/sources/"}')
+    assert other.stdout.strip() == ("{'BACKEND': 'django.core.files.storage.InMemoryStorage', "
+                                    "'OPTIONS': {'base_url': '/sources/'}}"), other.stderr
+    # The console's source store gets that backend, configured with those options.
+    usable = settings_of(tmp_path, "type(source_storage()).__name__, source_storage().base_url",
+                         CONSOLE_SOURCE_STORAGE_BACKEND="django.core.files.storage.InMemoryStorage",
+                         CONSOLE_SOURCE_STORAGE_OPTIONS='{"base_url": "/sources/"}')
+    assert usable.stdout.strip() == "InMemoryStorage /sources/", usable.stderr
+    broken = settings_of(tmp_path, "1", CONSOLE_SOURCE_STORAGE_BACKEND="storages.backends.s3.S3Storage",
+                         CONSOLE_SOURCE_STORAGE_OPTIONS="[1, 2")
+    assert broken.returncode != 0 and "CONSOLE_SOURCE_STORAGE_OPTIONS must be a JSON object" in broken.stderr
