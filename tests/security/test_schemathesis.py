@@ -33,8 +33,9 @@ schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 # Which of the user's objects a path's `{id}` names, by the path's first segment under /api/v1/.
 KIND_OF_PATH = {
-    "auth": "token", "builds": "build", "deployments": "deployment", "hosts": "host", "images": "image",
-    "pulls": "pull", "pushes": "push", "registries": "registry", "repositories": "repository", "sources": "source",
+    "auth": "token", "build-nodes": "build_node", "builds": "build", "deployments": "deployment", "hosts": "host",
+    "images": "image", "pulls": "pull", "pushes": "push", "registries": "registry", "repositories": "repository",
+    "sources": "source",
 }
 NETWORK_GIT_SCHEMES = ("https", "ssh", "http", "git")
 # What an operation that talks to an engine or a registry answers when it does not answer (127.0.0.1:9 here).
@@ -73,7 +74,8 @@ def wsgi_keeps_the_test_transaction():
 
 @pytest.fixture
 def fuzz_user(db, wsgi_keeps_the_test_transaction):
-    user = get_user_model().objects.create_user("fuzzer", "fuzzer@example.com", "fuzzer password 1234")
+    # Staff, so that the staff-only operations (the build farm's nodes) run past their permission check too.
+    user = get_user_model().objects.create_user("fuzzer", "fuzzer@example.com", "fuzzer password 1234", is_staff=True)
     objects = make_objects(user, "fuzzed")
     _token, raw = create_access_token(user, "schemathesis")
     return objects, {"Authorization": f"Token {raw}"}
