@@ -117,14 +117,17 @@ def dispatch_queued(owner) -> list[int]:
         busy = mine.filter(status=JobStatus.RUNNING).count() + mine.filter(
             status=JobStatus.QUEUED).exclude(task_id="").count()
         room = max(0, settings.BUILDS_PER_USER - busy)
-        waiting = list(mine.filter(status=JobStatus.QUEUED, task_id="").order_by("queued_at", "id")[:room])
+        waiting = mine.filter(status=JobStatus.QUEUED, task_id="").order_by("queued_at", "id")
         placed: list[tuple[int, BuildNode | None]] = []
-        farm = nodes.farm_nodes(lock=bool(waiting)) if waiting else []
+        farm = nodes.farm_nodes(lock=True) if room and waiting.exists() else []
         counts = nodes.assigned_counts(farm) if farm else {}
-        for build in waiting:
+        # On a farm a build waiting for its repository's node lets later ones go first: look further than `room`.
+        for build in waiting[:room * 10 if farm else room]:
+            if len(placed) >= room:
+                break
             node = nodes.choose_node(build, farm, counts) if farm else None
             if farm and node is None:
-                break
+                continue
             if node is not None:
                 counts[node.pk] += 1
             # The claim checks the node, and only a still-waiting build is taken.

@@ -192,21 +192,32 @@ def is_available(node: BuildNode) -> bool:
 
 def choose_node(build: Build, nodes: list[BuildNode], counts: dict[int, int]) -> BuildNode | None:
     """A healthy, non-drained node with room: first the one that built this repository last (its layer cache),
-    then one that holds the build's base images, then the least loaded."""
-    candidates = [node for node in nodes if is_available(node) and counts.get(node.pk, 0) < node.capacity]
-    if not candidates:
+    then one that holds the build's base images, then the least loaded.
+
+    When the repository's last node is healthy but full, the build waits for it (None) for BUILD_AFFINITY_WAIT
+    seconds after it was queued, and later builds may go first: a build placed elsewhere would redo every
+    step its cache holds, which costs more than the wait for a place on that node.
+    """
+    available = [node for node in nodes if is_available(node)]
+    with_room = [node for node in available if counts.get(node.pk, 0) < node.capacity]
+    if not with_room:
         return None
     last_built = dict(
-        Build.objects.filter(repository=build.repository_id, node__in=[n.pk for n in candidates])
+        Build.objects.filter(repository=build.repository_id, node__in=[n.pk for n in available])
         .exclude(pk=build.pk).values("node").annotate(last=Max("pk")).values_list("node", "last")
     )
+    if last_built:
+        home = max(available, key=lambda node: last_built.get(node.pk, 0))
+        waited = (timezone.now() - build.queued_at).total_seconds()
+        if home not in with_room and waited < settings.BUILD_AFFINITY_WAIT:
+            return None
     needed = set(build.base_images or [])
 
     def rank(node: BuildNode) -> tuple:
         holds_bases = needed <= set(node.base_images or [])
         return (-last_built.get(node.pk, 0), not holds_bases, counts.get(node.pk, 0) / node.capacity, node.name)
 
-    return min(candidates, key=rank)
+    return min(with_room, key=rank)
 
 
 def dispatch_waiting() -> None:

@@ -262,6 +262,9 @@ BUILD_NODE_CAPACITY = envint("BUILD_NODE_CAPACITY", 0, minimum=0)
 BUILD_NODE_HEARTBEAT_INTERVAL = envint("BUILD_NODE_HEARTBEAT_INTERVAL", 10, minimum=1)
 # A node whose worker sent no heartbeat for this long is down: its queued builds move, its running ones fail.
 BUILD_NODE_TIMEOUT = envint("BUILD_NODE_TIMEOUT", 45, minimum=2)
+# A build whose repository's last node is full waits this long for a place there (its layer cache) before it
+# goes to another node.
+BUILD_AFFINITY_WAIT = envint("BUILD_AFFINITY_WAIT", 60, minimum=0)
 DEBUG_COMMAND_MEMORY = envstr("DEBUG_COMMAND_MEMORY", "256m")
 
 STATIC_URL = "static/"

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from builds import nodes
+from builds import nodes, services
 from builds.buildservice import BuildOptions, trigger_build
 from builds.constants import NodeStatus
 from builds.models import Build, BuildNode, Image
@@ -128,8 +128,19 @@ def test_it_prefers_the_repositorys_last_node_then_the_base_image_then_the_least
     other = source_from(repository, {"Dockerfile": "FROM debian:12\n"})
     # Another Dockerfile of the same repository (its base on neither node): the affinity holds while `a` has room.
     assert trigger(owner, other, django_capture_on_commit_callbacks).node == a
-    # `a` is full (2 of 2): the next goes to `b`.
-    assert trigger(owner, other, django_capture_on_commit_callbacks).node == b
+    # `a` is full (2 of 2): the next waits for it (its cache) while `b` idles, for BUILD_AFFINITY_WAIT seconds...
+    held = trigger(owner, other, django_capture_on_commit_callbacks)
+    assert held.node is None and held.task_id == ""
+    # ... while a build of another repository goes to `b` before it.
+    newcomer = services.create_repository(owner, "newcomer", "")
+    assert trigger(owner, source_from(newcomer, {"Dockerfile": f"FROM {BASE}\n"}),
+                   django_capture_on_commit_callbacks).node == b
+    # Once it has waited long enough, it takes a place elsewhere.
+    settings.BUILD_AFFINITY_WAIT = 0
+    with django_capture_on_commit_callbacks(execute=True):
+        nodes.dispatch_waiting()
+    held.refresh_from_db()
+    assert held.node == b and sent[-1] == (held.pk, "builds.b")
 
 
 def test_a_drained_down_stale_unhealthy_or_full_node_gets_nothing(
