@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -30,6 +30,10 @@ def exception_handler(exc, context):
         return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
     if isinstance(exc, EngineError):
         return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
+    if isinstance(exc, DataError):
+        # A value the database cannot hold (too long for its column, say): the request's fault.
+        return Response({"detail": "A value is too long or malformed for where it is stored."},
+                        status=status.HTTP_400_BAD_REQUEST)
     if isinstance(exc, DatabaseError):
         log.exception("Database error while answering an API request")
         return Response(

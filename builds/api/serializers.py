@@ -103,8 +103,9 @@ class BuildSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_image(self, build) -> int | None:
-        image = build.images.first()
-        return image.pk if image else None
+        # all() reads the list view's prefetch; first() would run a query per build.
+        images = list(build.images.all())
+        return images[0].pk if images else None
 
     def get_queue_position(self, build) -> int | None:
         from builds.buildservice import queue_position

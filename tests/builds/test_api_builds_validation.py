@@ -79,3 +79,17 @@ def test_the_log_refuses_a_negative_offset(owner_api, source, owner):
     build = Build.objects.create(owner=owner, repository=source.repository, source=source)
     assert owner_api.get(f"{URL}{build.pk}/log/?offset=-1").status_code == 400
     assert owner_api.get(f"{URL}{build.pk}/log/?offset=x").status_code == 400
+
+
+def test_the_list_runs_the_same_few_queries_for_many_builds(owner_api, source, owner, django_assert_max_num_queries):
+    from builds.models import BuildStep, Image
+
+    for n in range(30):
+        build = Build.objects.create(owner=owner, repository=source.repository, source=source, status="succeeded")
+        BuildStep.objects.create(build=build, number=1, instruction="FROM busybox:1.35.0",
+                                 started_at=build.queued_at)
+        Image.objects.create(owner=owner, image_id=f"sha256:{n:064x}", build=build)
+    with django_assert_max_num_queries(8):
+        response = owner_api.get(URL)
+    assert len(response.json()) == 30
+    assert all(item["image"] for item in response.json())
