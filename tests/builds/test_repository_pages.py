@@ -1,11 +1,13 @@
 from __future__ import annotations
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.urls import reverse
 
 from builds.models import Repository, Source
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 from tests.builds.conftest import stored_files
+from tests.builds.test_archives import HOSTILE
 
 
 def test_the_list_shows_only_the_users_repositories(owner_client, repository, outsider):
@@ -76,3 +78,14 @@ def test_pages_need_a_login(client, repository):
     response = client.get(reverse("repository_detail", args=[repository.pk]))
     assert response.status_code == 302
     assert response.url.startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("case", sorted(HOSTILE))
+def test_every_hostile_archive_is_a_form_error_through_the_browser_form(owner_client, repository, case):
+    data, reason = HOSTILE[case]
+    archive = SimpleUploadedFile("upload.bin", data)
+    response = owner_client.post(reverse("source_upload", args=[repository.pk]), {"archive": archive})
+    assert response.status_code == 400
+    assert reason in " ".join(response.context["upload_form"].errors["archive"])
+    assert not Source.objects.exists()
+    assert stored_files() == []
