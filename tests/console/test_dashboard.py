@@ -36,3 +36,13 @@ def test_every_asset_is_served_locally(owner_client):
     content = owner_client.get(reverse("dashboard")).content.decode()
     assert "http://" not in content.replace("http://testserver", "")
     assert "https://" not in content
+
+
+def test_the_counts_are_the_users_own(owner_client, owner, outsider):
+    from builds.models import Repository
+
+    Repository.objects.create(owner=owner, name="mine")
+    Repository.objects.create(owner=outsider, name="theirs")
+    counts = dict(owner_client.get(reverse("dashboard")).context["counts"])
+    assert counts["Repositories"] == 1
+    assert counts["Builds"] == 0
