@@ -16,6 +16,8 @@ from django.db import IntegrityError, transaction
 from builds.constants import ImageOrigin
 from builds.images import engine_reference, record_image
 from console import jobs
+from console.audit.constants import Action
+from console.audit.services import record
 from console.constants import JobStatus
 from console.crypto import DecryptionError
 from console.engine import Engine, EngineError
@@ -113,7 +115,9 @@ def _clean_account(owner, data: dict[str, Any], instance: RegistryAccount | None
 def create_account(owner, data: dict[str, Any]) -> RegistryAccount:
     """A new account from `name, kind, url, username, secret, ca_certificate`; ValidationError names bad fields."""
     fields = _clean_account(owner, data)
-    return RegistryAccount.objects.create(owner=owner, secret=data.get("secret") or "", **fields)
+    account = RegistryAccount.objects.create(owner=owner, secret=data.get("secret") or "", **fields)
+    record(owner, Action.REGISTRY_CREATED, target=account, detail={"kind": account.kind, "url": account.url})
+    return account
 
 
 @transaction.atomic
@@ -127,13 +131,18 @@ def update_account(account: RegistryAccount, data: dict[str, Any]) -> RegistryAc
     if data.get("secret"):
         account.secret = data["secret"]
     account.save()
+    # Which fields were sent, never their values: the secret's is not for the log.
+    record(account.owner, Action.REGISTRY_UPDATED, target=account,
+           detail={"fields": sorted(name for name in data if name in {*fields, "secret"})})
     return account
 
 
 def delete_account(account: RegistryAccount) -> None:
     if account.is_console:
         raise ValidationError({"detail": "The console's registry account is always present; it cannot be deleted."})
-    account.delete()
+    with transaction.atomic():
+        record(account.owner, Action.REGISTRY_DELETED, target=account, detail={"kind": account.kind})
+        account.delete()
 
 
 def _console_token_source(user):
@@ -215,12 +224,15 @@ def list_tags(account: RegistryAccount, repository: str) -> list[str]:
 def make_public(user, repository: str) -> PublicRepository:
     if not repository.startswith(f"{namespace_of(user)}/") or not REPOSITORY_RE.match(repository):
         raise ValidationError({"repository": f"Only repositories under {namespace_of(user)}/ are yours to publish."})
-    public, _ = PublicRepository.objects.get_or_create(name=repository, defaults={"owner": user})
+    public, created = PublicRepository.objects.get_or_create(name=repository, defaults={"owner": user})
+    if created:
+        record(user, Action.REGISTRY_REPOSITORY_PUBLIC, target=repository)
     return public
 
 
 def make_private(user, repository: str) -> None:
-    PublicRepository.objects.for_user(user).filter(name=repository).delete()
+    if PublicRepository.objects.for_user(user).filter(name=repository).delete()[0]:
+        record(user, Action.REGISTRY_REPOSITORY_PRIVATE, target=repository)
 
 
 # -- pushes and pulls ------------------------------------------------------------------------------------------
@@ -270,6 +282,8 @@ def trigger_push(owner, image: str, registry: RegistryAccount, repository: str, 
     image = resolve_image(owner, image)
     with transaction.atomic():
         push = Push.objects.create(owner=owner, registry=registry, image=image, repository=repository, tag=tag)
+        record(owner, Action.PUSH_STARTED, target=push,
+               detail={"image": image, "registry": registry.name, "repository": repository, "tag": tag})
         _enqueue(run_push_task, push)
     return push
 
@@ -303,6 +317,7 @@ def trigger_pull(owner, registry: RegistryAccount, reference: str) -> Pull:
         raise ValidationError({"reference": "The reference is too long."})
     with transaction.atomic():
         pull = Pull.objects.create(owner=owner, registry=registry, reference=reference)
+        record(owner, Action.PULL_STARTED, target=pull, detail={"registry": registry.name, "reference": reference})
         _enqueue(run_pull_task, pull)
     return pull
 
