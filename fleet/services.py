@@ -22,6 +22,8 @@ from django.utils import timezone
 
 from builds.images import engine_reference
 from console import jobs
+from console.audit.constants import Action
+from console.audit.services import record
 from console.constants import ACTIVE_STATUSES, JobStatus
 from console.engine import Engine, EngineError, EngineNotFound
 from console.engine import containers as engine_containers
@@ -164,24 +166,37 @@ def _clean_host(owner, data: dict[str, Any], instance: Host | None = None) -> di
     return clean
 
 
+def _host_detail(host: Host) -> dict[str, Any]:
+    # Whether TLS is used, never the material: the client key is a secret, and certificates are not for the log.
+    return {"url": host.url, "labels": host.labels, "tls": bool(host.tls_client_key)}
+
+
+@transaction.atomic
 def create_host(owner, data: dict[str, Any]) -> Host:
     host = Host.objects.create(owner=owner, **_clean_host(owner, data))
+    record(owner, Action.HOST_CREATED, target=host, detail=_host_detail(host))
     _enqueue_check(host)
     return host
 
 
+@transaction.atomic
 def update_host(host: Host, data: dict[str, Any]) -> Host:
     clean = _clean_host(host.owner, data, instance=host)
     for field, value in clean.items():
         setattr(host, field, value)
     host.save()
+    # Which fields changed, never their values (TLS keys are secrets).
+    fields = sorted("address" if field == "address_override" else field for field in clean)
+    record(host.owner, Action.HOST_UPDATED, target=host, detail={"fields": fields, **_host_detail(host)})
     if {"url", *TLS_FIELDS} & set(clean):
         _enqueue_check(host)
     return host
 
 
 def delete_host(host: Host) -> None:
-    host.delete()
+    with transaction.atomic():
+        record(host.owner, Action.HOST_DELETED, target=host, detail={"url": host.url})
+        host.delete()
 
 
 def _enqueue_check(host: Host) -> None:
@@ -440,6 +455,13 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
         DeploymentTarget.objects.bulk_create(
             DeploymentTarget(deployment=deployment, host=host, host_name=host.name) for host in hosts
         )
+        # The environment stays out of the event: its values may be passwords.
+        detail = {"name": name, "image": image, "image_id": image_id, "hosts": [host.name for host in hosts],
+                  "selector": deployment.selector, "registry": account.name if account else None}
+        if rollback_of is None:
+            record(owner, Action.DEPLOY_STARTED, target=deployment, detail=detail)
+        else:
+            record(owner, Action.ROLLBACK, target=deployment, detail={**detail, "release": rollback_of.pk})
         _enqueue_deployment(deployment)
     return deployment
 
