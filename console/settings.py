@@ -101,6 +101,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database that cannot be reached is a 503 with a message, not a traceback (console/views.py).
+    "console.views.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "console.urls"

@@ -1,7 +1,11 @@
 from __future__ import annotations
 
+import logging
+
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -10,6 +14,10 @@ from django.views.decorators.http import require_GET
 from console import dashboard
 from console.engine import Engine, EngineError
 from console.health import service_states
+
+log = logging.getLogger(__name__)
+
+DATABASE_UNAVAILABLE = "The database is not available right now; try again shortly."
 
 
 @require_GET
@@ -38,3 +46,29 @@ def home(request: HttpRequest) -> HttpResponse:
         "engine_url": engine_url,
     }
     return render(request, "console/home.html", context)
+
+
+class DatabaseUnavailableMiddleware:
+    """A request that finds the database unreachable gets a 503 with a message (JSON under /api/, a page
+    elsewhere) instead of a server error and a traceback. The API's own handler (console/api.py) answers the
+    same for errors inside its views; this catches the browser's views and what runs before the API's."""
+
+    def __init__(self, get_response) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        # Only a lost or refused connection: other database errors are bugs and stay server errors.
+        if not isinstance(exception, OperationalError | InterfaceError):
+            return None
+        log.error("Database unavailable while answering %s %s: %s", request.method, request.path, exception)
+        if request.path.startswith("/api/"):
+            response = JsonResponse({"detail": DATABASE_UNAVAILABLE}, status=503)
+        else:
+            # The page must not touch the database again: no user (the session is there), no messages.
+            context = {"message": DATABASE_UNAVAILABLE, "user": AnonymousUser(), "messages": []}
+            response = render(request, "console/unavailable.html", context, status=503)
+        response["Retry-After"] = "5"
+        return response
