@@ -51,6 +51,8 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTAINER_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
 MEMORY_RE = re.compile(r"^(\d+)\s*([bkmg]?)b?$", re.IGNORECASE)
 MIN_MEMORY = 6 * 1024 * 1024
+# What registries answer to missing or wrong credentials, as the engine passes it on.
+REFUSED_RE = re.compile(r"unauthorized|authentication required|denied", re.IGNORECASE)
 
 
 # -- hosts --------------------------------------------------------------------------------------------------
@@ -596,7 +598,14 @@ def _ensure_image(deployment: Deployment, target: DeploymentTarget, engine: Engi
             raise TargetFailed("the registry account of this deployment was removed")
         _update_target(target, step="pulling")
         say(f"pulling {deployment.image} with the credentials of registry account {account.name}")
-        image_id = engine_containers.pull_image(engine, deployment.image, _auth_config(account, deployment.image))
+        try:
+            image_id = engine_containers.pull_image(engine, deployment.image, _auth_config(account, deployment.image))
+        except EngineError as exc:
+            # The engine only says "unauthorized"; name the account whose credentials to fix.
+            if REFUSED_RE.search(str(exc)):
+                raise TargetFailed(f"the registry refused the credentials of registry account {account.name}: "
+                                   f"{exc}") from exc
+            raise
         _, digests, _ = engine_containers.image_identity(engine, image_id)
         repository, _ = engine_containers.split_reference(deployment.image)
         digest = next((d for d in digests if d.split("@")[0] == repository), digests[0] if digests else "")
