@@ -40,3 +40,8 @@ CHECK_TIMEOUT_SECONDS = 10
 MAX_PARALLEL_TARGETS = 16
 # How many log lines of a container the API and the host page return at most.
 MAX_LOG_TAIL = 10000
+# A running deployment's task writes a heartbeat this often (seconds) while its targets run...
+DEPLOY_HEARTBEAT_SECONDS = 10
+# ...and one without a heartbeat for this long lost its worker: the periodic host check fails it (seconds). Longer
+# than any single engine call may take (DOCKER_TIMEOUT, 60 s by default) plus the interval.
+DEPLOY_HEARTBEAT_TIMEOUT = 180

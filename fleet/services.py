@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import logging
 import re
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
+from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -30,6 +31,8 @@ from console.engine import containers as engine_containers
 from console.engine.transfer import copy_image
 from fleet.constants import (
     CHECK_TIMEOUT_SECONDS,
+    DEPLOY_HEARTBEAT_SECONDS,
+    DEPLOY_HEARTBEAT_TIMEOUT,
     HEALTH_TIMEOUT_SECONDS,
     LABEL_DEPLOYMENT,
     LABEL_DIGEST,
@@ -517,7 +520,13 @@ def run_deployment(deployment_id: int) -> None:
     jobs.append_log(deployment, [f"Deploying {deployment.image} as {deployment.name} to {len(targets)} host(s)"])
     try:
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TARGETS, max(1, len(targets)))) as pool:
-            list(pool.map(lambda pk: _run_target_in_thread(deployment.pk, pk), targets))
+            futures = [pool.submit(_run_target_in_thread, deployment.pk, pk) for pk in targets]
+            # A heartbeat while targets run (a pull can be silent for minutes): the reaper tells a slow deployment
+            # from one whose worker died.
+            while wait(futures, timeout=DEPLOY_HEARTBEAT_SECONDS).not_done:
+                jobs.heartbeat(deployment)
+            for future in futures:
+                future.result()
     except Exception as exc:  # a bug, not a host's failure: end the job rather than leave it running
         log.exception("Deployment %s broke", deployment.pk)
         jobs.finish(deployment, JobStatus.FAILED, f"The deployment stopped unexpectedly: {exc}")
@@ -532,6 +541,29 @@ def run_deployment(deployment_id: int) -> None:
     else:
         jobs.append_log(deployment, [f"Deployed to all {len(finished)} host(s)"])
         jobs.finish(deployment, JobStatus.SUCCEEDED)
+
+
+LOST_WORKER = "The worker running this deployment was lost (no heartbeat)."
+
+
+def reap_lost_deployments(older_than: timedelta | None = None) -> list[int]:
+    """Fail running deployments whose worker stopped sending heartbeats, and their unfinished targets, so that
+    none stays `running` (and blocks the next deployment of its name) forever."""
+    if older_than is None:
+        older_than = timedelta(seconds=DEPLOY_HEARTBEAT_TIMEOUT)
+    reaped = []
+    for deployment in jobs.stale_jobs(Deployment, older_than):
+        if not jobs.finish(deployment, JobStatus.FAILED, LOST_WORKER):
+            continue
+        deployment.targets.filter(status__in=ACTIVE_STATUSES).update(
+            status=JobStatus.FAILED, error="the worker was lost before this host finished", step="",
+            finished_at=timezone.now(),
+        )
+        jobs.append_log(deployment, [LOST_WORKER])
+        reaped.append(deployment.pk)
+    if reaped:
+        log.warning("Deployments whose worker was lost: %s", reaped)
+    return reaped
 
 
 def _run_target_in_thread(deployment_id: int, target_id: int) -> None:

@@ -22,5 +22,7 @@ def check_host(self, host_id: int) -> None:
 
 @shared_task(bind=True, acks_late=True, name="fleet.check_hosts", ignore_result=True)
 def check_hosts(self) -> dict[str, int]:
-    """The periodic check (see console/celery.py): every host's status, fresh."""
+    """The periodic check (see console/celery.py): every host's status, fresh; and deployments whose worker was
+    lost are failed on the way (the fleet's reaper, as builds.reap_lost_builds is the builds')."""
+    services.reap_lost_deployments()
     return services.check_all_hosts()
