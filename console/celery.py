@@ -18,4 +18,6 @@ app.conf.beat_schedule = {
     "builds-reap-lost": {"task": "builds.reap_lost_builds", "schedule": 30.0},
     # Build nodes whose worker stopped sending heartbeats are marked down; waiting builds are handed out.
     "builds-check-nodes": {"task": "builds.check_nodes", "schedule": 15.0},
+    # Pushes and pulls whose worker died (no heartbeat) end failed with that reason.
+    "registry-reap-lost": {"task": "registry.reap_lost_transfers", "schedule": 30.0},
 }

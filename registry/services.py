@@ -6,12 +6,14 @@ from __future__ import annotations
 import logging
 import re
 import time
+from datetime import timedelta
 from typing import Any
 
 from cryptography import x509
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
+from django.utils import timezone
 
 from builds.constants import ImageOrigin
 from builds.images import engine_reference, record_image
@@ -363,7 +365,9 @@ class Progress:
         if not force and now - self._written < PROGRESS_INTERVAL:
             return True
         self._written = now
-        type(self.job).objects.filter(pk=self.job.pk).update(layers=list(self.layers.values()), digest=self.digest)
+        # Each write is the job's heartbeat too: the reaper (reap_lost_transfers) fails a job whose worker died.
+        type(self.job).objects.filter(pk=self.job.pk).update(layers=list(self.layers.values()), digest=self.digest,
+                                                            heartbeat_at=timezone.now())
         lines, self.pending_log = self.pending_log, []
         jobs.append_log(self.job, lines)
         return force or not jobs.cancel_requested(self.job)
@@ -438,3 +442,43 @@ def run_push(push_id: int) -> None:
 def run_pull(pull_id: int) -> None:
     """The worker's half of a pull onto the build engine; ends the job."""
     _run_transfer(pull_id, Pull, _pull_lines)
+
+
+WORKER_LOST = "The worker running this {kind} was lost (no heartbeat); start it again."
+
+
+def reap_lost_transfers(older_than: timedelta | None = None) -> list[str]:
+    """Fail running pushes and pulls whose worker stopped sending heartbeats (periodic, see console/celery.py),
+    and remove the registry name a lost push made on the build engine. Returns "push #id" / "pull #id"."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.BUILD_HEARTBEAT_TIMEOUT)
+    reaped = []
+    for model in (Push, Pull):
+        kind = model._meta.model_name
+        for job in jobs.stale_jobs(model, older_than).select_related("registry"):
+            error = WORKER_LOST.format(kind=kind)
+            if not jobs.finish(job, JobStatus.FAILED, error):
+                continue
+            jobs.append_log(job, [f"error: {error}"])
+            reaped.append(f"{kind} #{job.pk}")
+            if model is Push:
+                _remove_push_name(job)
+    if reaped:
+        log.warning("Reaped lost transfers: %s", ", ".join(reaped))
+    return reaped
+
+
+def _remove_push_name(push: Push) -> None:
+    """The name `registry/repository:tag` the lost worker gave the image to push it with, if it still names that
+    image (a name the user gave it before is the same name for the same image: the image itself stays)."""
+    target = f"{push.registry.endpoint.reference(push.repository)}:{push.tag}"
+    try:
+        with Engine.for_builds() as engine:
+            if not engine.image_exists(target):
+                return
+            if engine_registry.inspect_image(engine, target)["Id"] != engine_registry.inspect_image(
+                    engine, push.image)["Id"]:
+                return
+            engine_registry.remove_tag(engine, target)
+    except EngineError as exc:
+        log.warning("Push #%s: could not remove the name %s: %s", push.pk, target, exc)
