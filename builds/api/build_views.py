@@ -33,7 +33,7 @@ class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     serializer_class = BuildSerializer
 
     def get_queryset(self):
-        builds = Build.objects.for_user(self.request.user).prefetch_related("steps", "images")
+        builds = Build.objects.for_user(self.request.user).select_related("node").prefetch_related("steps", "images")
         repository = self.request.query_params.get("repository")
         if repository:
             builds = builds.filter(repository_id=repository if repository.isdigit() else -1)

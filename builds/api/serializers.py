@@ -93,13 +93,15 @@ class BuildSerializer(serializers.ModelSerializer):
     image = serializers.SerializerMethodField()
     debug_command = serializers.CharField(read_only=True)
     queue_position = serializers.SerializerMethodField()
+    node = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True,
+                                        help_text="The build node that runs (or ran) it, on a build farm.")
 
     class Meta:
         model = Build
         fields = ["id", "status", "source", "repository", "dockerfile", "path", "tags", "build_args", "secret_args",
                   "labels", "target", "no_cache", "memory_limit", "cpu_shares", "cpuset_cpus", "timeout", "steps",
                   "step_count", "image", "image_id", "error", "failed_step", "last_good_layer", "debug_command",
-                  "queue_position", "worker", "rebuild_of", "queued_at", "started_at", "finished_at"]
+                  "queue_position", "worker", "node", "rebuild_of", "queued_at", "started_at", "finished_at"]
         read_only_fields = fields
 
     def get_image(self, build) -> int | None:
