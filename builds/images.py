@@ -251,7 +251,7 @@ def tag_image(image: Image, repository: str, tag: str) -> Image:
         raise OptionError("repository", "Name the repository, like my-app.")
     reference = check_tag(f"{repository}:{tag}")
     repository, _, tag = reference.rpartition(":")
-    with Engine.for_builds() as engine:
+    with engine_of(image) as engine:
         imagestore.tag_image(engine, image.image_id, repository, tag)
         return record_image(image.owner, engine, image.image_id, image.origin, build=image.build,
                             repository=image.repository)
@@ -263,7 +263,7 @@ def remove_image(image: Image) -> None:
     others = Image.objects.filter(image_id=image.image_id).exclude(owner=image.owner_id).exists()
     if others:
         raise ImageInUse("Another account uses this image too: it stays on the build engine.")
-    with Engine.for_builds() as engine:
+    with engine_of(image) as engine:
         users = imagestore.containers_using(engine, image.image_id)
         if users:
             shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
@@ -326,6 +326,19 @@ def _compress(node: dict) -> dict:
         "images": node["images"],
         "children": [_compress(child) for child in node["children"].values()],
     }
+
+
+def engine_of(image: Image) -> Engine:
+    """The engine that holds an image: its build node's on a build farm, else the build engine."""
+    if image.node_id and image.node.engine_url:
+        return Engine(image.node.engine_url)
+    return Engine.for_builds()
+
+
+def engine_holding(owner, reference: str) -> Engine:
+    """The engine that holds the image an engine reference names, as far as the owner's records know."""
+    recorded = Image.objects.for_user(owner).filter(image_id=reference).select_related("node").first()
+    return engine_of(recorded) if recorded else Engine.for_builds()
 
 
 def engine_reference(owner, image: str) -> str:

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from builds.constants import ImageOrigin
-from builds.images import engine_reference, record_image
+from builds.images import engine_holding, engine_reference, record_image
 from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record
@@ -257,7 +257,8 @@ def resolve_image(owner, image: str) -> str:
     image = engine_reference(owner, image)
     if not image:
         raise ValidationError({"image": "Name the image to push."})
-    with Engine.for_builds() as engine:
+    # On a build farm the image lives on the node that built it (where the push task is routed, too).
+    with engine_holding(owner, image) as engine:
         if not engine.image_exists(image):
             raise ValidationError({"image": f"The build engine has no image {image!r}."})
     return image
@@ -473,7 +474,8 @@ def _remove_push_name(push: Push) -> None:
     image (a name the user gave it before is the same name for the same image: the image itself stays)."""
     target = f"{push.registry.endpoint.reference(push.repository)}:{push.tag}"
     try:
-        with Engine.for_builds() as engine:
+        # The reaper may run anywhere: look on the engine that holds the image (its build node's, on a farm).
+        with engine_holding(push.owner, push.image) as engine:
             if not engine.image_exists(target):
                 return
             if engine_registry.inspect_image(engine, target)["Id"] != engine_registry.inspect_image(
