@@ -544,6 +544,8 @@ def run_deployment(deployment_id: int) -> None:
 
 
 LOST_WORKER = "The worker running this deployment was lost (no heartbeat)."
+# Logged before the previous containers stop for the ports; the reaper reads it to start them again.
+STOPPING_FOR_PORTS = "stopping {names} to free the ports"
 
 
 def reap_lost_deployments(older_than: timedelta | None = None) -> list[int]:
@@ -555,15 +557,48 @@ def reap_lost_deployments(older_than: timedelta | None = None) -> list[int]:
     for deployment in jobs.stale_jobs(Deployment, older_than):
         if not jobs.finish(deployment, JobStatus.FAILED, LOST_WORKER):
             continue
-        deployment.targets.filter(status__in=ACTIVE_STATUSES).update(
+        unfinished = list(deployment.targets.filter(status__in=ACTIVE_STATUSES).select_related("host"))
+        DeploymentTarget.objects.filter(pk__in=[target.pk for target in unfinished]).update(
             status=JobStatus.FAILED, error="the worker was lost before this host finished", step="",
             finished_at=timezone.now(),
         )
+        for target in unfinished:
+            if target.status == JobStatus.RUNNING and target.host is not None:
+                _undo_lost_target(deployment, target)
         jobs.append_log(deployment, [LOST_WORKER])
         reaped.append(deployment.pk)
     if reaped:
         log.warning("Deployments whose worker was lost: %s", reaped)
     return reaped
+
+
+def _undo_lost_target(deployment: Deployment, target: DeploymentTarget) -> None:
+    """Undo on its host what a lost worker left half done, as a failing target does itself: without this, the new
+    container of a failed deployment keeps running (holding the ports) while the release it was replacing stays
+    stopped. Which previous containers the run stopped for the ports is read from the deployment's log, not guessed
+    from the engine's clock: a container the user had stopped stays stopped."""
+
+    def say(line: str) -> None:
+        jobs.append_log(deployment, [f"[{target.host_name}] {line}"])
+
+    prefix, suffix = STOPPING_FOR_PORTS.split("{names}")
+    marker = f"[{target.host_name}] {prefix}"
+    stopped = {
+        name for line in jobs.log_text(deployment).splitlines() if line.startswith(marker) and line.endswith(suffix)
+        for name in line[len(marker):-len(suffix)].split(", ")
+    }
+    try:
+        # The reaper runs in the periodic host check: a silent host must not hold it up.
+        with target.host.engine(timeout=CHECK_TIMEOUT_SECONDS) as engine:
+            for container in engine_containers.list_containers(engine, labels={LABEL_NAME: deployment.name}):
+                if container["labels"].get(LABEL_DEPLOYMENT) == str(deployment.pk):
+                    say(f"removing {container['name']}, left half-made by the lost worker")
+                    engine_containers.act_on_container(engine, container["id"], "remove")
+                elif container["name"] in stopped and container["state"] not in ("running", "restarting"):
+                    engine_containers.act_on_container(engine, container["id"], "start")
+                    say(f"{container['name']} serves again")
+    except EngineError as exc:
+        say(f"could not undo what the lost worker left on this host: {exc}")
 
 
 def _run_target_in_thread(deployment_id: int, target_id: int) -> None:
@@ -692,7 +727,7 @@ def _replace_container(
     try:
         if deployment.ports and serving:
             names = ", ".join(container["name"] for container in serving)
-            say(f"stopping {names} to free the ports")
+            say(STOPPING_FOR_PORTS.format(names=names))
             for container in serving:
                 engine_containers.act_on_container(engine, container["id"], "stop")
         _update_target(target, step="starting")
