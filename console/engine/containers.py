@@ -143,6 +143,11 @@ class ContainerSpec:
     user: str = ""
 
 
+def _port_pair(port: str) -> tuple[int, str]:
+    number, _, protocol = port.partition("/")
+    return int(number), protocol or "tcp"
+
+
 def create_container(engine: Engine, spec: ContainerSpec) -> str:
     """Create (not start) a container from `spec`; returns its id."""
     restart = {"Name": spec.restart_policy} if spec.restart_policy and spec.restart_policy != "no" else None
@@ -161,7 +166,9 @@ def create_container(engine: Engine, spec: ContainerSpec) -> str:
             name=spec.name,
             environment=spec.env,
             labels=spec.labels,
-            ports=list(spec.ports),
+            # (number, protocol) pairs: the SDK reads a plain "8080/tcp" as port "8080/tcp" of protocol tcp, and
+            # the engine then publishes nothing for an image that does not EXPOSE the port itself.
+            ports=[_port_pair(port) for port in spec.ports],
             user=spec.user or None,
             host_config=host_config,
         )
