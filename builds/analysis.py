@@ -5,9 +5,13 @@ layers (each one's files, and its diff_id where the history only let builds/imag
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 from functools import partial
 
+from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
+from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
@@ -45,7 +49,7 @@ def request_analysis(image: Image) -> bool:
     with transaction.atomic():
         queued = Image.objects.filter(
             pk=image.pk, analysis_status__in=[AnalysisStatus.NONE, AnalysisStatus.FAILED]
-        ).update(analysis_status=AnalysisStatus.QUEUED, analysis_error="") == 1
+        ).update(analysis_status=AnalysisStatus.QUEUED, analysis_error="", analysis_changed_at=timezone.now()) == 1
         if queued:
             transaction.on_commit(partial(_send, image.pk))
     image.refresh_from_db(fields=["analysis_status", "analysis_error"])
@@ -77,7 +81,7 @@ def _send(image_pk: int) -> None:
 def run_analysis(image_pk: int) -> None:
     """The worker's half: stream the image from the build engine, store what each layer changes."""
     if Image.objects.filter(pk=image_pk, analysis_status=AnalysisStatus.QUEUED).update(
-            analysis_status=AnalysisStatus.RUNNING) != 1:
+            analysis_status=AnalysisStatus.RUNNING, analysis_changed_at=timezone.now()) != 1:
         return
     image = Image.objects.get(pk=image_pk)
     try:
@@ -89,6 +93,22 @@ def run_analysis(image_pk: int) -> None:
     except Exception:
         log.exception("The analysis of image record %s failed", image_pk)
         _fail(image_pk, "The console met an unexpected error; the operator's log has the details.")
+
+
+def reap_lost_analyses(older_than: timedelta | None = None) -> list[int]:
+    """Fail analyses queued or running for longer than IMAGE_ANALYSIS_TIMEOUT: their worker is gone (an analysis
+    sends no heartbeat; the timeout is far above what the largest image takes). They can be asked for again."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.IMAGE_ANALYSIS_TIMEOUT)
+    stale = Image.objects.filter(
+        Q(analysis_changed_at__lt=timezone.now() - older_than) | Q(analysis_changed_at__isnull=True),
+        analysis_status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING],
+    )
+    ids = list(stale.values_list("pk", flat=True))
+    Image.objects.filter(pk__in=ids, analysis_status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).update(
+        analysis_status=AnalysisStatus.FAILED,
+        analysis_error="The analysis did not finish: its worker was lost. Ask for it again.")
+    return ids
 
 
 def _fail(image_pk: int, error: str) -> None:

@@ -211,6 +211,8 @@ class Image(models.Model):
     # The per-layer file analysis (builds/layerfiles.py), stored once per image.
     analysis_status = models.CharField(max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.NONE)
     analysis_error = models.TextField(blank=True)
+    # When the analysis was last queued or started: a run whose worker died is failed after a while.
+    analysis_changed_at = models.DateTimeField(null=True, blank=True)
     wasted_bytes = models.BigIntegerField(null=True, blank=True)
     efficiency = models.FloatField(null=True, blank=True)
     files_size = models.BigIntegerField(null=True, blank=True)

@@ -45,3 +45,9 @@ def register_build_node(sender=None, **kwargs) -> None:
 @worker_shutdown.connect
 def stop_build_node(sender=None, **kwargs) -> None:
     nodes.stop_agent()
+
+
+@shared_task(name="builds.reap_lost_analyses", acks_late=True)
+def reap_lost_analyses() -> list[int]:
+    """Fail image analyses whose worker died, so they can be asked for again (runs every five minutes)."""
+    return analysis.reap_lost_analyses()

@@ -20,4 +20,6 @@ app.conf.beat_schedule = {
     "builds-check-nodes": {"task": "builds.check_nodes", "schedule": 15.0},
     # Pushes and pulls whose worker died (no heartbeat) end failed with that reason.
     "registry-reap-lost": {"task": "registry.reap_lost_transfers", "schedule": 30.0},
+    # Image analyses whose worker died end failed, so that they can be asked for again.
+    "builds-reap-lost-analyses": {"task": "builds.reap_lost_analyses", "schedule": 300.0},
 }

@@ -268,6 +268,8 @@ BUILD_NODE_TIMEOUT = envint("BUILD_NODE_TIMEOUT", 45, minimum=2)
 # goes to another node.
 BUILD_AFFINITY_WAIT = envint("BUILD_AFFINITY_WAIT", 60, minimum=0)
 DEBUG_COMMAND_MEMORY = envstr("DEBUG_COMMAND_MEMORY", "256m")
+# An image's layer-file analysis queued or running longer than this is failed (its worker was lost).
+IMAGE_ANALYSIS_TIMEOUT = envint("IMAGE_ANALYSIS_TIMEOUT", 3600, minimum=60)
 
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]

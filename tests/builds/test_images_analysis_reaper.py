@@ -1,0 +1,39 @@
+"""An analysis whose worker died does not stay queued or running: the periodic reaper fails it, and it can be
+asked for again."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from django.utils import timezone
+
+from builds.analysis import reap_lost_analyses, request_analysis
+from builds.models import Image
+from builds.tasks import reap_lost_analyses as reap_task
+
+
+def image(owner, n: int, status: str, changed_minutes_ago: float | None) -> Image:
+    changed = timezone.now() - timedelta(minutes=changed_minutes_ago) if changed_minutes_ago is not None else None
+    return Image.objects.create(owner=owner, image_id=f"sha256:{n:064x}", analysis_status=status,
+                                analysis_changed_at=changed)
+
+
+def test_stale_queued_and_running_analyses_fail_and_fresh_ones_stay(
+        owner, settings, django_capture_on_commit_callbacks):
+    settings.IMAGE_ANALYSIS_TIMEOUT = 600
+    lost_running = image(owner, 1, "running", 30)
+    lost_queued = image(owner, 2, "queued", None)
+    fresh = image(owner, 3, "running", 1)
+    done = image(owner, 4, "succeeded", 300)
+    assert sorted(reap_task()) == sorted([lost_running.pk, lost_queued.pk])
+    for row in (lost_running, lost_queued, fresh, done):
+        row.refresh_from_db()
+    assert lost_running.analysis_status == lost_queued.analysis_status == "failed"
+    assert "worker was lost" in lost_running.analysis_error
+    assert (fresh.analysis_status, done.analysis_status) == ("running", "succeeded")
+    # A failed analysis can be asked for again, and counts as fresh from then on.
+    with django_capture_on_commit_callbacks(execute=False):
+        assert request_analysis(lost_running) is True
+    lost_running.refresh_from_db()
+    assert lost_running.analysis_status == "queued"
+    assert reap_lost_analyses() == []
