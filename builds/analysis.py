@@ -87,7 +87,8 @@ def run_analysis(image_pk: int) -> None:
     try:
         with Engine.for_builds(timeout=ANALYSIS_ENGINE_TIMEOUT) as engine:
             analysis = analyse_saved_image(export_image(engine, image.image_id))
-        store_analysis(image, analysis.layers, analysis.total_size, analysis.wasted_bytes, analysis.efficiency)
+        store_analysis(image, analysis.layers, analysis.total_size, analysis.wasted_bytes, analysis.efficiency,
+                       analysis.empty_layers)
     except (EngineError, LayerAnalysisError) as exc:
         _fail(image_pk, str(exc))
     except Exception:
@@ -116,9 +117,9 @@ def _fail(image_pk: int, error: str) -> None:
 
 
 def store_analysis(image: Image, analysed: list[LayerAnalysis], total_size: int, wasted_bytes: int,
-                   efficiency: float) -> None:
+                   efficiency: float, empty_layers: list[bool] | None = None) -> None:
     rows = list(image.layers.order_by("index"))
-    assignment = align_layers(rows, analysed)
+    assignment = exact_layers(rows, analysed, empty_layers) or align_layers(rows, analysed)
     with transaction.atomic():
         if assignment is None:
             # The history does not fit the layers at all (an image made by another tool): the layers alone.
@@ -148,6 +149,16 @@ def _has_bytes(layer: LayerAnalysis) -> bool:
     """What makes the engine's history show a size: a file with bytes, or a symlink (its target's length)."""
     return any(change["change"] != "removed" and (change["size"] or change["type"] == SYMLINK)
                for change in layer.changes)
+
+
+def exact_layers(rows: list[Layer], analysed: list[LayerAnalysis],
+                 empty_layers: list[bool] | None) -> list[LayerAnalysis | None] | None:
+    """Which history entry made which layer, as the image config says (its `empty_layer` flags); None when the
+    config is missing or does not fit the rows, and align_layers has to guess."""
+    if empty_layers is None or len(empty_layers) != len(rows) or empty_layers.count(False) != len(analysed):
+        return None
+    layers = iter(analysed)
+    return [None if empty else next(layers) for empty in empty_layers]
 
 
 def align_layers(rows: list[Layer], analysed: list[LayerAnalysis]) -> list[LayerAnalysis | None] | None:

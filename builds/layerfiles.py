@@ -59,6 +59,9 @@ class ImageAnalysis:
     wasted_bytes: int
     efficiency: float
     repo_tags: list[str] = field(default_factory=list)
+    # Per history entry of the image config, oldest first: True where the entry made no layer. The exact
+    # answer to which instruction made which layer; None when the archive had no config.
+    empty_layers: list[bool] | None = None
 
     def as_dict(self) -> dict[str, object]:
         return {"layers": [layer.as_dict() for layer in self.layers], "total_size": self.total_size,
@@ -312,11 +315,24 @@ def _analyse(
         layer_bytes = sum(size for _, size in record.entries.values())
         all_bytes += layer_bytes + record.duplicate_bytes
         layers.append(LayerAnalysis(record.diff_id, archive_path, record.tar_size, layer_bytes, changes))
-    _check_diff_ids(layers, small_json.get(config_name))
+    config = small_json.get(config_name)
+    _check_diff_ids(layers, config)
     total_size = sum(size for _, size in filesystem.paths.values())
     efficiency = (all_bytes - wasted) / all_bytes if all_bytes else 1.0
     return ImageAnalysis(layers=layers, total_size=total_size, wasted_bytes=wasted, efficiency=efficiency,
-                         repo_tags=tags)
+                         repo_tags=tags, empty_layers=_empty_layers(config))
+
+
+def _empty_layers(config: bytes | None) -> list[bool] | None:
+    if config is None:
+        return None
+    try:
+        history = json.loads(config).get("history")
+    except (ValueError, AttributeError):
+        return None
+    if not isinstance(history, list):
+        return None
+    return [bool(entry.get("empty_layer")) if isinstance(entry, dict) else False for entry in history]
 
 
 def _apply(filesystem: _FileSystem, record: _LayerRecord) -> tuple[list[dict[str, object]], int]:

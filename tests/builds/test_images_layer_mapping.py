@@ -1,0 +1,53 @@
+"""Which instruction made which layer comes from the image config itself once the image is analysed: a RUN
+that creates folders and a WORKDIR that creates none are both size 0 in the history, and only the config's
+`empty_layer` flags tell them apart."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+
+import pytest
+
+from builds.analysis import exact_layers, run_analysis
+from builds.constants import ImageOrigin
+from builds.images import record_image
+from builds.models import Image
+from console.engine import Engine
+
+DOCKERFILE = "FROM busybox:1.35.0\nRUN mkdir -p /app/www/cgi-bin\nWORKDIR /app\nENV A=1\n"
+
+
+@pytest.fixture
+def image_ref(tmp_path):
+    tag = f"console-test/mapping:{uuid.uuid4().hex[:8]}"
+    (tmp_path / "Dockerfile").write_text(DOCKERFILE)
+    subprocess.run(["docker", "build", "-q", "-t", tag, str(tmp_path)], check=True, capture_output=True,
+                   env={**os.environ, "DOCKER_BUILDKIT": "0"})
+    image_id = subprocess.run(["docker", "image", "inspect", "-f", "{{.Id}}", tag], capture_output=True, text=True,
+                              check=True).stdout.strip()
+    yield tag
+    subprocess.run(["docker", "rmi", "-f", image_id], capture_output=True)
+
+
+def test_the_run_that_made_the_folders_gets_them(owner, image_ref):
+    with Engine.for_builds() as engine:
+        image = record_image(owner, engine, image_ref, ImageOrigin.BUILT)
+    Image.objects.filter(pk=image.pk).update(analysis_status="queued")
+    run_analysis(image.pk)
+    layers = {layer.created_by.split("#(nop)")[-1].split()[0] if "#(nop)" in layer.created_by else "RUN": layer
+              for layer in Image.objects.get(pk=image.pk).layers.all()}
+    made = {change["path"] for change in layers["RUN"].files}
+    assert {"app", "app/www", "app/www/cgi-bin"} <= made
+    assert layers["RUN"].empty_layer is False
+    assert layers["ENV"].empty_layer is True and layers["ENV"].files == []
+    assert not layers["WORKDIR"].files
+
+
+def test_without_a_config_or_when_it_does_not_fit_the_guess_is_used():
+    assert exact_layers([object(), object()], [object()], None) is None
+    assert exact_layers([object(), object()], [object()], [True]) is None
+    assert exact_layers([object(), object()], [object()], [False, False]) is None
+    only = object()
+    assert exact_layers([object(), object()], [only], [True, False]) == [None, only]
