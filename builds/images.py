@@ -341,6 +341,18 @@ def engine_holding(owner, reference: str) -> Engine:
     return engine_of(recorded) if recorded else Engine.for_builds()
 
 
+def check_image_access(owner, image_id: str) -> None:
+    """A user may push or deploy an image of theirs, or one nobody's records claim (a base image); not an image
+    another user built or pulled, whatever name or id prefix reaches it on a shared engine."""
+    claimed = Image.objects.filter(image_id=image_id)
+    if claimed.exists() and not claimed.filter(owner=owner).exists():
+        raise ImageNotYours("That image belongs to another user of this console.")
+
+
+class ImageNotYours(Exception):
+    pass
+
+
 def engine_reference(owner, image: str) -> str:
     """What to hand the engine for an image a user names: the engine id of the user's image record when `image`
     is a record's id (a number), else `image` itself, an engine reference (name:tag, id, digest)."""

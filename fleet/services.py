@@ -21,7 +21,7 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from builds.images import engine_reference
+from builds.images import ImageNotYours, check_image_access, engine_reference
 from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record
@@ -425,6 +425,10 @@ def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
                 {"image": f"The build engine has no image {image!r}: build it, or choose the registry to pull it "
                           "from."}
             ) from None
+    try:
+        check_image_access(owner, image_id)
+    except ImageNotYours as exc:
+        raise ValidationError({"image": str(exc)}) from None
     return image, image_id
 
 

@@ -16,7 +16,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from builds.constants import ImageOrigin
-from builds.images import engine_holding, engine_reference, record_image
+from builds.images import ImageNotYours, check_image_access, engine_holding, engine_reference, record_image
 from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record
@@ -261,6 +261,11 @@ def resolve_image(owner, image: str) -> str:
     with engine_holding(owner, image) as engine:
         if not engine.image_exists(image):
             raise ValidationError({"image": f"The build engine has no image {image!r}."})
+        image_id = engine_registry.inspect_image(engine, image)["Id"]
+    try:
+        check_image_access(owner, image_id)
+    except ImageNotYours as exc:
+        raise ValidationError({"image": str(exc)}) from None
     return image
 
 
