@@ -355,10 +355,14 @@ class ImageNotYours(Exception):
 
 def engine_reference(owner, image: str) -> str:
     """What to hand the engine for an image a user names: the engine id of the user's image record when `image`
-    is a record's id (a number), else `image` itself, an engine reference (name:tag, id, digest)."""
+    is a record's id (a number), else `image` itself, an engine reference (name:tag, id, digest).
+
+    A number that is not one of the user's records is refused rather than passed on: the engine would read it as
+    the prefix of some image id."""
     image = (image or "").strip()
     if image.isdigit() and len(image) < 19:
         recorded = Image.objects.for_user(owner).filter(pk=int(image)).values_list("image_id", flat=True).first()
-        if recorded:
-            return recorded
+        if not recorded:
+            raise ImageNotYours(f"You have no image record {image}.")
+        return recorded
     return image

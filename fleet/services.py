@@ -416,7 +416,10 @@ def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
         raise ValidationError({"image": "Name the image: a reference like hello:1 or an image id."})
     if pulled:
         return image, ""
-    image = engine_reference(owner, image)
+    try:
+        image = engine_reference(owner, image)
+    except ImageNotYours as exc:
+        raise ValidationError({"image": str(exc)}) from None
     with Engine.for_builds() as engine:
         try:
             image_id, _, _ = engine_containers.image_identity(engine, image)

@@ -254,7 +254,10 @@ def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]
 def resolve_image(owner, image: str) -> str:
     """The build engine's name for the image to push: a reference or id on the build engine, or the id of one of
     the owner's image records (resolved to its engine id)."""
-    image = engine_reference(owner, image)
+    try:
+        image = engine_reference(owner, image)
+    except ImageNotYours as exc:
+        raise ValidationError({"image": str(exc)}) from None
     if not image:
         raise ValidationError({"image": "Name the image to push."})
     # On a build farm the image lives on the node that built it (where the push task is routed, too).

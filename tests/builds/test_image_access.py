@@ -20,7 +20,8 @@ def base_image_id():
 
 def test_another_users_image_is_refused_by_name_id_and_prefix(owner, outsider, base_image_id):
     Image.objects.create(owner=owner, image_id=base_image_id, tags=["busybox:1.35.0"])
-    prefix = base_image_id.removeprefix("sha256:")[:6]
+    # Long enough to hold a letter: an all-digit reference is read as a record number.
+    prefix = base_image_id.removeprefix("sha256:")[:12]
     for reference in ("busybox:1.35.0", base_image_id, prefix):
         with pytest.raises(ValidationError, match="belongs to another user"):
             registry_resolve(outsider, reference)
@@ -33,3 +34,13 @@ def test_another_users_image_is_refused_by_name_id_and_prefix(owner, outsider, b
 def test_an_image_nobody_claims_is_fine(outsider, base_image_id):
     assert registry_resolve(outsider, "busybox:1.35.0") == "busybox:1.35.0"
     assert fleet_resolve(outsider, "busybox:1.35.0", pulled=False)[1] == base_image_id
+
+
+def test_a_number_that_is_not_one_of_the_users_records_is_refused(owner, outsider, base_image_id):
+    image = Image.objects.create(owner=owner, image_id=base_image_id)
+    for user, number in ((outsider, str(image.pk)), (owner, "199")):
+        with pytest.raises(ValidationError, match="You have no image record"):
+            registry_resolve(user, number)
+        with pytest.raises(ValidationError, match="You have no image record"):
+            fleet_resolve(user, number, pulled=False)
+    assert registry_resolve(owner, str(image.pk)) == base_image_id
