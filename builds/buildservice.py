@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.db.models import Q
 
 from builds import nodes
 from builds.constants import SECRET_MASK
@@ -114,8 +115,9 @@ def dispatch_queued(owner) -> list[int]:
         # One dispatcher per user at a time, so two triggers cannot both take the last free place.
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         mine = Build.objects.filter(owner=owner)
-        busy = mine.filter(status=JobStatus.RUNNING).count() + mine.filter(
-            status=JobStatus.QUEUED).exclude(task_id="").count()
+        # One statement, one snapshot: a worker claiming a build (queued -> running) between two counts would
+        # be counted in neither, and the owner would get one build too many.
+        busy = mine.filter(Q(status=JobStatus.RUNNING) | (Q(status=JobStatus.QUEUED) & ~Q(task_id=""))).count()
         room = max(0, settings.BUILDS_PER_USER - busy)
         waiting = mine.filter(status=JobStatus.QUEUED, task_id="").order_by("queued_at", "id")
         placed: list[tuple[int, BuildNode | None]] = []
