@@ -252,7 +252,7 @@ def tag_image(image: Image, repository: str, tag: str) -> Image:
     reference = check_tag(f"{repository}:{tag}")
     repository, _, tag = reference.rpartition(":")
     with engine_of(image) as engine:
-        imagestore.tag_image(engine, image.image_id, repository, tag)
+        engine.tag_image(image.image_id, repository, tag)
         return record_image(image.owner, engine, image.image_id, image.origin, build=image.build,
                             repository=image.repository)
 

@@ -297,7 +297,7 @@ def _record_failure(engine: Engine, build: Build, steps: StepRecorder) -> None:
     full = ""
     if last_good:
         try:
-            full = engine_builds.image_stage_layer(engine, last_good)
+            full = engine_builds.full_image_id(engine, last_good)
         except EngineError:
             full = last_good
     Build.objects.filter(pk=build.pk).update(failed_step=failed.number if failed else None, last_good_layer=full)

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 import tarfile
 import tempfile
@@ -192,12 +191,3 @@ def delete_unused(sha256: str) -> None:
     for name in (tar_name(sha256), index_name(sha256)):
         if storage.exists(name):
             storage.delete(name)
-
-
-def local_path(sha256: str) -> str | None:
-    """A filesystem path to the stored tar when the storage has one (fast copies use it), else None."""
-    try:
-        path = source_storage().path(tar_name(sha256))
-    except NotImplementedError:
-        return None
-    return path if os.path.exists(path) else None

@@ -60,9 +60,9 @@ def build(engine: Engine, request: BuildRequest) -> Iterator[dict]:
 
 
 def tag_image(engine: Engine, image: str, reference: str) -> None:
+    """Name an image `reference` (name[:tag], the tag `latest` when none); a registry port is not a tag."""
     repository, _, tag = reference.rpartition(":") if ":" in reference.rsplit("/", 1)[-1] else (reference, "", "")
-    with engine.errors(f"Tagging the image as {reference}"):
-        engine.api.tag(image, repository, tag or "latest")
+    engine.tag_image(image, repository, tag or "latest")
 
 
 def kill_and_remove_container(engine: Engine, container_id: str) -> None:
@@ -124,7 +124,7 @@ def run_throwaway(engine: Engine, image: str, command: str, timeout: int, memory
         kill_and_remove_container(engine, container_id)
 
 
-def image_stage_layer(engine: Engine, image: str) -> str:
+def full_image_id(engine: Engine, image: str) -> str:
     """The full id of an image given a short id (the builder prints 12 characters)."""
     with engine.errors(f"Inspecting image {image}"):
         return engine.api.inspect_image(image)["Id"]

@@ -2,7 +2,7 @@
 
 It makes a client for the build engine or for a fleet host (unix socket, tcp, tcp with TLS, ssh), with
 timeouts, and turns every `docker.errors.*` and connection failure into the console's own `EngineError`, whose
-message is fit to show a user. Containers started through `Engine.run_throwaway` are removed on the way out.
+message is fit to show a user. Closing an Engine removes the TLS files it wrote.
 """
 
 from __future__ import annotations
@@ -122,7 +122,6 @@ class Engine:
         self.timeout = timeout or settings.DOCKER_TIMEOUT
         self._client: docker.DockerClient | None = None
         self._tls_dir: tempfile.TemporaryDirectory | None = None
-        self._throwaway_containers: list[str] = []
 
     @classmethod
     def for_builds(cls, timeout: int | None = None) -> Engine:
@@ -136,10 +135,6 @@ class Engine:
         self.close()
 
     def close(self) -> None:
-        for container_id in self._throwaway_containers:
-            with contextlib.suppress(Exception):
-                self.client.api.remove_container(container_id, force=True)
-        self._throwaway_containers.clear()
         if self._client is not None:
             self._client.close()
             self._client = None

@@ -30,11 +30,6 @@ def containers_using(engine: Engine, image_id: str) -> list[str]:
     return [((item.get("Names") or [item["Id"][:12]])[0]).lstrip("/") for item in raw]
 
 
-def tag_image(engine: Engine, image_id: str, repository: str, tag: str) -> None:
-    with engine.errors(f"Tagging {image_id} as {repository}:{tag}"):
-        engine.api.tag(image_id, repository, tag)
-
-
 def remove_image(engine: Engine, image_id: str) -> None:
     """`docker rmi -f`: every name of the image, then the image. The engine still refuses (EngineConflict)
     while a running container or a child image needs it; callers check containers first."""
