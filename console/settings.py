@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
 from pathlib import Path
@@ -10,10 +11,21 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from console.env import envbool, envint, envlist, envsecret, envstr, generated_secret, random_key
+from console.env import (
+    envbool,
+    envint,
+    envlist,
+    envsecret,
+    envstr,
+    generated_secret,
+    private_dir,
+    private_file,
+    random_key,
+)
 
 BASE_DIR = Path(__file__).resolve().parent.parent
-DATA_DIR = Path(envstr("CONSOLE_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+# The data folder holds the SQLite database, secrets, sources and logs: its owner's alone (0700, console/env.py).
+DATA_DIR = private_dir(Path(envstr("CONSOLE_DATA_DIR", str(BASE_DIR / "var"))).resolve())
 
 DEBUG = envbool("DEBUG", True)
 _secret_key = envsecret("SECRET_KEY")
@@ -133,6 +145,10 @@ def _database() -> dict:
     if config["ENGINE"] == "django.db.backends.sqlite3":
         # Web server and worker share the file: wait for each other's locks instead of failing at once.
         config.setdefault("OPTIONS", {})["timeout"] = 20
+        name = str(config.get("NAME") or "")
+        if name and name != ":memory:" and not name.startswith("file:") and Path(name).parent.is_dir():
+            # Made (or tightened) 0600 before SQLite opens it: SQLite would make it 0644 and its journals alike.
+            private_file(Path(name))
     if config["ENGINE"] == "django.db.backends.postgresql":
         config.setdefault("OPTIONS", {})["connect_timeout"] = HEALTH_TIMEOUT
     return config
@@ -147,6 +163,9 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
+# Usernames sign in without regard to case or Unicode compatibility forms, as sign-up keeps them unique
+# (console/accounts/usernames.py).
+AUTHENTICATION_BACKENDS = ["console.accounts.backends.UsernameBackend"]
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "dashboard"
 LOGOUT_REDIRECT_URL = "login"
@@ -175,9 +194,14 @@ SECURE_PROXY_SSL_HEADER = (
 # How many proxies of ours append to X-Forwarded-For; 0 means clients connect directly and REMOTE_ADDR is theirs.
 TRUSTED_PROXY_COUNT = envint("TRUSTED_PROXY_COUNT", 0, minimum=0)
 
-# Login throttling (console/throttle.py): failures are counted per username and per client address.
+# Login throttling (console/throttle.py): failures are counted per (username, address), per username and per address.
+# Failures of one username from one address before it is locked from that address (others may still sign in to it).
 LOGIN_FAILURE_LIMIT = envint("LOGIN_FAILURE_LIMIT", 5, minimum=1)
-LOGIN_ADDRESS_FAILURE_LIMIT = envint("LOGIN_ADDRESS_FAILURE_LIMIT", 20, minimum=1)
+# Failures of one username from all addresses together before it is locked from everywhere (spread-out guessing).
+LOGIN_USERNAME_FAILURE_LIMIT = envint("LOGIN_USERNAME_FAILURE_LIMIT", 20, minimum=1)
+# Different usernames one address may fail on before the address is locked (password spraying): high, so that an
+# office behind one address is not locked out by its own typos.
+LOGIN_ADDRESS_FAILURE_LIMIT = envint("LOGIN_ADDRESS_FAILURE_LIMIT", 30, minimum=1)
 LOGIN_FAILURE_WINDOW = envint("LOGIN_FAILURE_WINDOW", 15 * 60, minimum=1)
 LOGIN_LOCK_SECONDS = envint("LOGIN_LOCK_SECONDS", 15 * 60, minimum=1)
 # From this many failures on, each further attempt waits 1, 2, 4... seconds before it is even checked.
@@ -248,6 +272,18 @@ CONSOLE_COMPRESSION_RATIO_FLOOR_BYTES = envint("CONSOLE_COMPRESSION_RATIO_FLOOR_
 # Context warnings: a context larger than this is called out before it is sent.
 CONSOLE_CONTEXT_WARN_BYTES = envint("CONSOLE_CONTEXT_WARN_BYTES", 100 * 1024**2, minimum=1)
 GIT_TIMEOUT = envint("GIT_TIMEOUT", 300, minimum=1)
+
+# Outbound connections on a user's behalf (console/netpolicy.py): loopback, link-local, this machine's own
+# addresses and the console's own services are refused for non-staff users, except in these networks (CIDRs), which
+# an operator opens on purpose (for example a registry on 127.0.0.1 that every user may push to).
+OUTBOUND_ALLOWED_NETWORKS = envlist("OUTBOUND_ALLOWED_NETWORKS", [])
+for _network in OUTBOUND_ALLOWED_NETWORKS:
+    try:
+        ipaddress.ip_network(_network, strict=False)
+    except ValueError as _exc:
+        raise ImproperlyConfigured(f"OUTBOUND_ALLOWED_NETWORKS: {_network!r} is not a network ({_exc})") from None
+# git clones of file:// URLs read the console's own disk: off unless an operator turns them on (staff always may).
+GIT_ALLOW_FILE_URLS = envbool("GIT_ALLOW_FILE_URLS", False)
 
 # Builds (builds/buildservice.py, builds/runner.py).
 BUILDS_PER_USER = envint("BUILDS_PER_USER", 2, minimum=1)

@@ -5,6 +5,7 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 
 from console import views
+from console.accounts.views import admin_login
 
 urlpatterns = [
     path("", views.home, name="dashboard"),
@@ -19,5 +20,8 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/docs.html"),
          name="api-docs"),
     path("", include("console.audit.urls")),
+    # Before the admin's own URLs, so that /admin/login/ answers 429 when the login throttle refuses (the admin
+    # site's login form is throttled in console/accounts/admin.py).
+    path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]

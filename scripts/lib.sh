@@ -13,3 +13,20 @@ apt_install() {
   say "installing $*"
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null || die "apt-get install $* failed"
 }
+
+# The data folder (settings.DATA_DIR) holds the database, secrets and logs: its owner's alone (0700, files 0600).
+# Only what is made here gets `umask 077`: a umask for the whole script would reach files that go into images
+# (the base image, build contexts), which must keep their usual modes.
+data_dir="${CONSOLE_DATA_DIR:-var}"
+private_data_dir() {
+  (umask 077 && mkdir -p "$data_dir/log")
+  chmod 700 "$data_dir" "$data_dir/log"
+  # What an older version left readable by everyone: logs, the SQLite database (and its journals), secrets.
+  find "$data_dir" -maxdepth 2 -type f \( -name '*.log' -o -name '*.sqlite3*' -o -name secret_key \
+    -o -name encryption_key \) -perm /077 -exec chmod go-rwx {} +
+}
+# A log file only its owner may read, made before a redirection appends to it (the shell would make it 0644).
+private_log() {
+  (umask 077 && : >>"$1")
+  chmod 600 "$1"
+}

@@ -4,7 +4,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
-mkdir -p var/log
+private_data_dir
 
 # Python: a virtual environment with the pinned dependencies; reinstalled only when pyproject.toml changes.
 command -v python3 >/dev/null || apt_install python3 python3-venv
@@ -29,10 +29,11 @@ if ! engine_answers; then
   fi
   is_root || die "no Docker Engine answers on /var/run/docker.sock; start one (as root: dockerd &)"
   command -v dockerd >/dev/null || apt_install docker.io
-  say "starting dockerd (log: var/log/dockerd.log)"
-  setsid dockerd >>var/log/dockerd.log 2>&1 < /dev/null &
+  say "starting dockerd (log: $data_dir/log/dockerd.log)"
+  private_log "$data_dir/log/dockerd.log"
+  setsid dockerd >>"$data_dir/log/dockerd.log" 2>&1 < /dev/null &
   for _ in $(seq 1 60); do engine_answers && break; sleep 0.5; done
-  engine_answers || die "dockerd did not start; see var/log/dockerd.log"
+  engine_answers || die "dockerd did not start; see $data_dir/log/dockerd.log"
 fi
 
 # The offline base image needs Debian's static busybox.
@@ -48,5 +49,6 @@ if ! command -v docker-registry >/dev/null || ! command -v htpasswd >/dev/null; 
 fi
 
 say "migrating the database"
-.venv/bin/python manage.py migrate --no-input -v0
+# The SQLite database and its journals are made 0600 (console/settings.py makes the file first as well).
+(umask 077 && .venv/bin/python manage.py migrate --no-input -v0)
 .venv/bin/python manage.py import_base_image

@@ -1,10 +1,12 @@
 from __future__ import annotations
 
 from django import forms
+from django.contrib.admin.forms import AdminAuthenticationForm
 from django.contrib.auth import authenticate, get_user_model
-from django.contrib.auth.forms import AuthenticationForm, UserCreationForm
+from django.contrib.auth.forms import AdminUserCreationForm, AuthenticationForm, UserChangeForm, UserCreationForm
 
 from console import throttle
+from console.accounts import usernames
 
 
 class SignupForm(UserCreationForm):
@@ -14,11 +16,40 @@ class SignupForm(UserCreationForm):
         model = get_user_model()
         fields = ("username", "email")
 
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["username"].help_text = usernames.HELP_TEXT
 
-class LoginForm(AuthenticationForm):
-    """Django's login form, with the password checked through the login throttle (console/throttle.py)."""
+    def clean_username(self) -> str:
+        # The field has NFKC-normalised the value already (UsernameField); the rules and the case-insensitive
+        # uniqueness check are the ones the API applies (accounts/usernames.py).
+        return usernames.validate_new(self.cleaned_data["username"])
+
+
+class AdminUserAddForm(AdminUserCreationForm):
+    """The admin's "add user" form: staff make accounts under the same username rules as sign-up."""
+
+    def clean_username(self) -> str:
+        return usernames.validate_new(self.cleaned_data["username"])
+
+
+class AdminUserEditForm(UserChangeForm):
+    """The admin's user form: a new username follows the rules; an old one that predates them may stay."""
+
+    def clean_username(self) -> str:
+        name = self.cleaned_data["username"]
+        if self.instance.pk and name == self.instance.get_username():
+            return name
+        return usernames.validate_new(name, exclude_pk=self.instance.pk)
+
+
+class ThrottledLoginMixin:
+    """The password checked through the login throttle (console/throttle.py); a locked attempt is a form error
+    and `locked` says for how long, so that the view can answer 429."""
 
     locked: throttle.LoginLocked | None = None
+    # The face the audit log names for these attempts.
+    via = "browser"
 
     def clean(self):
         username = self.cleaned_data.get("username")
@@ -27,7 +58,7 @@ class LoginForm(AuthenticationForm):
             try:
                 self.user_cache = throttle.authenticate(
                     self.request, username, lambda: authenticate(self.request, username=username, password=password),
-                    via="browser",
+                    via=self.via,
                 )
             except throttle.LoginLocked as exc:
                 self.locked = exc
@@ -36,6 +67,16 @@ class LoginForm(AuthenticationForm):
                 raise self.get_invalid_login_error()
             self.confirm_login_allowed(self.user_cache)
         return self.cleaned_data
+
+
+class LoginForm(ThrottledLoginMixin, AuthenticationForm):
+    """Django's login form, throttled."""
+
+
+class AdminLoginForm(ThrottledLoginMixin, AdminAuthenticationForm):
+    """The admin site's login form (staff only), throttled with the same counters as every other face."""
+
+    via = "admin"
 
 
 class AccessTokenForm(forms.Form):

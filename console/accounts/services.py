@@ -8,9 +8,11 @@ from datetime import timedelta
 
 from django.contrib.auth import authenticate, get_user_model
 from django.contrib.auth.models import AbstractBaseUser
-from django.db import transaction
+from django.core.exceptions import ValidationError
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from console.accounts import usernames
 from console.accounts.models import AccessToken
 
 TOKEN_PREFIX = "cst_"
@@ -24,8 +26,18 @@ def hash_token(raw: str) -> str:
 
 
 def create_user(username: str, email: str, password: str) -> AbstractBaseUser:
-    """Make an account; the caller has validated the fields (forms or serializers)."""
-    return get_user_model().objects.create_user(username=username, email=email, password=password)
+    """Make an account; the caller has validated the fields (forms or serializers, with accounts/usernames.py).
+
+    Raises ValidationError on `username` when another sign-up took the same name (without regard to case) between
+    the caller's check and this insert: the database's unique index on lower(username) decides.
+    """
+    try:
+        with transaction.atomic():
+            return get_user_model().objects.create_user(
+                username=usernames.normalise(username), email=email, password=password
+            )
+    except IntegrityError:
+        raise ValidationError({"username": [usernames.MESSAGE_TAKEN]}) from None
 
 
 @transaction.atomic
@@ -60,7 +72,7 @@ def user_for_credentials(username: str, secret: str, request=None):
     if user is not None:
         return user
     token_user = user_for_token(secret)
-    if token_user is not None and token_user.get_username() == username:
+    if token_user is not None and usernames.same_account_name(token_user.get_username(), username):
         return token_user
     return None
 

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
-from django.contrib import messages
+from django.conf import settings
+from django.contrib import admin, messages
 from django.contrib.auth import login
 from django.contrib.auth import views as auth_views
 from django.contrib.auth.decorators import login_required
+from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_http_methods, require_POST
@@ -31,6 +33,18 @@ class LoginView(auth_views.LoginView):
         return response
 
 
+def admin_login(request: HttpRequest, extra_context: dict | None = None) -> HttpResponse:
+    """The admin site's login page (its form is AdminLoginForm, accounts/admin.py), answered 429 with Retry-After
+    when the throttle refused the attempt, like the console's own login page."""
+    response = admin.site.login(request, extra_context)
+    form = (getattr(response, "context_data", None) or {}).get("form")
+    locked = getattr(form, "locked", None)
+    if locked is not None:
+        response.status_code = 429
+        response["Retry-After"] = str(locked.retry_after)
+    return response
+
+
 class LogoutView(auth_views.LogoutView):
     def post(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
         if request.user.is_authenticated:
@@ -51,13 +65,17 @@ def signup(request: HttpRequest) -> HttpResponse:
         return redirect("dashboard")
     form = SignupForm(request.POST or None)
     if request.method == "POST" and form.is_valid():
-        user = services.create_user(
-            form.cleaned_data["username"], form.cleaned_data["email"], form.cleaned_data["password1"]
-        )
-        record(user, Action.SIGNUP, target=user, detail={"via": "browser"}, request=request)
-        login(request, user, backend="django.contrib.auth.backends.ModelBackend")
-        messages.success(request, f"Welcome, {user.username}. Your account is ready.")
-        return redirect("dashboard")
+        try:
+            user = services.create_user(
+                form.cleaned_data["username"], form.cleaned_data["email"], form.cleaned_data["password1"]
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            record(user, Action.SIGNUP, target=user, detail={"via": "browser"}, request=request)
+            login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
+            messages.success(request, f"Welcome, {user.username}. Your account is ready.")
+            return redirect("dashboard")
     return render(request, "registration/signup.html", {"form": form})
 
 

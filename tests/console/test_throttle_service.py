@@ -35,6 +35,7 @@ def clock(monkeypatch, db) -> Clock:
 @pytest.fixture(autouse=True)
 def limits(settings):
     settings.LOGIN_FAILURE_LIMIT = 5
+    settings.LOGIN_USERNAME_FAILURE_LIMIT = 12
     settings.LOGIN_ADDRESS_FAILURE_LIMIT = 8
     settings.LOGIN_FAILURE_WINDOW = 900
     settings.LOGIN_LOCK_SECONDS = 900
@@ -75,25 +76,58 @@ def test_from_the_slowdown_threshold_each_attempt_waits_longer(clock):
     assert second.value.retry_after == 2
 
 
-def test_at_the_limit_the_username_is_locked_from_every_address_until_the_lock_ends(clock, settings):
-    fail(request_from("10.0.0.1"), "alice", 5, clock)
-    elsewhere = request_from("10.9.9.9")
+def test_at_the_limit_the_username_is_locked_from_that_address_until_the_lock_ends(clock):
+    here = request_from("10.0.0.1")
+    fail(here, "alice", 5, clock)
     with pytest.raises(throttle.LoginLocked) as locked:
-        throttle.check(elsewhere, "alice")
+        throttle.check(here, "alice")
     assert locked.value.locked
     # The lock started with the fifth failure, one clock step ago.
     assert locked.value.retry_after == 900 - 60
     assert "Try again in 14 minutes" in locked.value.message
-    throttle.check(elsewhere, "bob")
+    # Another account from the same address, and the same account from elsewhere, are not held up.
+    throttle.check(here, "bob")
+    throttle.check(request_from("10.9.9.9"), "alice")
     clock.advance(900)
     # The lock is over (its failures still count until their window ends, so one more would lock again).
-    throttle.check(elsewhere, "alice")
+    throttle.check(here, "alice")
 
 
-def test_the_username_is_matched_without_regard_to_case_or_spaces(clock):
-    fail(request_from("10.0.0.1"), "Alice", 5, clock)
+def test_failures_count_per_username_and_address(clock):
+    fail(request_from("10.0.0.1"), "alice", 4, clock)
+    fail(request_from("10.0.0.2"), "alice", 4, clock)
+    # Four from each address: neither pair reached five, so neither is locked.
+    throttle.check(request_from("10.0.0.1"), "alice")
+    throttle.check(request_from("10.0.0.2"), "alice")
+    fail(request_from("10.0.0.1"), "alice", 1, clock)
     with pytest.raises(throttle.LoginLocked):
-        throttle.check(request_from("10.0.0.2"), " alice ")
+        throttle.check(request_from("10.0.0.1"), "alice")
+    throttle.check(request_from("10.0.0.2"), "alice")
+
+
+def test_the_slowdown_holds_only_the_address_that_failed(clock):
+    for _ in range(3):
+        throttle.record_failure(request_from("10.0.0.1"), "alice")
+    with pytest.raises(throttle.LoginLocked):
+        throttle.check(request_from("10.0.0.1"), "alice")
+    throttle.check(request_from("10.0.0.2"), "alice")
+
+
+def test_guessing_spread_over_many_addresses_locks_the_username_everywhere(clock):
+    for number in range(12):
+        fail(request_from(f"10.0.1.{number}"), "alice", 1, clock)
+    with pytest.raises(throttle.LoginLocked) as locked:
+        throttle.check(request_from("10.9.9.9"), "alice")
+    assert locked.value.locked
+    throttle.check(request_from("10.9.9.9"), "bob")
+
+
+def test_the_username_is_matched_without_regard_to_case_spaces_or_compatibility_forms(clock):
+    here = request_from("10.0.0.1")
+    fail(here, "Alice", 2, clock)
+    fail(here, "ＡＬＩＣＥ", 3, clock)
+    with pytest.raises(throttle.LoginLocked):
+        throttle.check(here, " alice ")
 
 
 def test_an_address_guessing_at_many_usernames_is_locked(clock):
@@ -104,6 +138,18 @@ def test_an_address_guessing_at_many_usernames_is_locked(clock):
         throttle.check(request, "someone-new")
     assert locked.value.locked
     throttle.check(request_from("10.0.0.2"), "someone-new")
+
+
+def test_an_address_counts_usernames_not_attempts(clock, settings):
+    settings.LOGIN_FAILURE_LIMIT = 100
+    request = request_from("10.0.0.1")
+    for number in range(7):
+        fail(request, f"user{number}", 3, clock)
+    # Twenty-one failures, seven usernames: under the limit of eight usernames.
+    throttle.check(request, "someone-new")
+    fail(request, "user7", 1, clock)
+    with pytest.raises(throttle.LoginLocked):
+        throttle.check(request, "someone-new")
 
 
 def test_behind_a_proxy_the_forwarded_address_is_the_one_counted(clock, settings):
@@ -119,15 +165,29 @@ def test_behind_a_proxy_the_forwarded_address_is_the_one_counted(clock, settings
         throttle.check(same_client, "someone-new")
 
 
-def test_a_success_clears_the_usernames_failures_but_not_the_addresss(clock, owner, settings):
-    settings.LOGIN_ADDRESS_FAILURE_LIMIT = 6
+def test_a_success_clears_its_own_count_only(clock, owner, settings):
+    settings.LOGIN_USERNAME_FAILURE_LIMIT = 13
+    here, elsewhere = request_from("10.0.0.1"), request_from("10.0.0.2")
+    fail(here, "alice", 4, clock)
+    fail(elsewhere, "alice", 4, clock)
+    assert throttle.authenticate(here, "alice", lambda: owner, via="test") == owner
+    fail(here, "alice", 4, clock)
+    throttle.check(here, "alice")
+    # The success here did not forgive the failures elsewhere: one more locks that address out of alice.
+    fail(elsewhere, "alice", 1, clock)
+    with pytest.raises(throttle.LoginLocked):
+        throttle.check(elsewhere, "alice")
+    # Nor the username's total: 4 + 4 + 4 + 1 = 13 failures lock alice everywhere.
+    with pytest.raises(throttle.LoginLocked):
+        throttle.check(request_from("10.0.0.3"), "alice")
+
+
+def test_a_success_does_not_unlock_a_spraying_address(clock, owner, settings):
     request = request_from("10.0.0.1")
-    fail(request, "alice", 4, clock)
+    for number in range(7):
+        throttle.record_failure(request, f"user{number}")
     assert throttle.authenticate(request, "alice", lambda: owner, via="test") == owner
-    fail(request, "alice", 1, clock)
-    throttle.check(request_from("10.0.0.2"), "alice")
-    # Four before the success and one after: the address has six failures now.
-    fail(request, "bob", 1, clock)
+    throttle.record_failure(request, "user7")
     with pytest.raises(throttle.LoginLocked):
         throttle.check(request, "carol")
 
@@ -151,7 +211,7 @@ def test_failures_outside_the_window_are_forgotten(db, settings):
     for _ in range(4):
         throttle.record_failure(request, "alice")
     deadline = time.monotonic() + 5
-    while cache.get(f"{throttle._keys(None, 'alice')[0].name}:n") is not None and time.monotonic() < deadline:
+    while cache.get(f"{throttle._keys(request, 'alice')[0].name}:n") is not None and time.monotonic() < deadline:
         time.sleep(0.1)
     throttle.record_failure(request, "alice")
     throttle.check(request, "alice")
@@ -168,15 +228,17 @@ def test_it_locks_through_a_shared_redis_cache(clock, settings):
     try:
         request = request_from("10.0.0.1")
         fail(request, "alice", 4, clock)
+        # One counter per (username, address), per username and per address, each expiring with its window.
         counter = [key for key in client.scan_iter(f"{prefix}:*") if key.endswith(b":n")]
-        assert len(counter) == 2 and all(0 < client.ttl(key) <= 900 for key in counter)
-        throttle.check(request_from("10.0.0.2"), "alice")
+        assert len(counter) == 3 and all(0 < client.ttl(key) <= 900 for key in counter)
+        throttle.check(request, "alice")
         fail(request, "alice", 1, clock)
         with pytest.raises(throttle.LoginLocked) as locked:
-            throttle.check(request_from("10.0.0.2"), "alice")
+            throttle.check(request, "alice")
         assert locked.value.locked
-        throttle.reset("alice")
         throttle.check(request_from("10.0.0.2"), "alice")
+        throttle.reset(request, "alice")
+        throttle.check(request, "alice")
     finally:
         keys = list(client.scan_iter(f"{prefix}:*"))
         if keys:

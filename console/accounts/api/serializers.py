@@ -5,6 +5,7 @@ from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import serializers
 
+from console.accounts import usernames
 from console.accounts.models import AccessToken
 
 User = get_user_model()
@@ -17,18 +18,17 @@ class UserSerializer(serializers.ModelSerializer):
 
 
 class SignupSerializer(serializers.Serializer):
-    username = serializers.RegexField(
-        r"^[\w.@+-]+\Z",
-        max_length=150,
-        error_messages={"invalid": "Use letters, digits and @/./+/-/_ only."},
-    )
+    # The rules are accounts/usernames.py's (the browser form applies the same); 150 is the column's length, checked
+    # first so that nothing longer is even normalised.
+    username = serializers.CharField(max_length=150, help_text=usernames.HELP_TEXT)
     email = serializers.EmailField()
     password = serializers.CharField(write_only=True, trim_whitespace=False, style={"input_type": "password"})
 
     def validate_username(self, value: str) -> str:
-        if User.objects.filter(username__iexact=value).exists():
-            raise serializers.ValidationError("A user with that username already exists.")
-        return value
+        try:
+            return usernames.validate_new(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(list(exc.messages)) from None
 
     def validate(self, attrs: dict) -> dict:
         candidate = User(username=attrs["username"], email=attrs["email"])

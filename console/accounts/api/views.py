@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 from django.contrib.auth import authenticate
+from django.core.exceptions import ValidationError as DjangoValidationError
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import api_view, authentication_classes, permission_classes
 from rest_framework.permissions import AllowAny
 from rest_framework.request import Request
@@ -34,7 +35,11 @@ def signup(request: Request) -> Response:
     serializer = SignupSerializer(data=request.data)
     serializer.is_valid(raise_exception=True)
     data = serializer.validated_data
-    user = services.create_user(data["username"], data["email"], data["password"])
+    try:
+        user = services.create_user(data["username"], data["email"], data["password"])
+    except DjangoValidationError as exc:
+        # Another sign-up took the name between the serializer's check and the insert.
+        raise serializers.ValidationError(exc.message_dict) from None
     record(user, Action.SIGNUP, target=user, detail={"via": "api"}, request=request._request)
     return Response(UserSerializer(user).data, status=status.HTTP_201_CREATED)
 
