@@ -26,7 +26,8 @@ class ArchiveUploadForm(forms.Form):
 
 class GitSourceForm(forms.Form):
     git_url = forms.CharField(label="Git URL", max_length=2000,
-                              help_text="file://, https:// or ssh:// URL of the repository.")
+                              help_text="https://, http://, ssh:// or git:// URL of the repository; "
+                                        "a worker clones it.")
     ref = forms.CharField(label="Ref", max_length=255, required=False,
                           help_text="A branch, tag or commit; the default branch when empty.")
 

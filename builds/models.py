@@ -101,6 +101,22 @@ class BuildNode(models.Model):
         return self.name
 
 
+class SharedImage(models.Model):
+    """A base image every user may build FROM, by its plain name (`busybox:1.35.0`): one that
+    `import_base_image` made or that an operator shared (`manage.py share_image`). No user can give an image a
+    plain name (theirs live under `console-u<id>/`), so the name cannot be made to mean another image."""
+
+    reference = models.CharField(max_length=255, unique=True, help_text="The normalised name, like busybox:1.35.0.")
+    image_id = models.CharField(max_length=100, blank=True, help_text="The id it had on the build engine when shared.")
+    shared_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["reference"]
+
+    def __str__(self) -> str:
+        return self.reference
+
+
 class BuildQuerySet(models.QuerySet):
     def for_user(self, user) -> BuildQuerySet:
         return self.filter(owner=user)
@@ -247,3 +263,33 @@ class Layer(models.Model):
 
     def __str__(self) -> str:
         return f"layer {self.index} of {self.image}"
+
+
+class SourceImportQuerySet(models.QuerySet):
+    def for_user(self, user) -> SourceImportQuerySet:
+        return self.filter(owner=user)
+
+
+class SourceImport(Job):
+    """A git clone that becomes a Source, run by a worker (builds/services.py: run_git_import) with a deadline
+    and a size limit.
+
+    `git_url` is the URL as it may be shown (no password); a URL that carries credentials is kept encrypted in
+    `secret_url` only until the clone ends. `source` is set when the clone succeeded.
+    """
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="source_imports")
+    repository = models.ForeignKey(Repository, on_delete=models.CASCADE, related_name="imports")
+    git_url = models.CharField(max_length=2000)
+    git_ref = models.CharField(max_length=255, blank=True)
+    secret_url = EncryptedTextField(blank=True, help_text="The URL with its credentials, until the clone ends.")
+    source = models.ForeignKey(Source, null=True, blank=True, on_delete=models.SET_NULL, related_name="imports")
+    worker = models.CharField(max_length=255, blank=True)
+
+    objects = SourceImportQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"import #{self.pk} of {self.git_url} ({self.status})"

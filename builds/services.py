@@ -2,17 +2,28 @@
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
+from datetime import timedelta
 from typing import BinaryIO
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
 
 from builds.archives import ArchiveError, Limits, detect_format, read_members
 from builds.constants import SourceKind
-from builds.git import GitError, checkout, redact_url
-from builds.models import Repository, Source
+from builds.git import GitError, checkout, redact_url, validate_ref, validate_url
+from builds.models import Repository, Source, SourceImport
 from builds.sourcestore import delete_unused, is_stored, sha256_of, store_members
+from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record
+from console.constants import JobStatus
+
+log = logging.getLogger(__name__)
+
+UNEXPECTED = "The console met an unexpected error; the operator's log has the details."
+IMPORT_WORKER_LOST = "The worker cloning this repository was lost (no heartbeat); add the git source again."
 
 
 class RepositoryNameTaken(Exception):
@@ -79,9 +90,71 @@ def _existing_summary(sha256: str) -> tuple[int, int] | None:
     return Source.objects.filter(sha256=sha256).values_list("file_count", "unpacked_size").first()
 
 
-def add_git_source(repository: Repository, url: str, ref: str = "") -> Source:
-    """Clone `url` at `ref` and store the checkout; GitError or ArchiveError (nothing stored) when refused."""
-    result = checkout(url, ref)
+def start_git_import(repository: Repository, url: str, ref: str = "") -> SourceImport:
+    """Check a git URL and ref for the repository's owner and queue the clone; GitError (nothing stored) when
+    refused. The clone runs in a worker (`run_git_import`); the source appears on the import once it is done."""
+    from builds.tasks import run_source_import
+
+    owner = repository.owner
+    url, ref = validate_url(url, owner), validate_ref(ref)
+    redacted = redact_url(url)
+    with transaction.atomic():
+        job = SourceImport.objects.create(owner=owner, repository=repository, git_url=redacted[:2000],
+                                          git_ref=ref, secret_url=url if url != redacted else "")
+
+        def send() -> None:
+            result = run_source_import.delay(job.pk)
+            SourceImport.objects.filter(pk=job.pk).update(task_id=result.id or "")
+
+        transaction.on_commit(send)
+    return job
+
+
+def run_git_import(import_id: int, worker: str = "") -> None:
+    """The worker's half of a git import: clone, store the checkout as a source, end the job."""
+    job = SourceImport.objects.select_related("repository", "owner").get(pk=import_id)
+    if not jobs.claim(job):
+        return
+    SourceImport.objects.filter(pk=job.pk).update(worker=worker[:255])
+    status, error = JobStatus.SUCCEEDED, ""
+    try:
+        source = add_git_source(job.repository, job.secret_url or job.git_url, job.git_ref, user=job.owner,
+                                heartbeat=lambda: jobs.heartbeat(job),
+                                say=lambda line: jobs.append_log(job, [line]))
+        SourceImport.objects.filter(pk=job.pk).update(source=source)
+        jobs.append_log(job, [f"Stored {source.file_count} files of commit {source.commit} as source #{source.pk}."])
+    except (GitError, ArchiveError) as exc:
+        status, error = JobStatus.FAILED, str(exc)
+    except Exception:
+        log.exception("Source import #%s failed unexpectedly", job.pk)
+        status, error = JobStatus.FAILED, UNEXPECTED
+    if error:
+        jobs.append_log(job, [f"error: {error}"])
+    # The credentials were only needed for this clone.
+    SourceImport.objects.filter(pk=job.pk).update(secret_url="")
+    jobs.finish(job, status, error)
+
+
+def reap_lost_imports(older_than: timedelta | None = None) -> list[int]:
+    """Fail running imports whose worker stopped sending heartbeats (periodic, see console/celery.py)."""
+    if older_than is None:
+        older_than = timedelta(seconds=settings.BUILD_HEARTBEAT_TIMEOUT)
+    reaped = []
+    for job in jobs.stale_jobs(SourceImport, older_than):
+        if jobs.finish(job, JobStatus.FAILED, IMPORT_WORKER_LOST):
+            jobs.append_log(job, [f"error: {IMPORT_WORKER_LOST}"])
+            SourceImport.objects.filter(pk=job.pk).update(secret_url="")
+            reaped.append(job.pk)
+    if reaped:
+        log.warning("Reaped lost source imports: %s", reaped)
+    return reaped
+
+
+def add_git_source(repository: Repository, url: str, ref: str = "", *, user=None,
+                   heartbeat: Callable[[], None] | None = None, say: Callable[[str], None] | None = None) -> Source:
+    """Clone `url` at `ref` as `user` may and store the checkout; GitError or ArchiveError (nothing stored) when
+    refused. A worker's work (it takes up to GIT_TIMEOUT): requests go through `start_git_import`."""
+    result = checkout(url, ref, user=user, heartbeat=heartbeat, log=say)
     try:
         with result.tar_path.open("rb") as handle:
             sha256, size = sha256_of(handle)

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from builds import analysis, nodes, runner
+from builds import analysis, nodes, runner, services
 
 
 @shared_task(bind=True, acks_late=True, name="builds.run_build")
@@ -51,3 +51,15 @@ def stop_build_node(sender=None, **kwargs) -> None:
 def reap_lost_analyses() -> list[int]:
     """Fail image analyses whose worker died, so they can be asked for again (runs every five minutes)."""
     return analysis.reap_lost_analyses()
+
+
+@shared_task(bind=True, acks_late=True, name="builds.run_source_import")
+def run_source_import(self, import_id: int) -> None:
+    """Clone a git repository into a source (the SourceImport's id)."""
+    services.run_git_import(import_id, worker=self.request.hostname or "")
+
+
+@shared_task(name="builds.reap_lost_imports", acks_late=True)
+def reap_lost_imports() -> list[int]:
+    """Fail git imports whose worker died (runs every half minute, see console/celery.py)."""
+    return services.reap_lost_imports()

@@ -14,6 +14,7 @@ urlpatterns: list = [
     path("repositories/<int:pk>/delete/", views.repository_delete, name="repository_delete"),
     path("repositories/<int:pk>/sources/upload/", views.source_upload, name="source_upload"),
     path("repositories/<int:pk>/sources/git/", views.source_from_git, name="source_from_git"),
+    path("source-imports/<int:pk>/", views.source_import_detail, name="source_import_detail"),
     path("sources/<int:pk>/", views.source_detail, name="source_detail"),
     path("sources/<int:pk>/delete/", views.source_delete, name="source_delete"),
     path("sources/<int:pk>/build/", build_views.build_create, name="build_create"),

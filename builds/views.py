@@ -15,7 +15,8 @@ from builds.context import ContextError, plan_context
 from builds.filetree import file_tree_rows
 from builds.forms import ArchiveUploadForm, ContextForm, GitSourceForm, RepositoryForm
 from builds.git import GitError
-from builds.models import Repository, Source
+from builds.models import Repository, Source, SourceImport
+from console import jobs
 
 
 def _get_repository_for_user(request: HttpRequest, pk: int) -> Repository:
@@ -56,6 +57,7 @@ def repository_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "repository": repository,
         "sources": repository.sources.all(),
         "builds": repository.builds.all()[:50],
+        "imports": repository.imports.filter(source__isnull=True)[:10],
         "upload_form": ArchiveUploadForm(),
         "git_form": GitSourceForm(),
     }
@@ -121,13 +123,21 @@ def source_from_git(request: HttpRequest, pk: int) -> HttpResponse:
     form = GitSourceForm(request.POST)
     if form.is_valid():
         try:
-            source = services.add_git_source(repository, form.cleaned_data["git_url"], form.cleaned_data["ref"])
-        except (GitError, ArchiveError) as exc:
+            job = services.start_git_import(repository, form.cleaned_data["git_url"], form.cleaned_data["ref"])
+        except GitError as exc:
             form.add_error("git_url", str(exc))
         else:
-            messages.success(request, f"Cloned {source.commit[:12]}: {source.file_count} files.")
-            return redirect("source_detail", pk=source.pk)
+            return redirect("source_import_detail", pk=job.pk)
     return _render_detail_with_errors(request, repository, git_form=form)
+
+
+@login_required
+@require_GET
+def source_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    """A git clone's progress: the page polls the API (static/js/source-import.js) and opens the source when done."""
+    job = get_object_or_404(SourceImport.objects.for_user(request.user).select_related("repository", "source"), pk=pk)
+    return render(request, "builds/source_import.html", {"job": job, "repository": job.repository,
+                                                         "log": jobs.log_text(job)})
 
 
 @login_required

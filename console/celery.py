@@ -22,4 +22,6 @@ app.conf.beat_schedule = {
     "registry-reap-lost": {"task": "registry.reap_lost_transfers", "schedule": 30.0},
     # Image analyses whose worker died end failed, so that they can be asked for again.
     "builds-reap-lost-analyses": {"task": "builds.reap_lost_analyses", "schedule": 300.0},
+    # Git imports whose worker died (no heartbeat) end failed, so that the source can be asked for again.
+    "builds-reap-lost-imports": {"task": "builds.reap_lost_imports", "schedule": 30.0},
 }

@@ -2,8 +2,14 @@
 
 A request goes out without credentials; a 401 names the scheme in `WWW-Authenticate`: `Basic` is answered with
 the account's username and secret, `Bearer realm=,service=,scope=` by fetching a token from that realm (with the
-credentials as Basic auth, as `docker login` does) and repeating the request with it. Messages never hold the
-secret: they quote the registry's own error text.
+credentials as Basic auth, as `docker login` does) and repeating the request with it.
+
+Every request is an outbound connection on a user's behalf (console/netpolicy.py, purpose REGISTRY): the URL of
+each request, the token realm a registry names and every redirect hop are checked before the console connects,
+unless the client is for the console's own registry (`trusted`). Redirects are followed by hand, at most
+MAX_REDIRECTS, and credentials go only to the origin they were given for. Errors are fixed sentences by class
+(refused, timed out, TLS, not a registry, credentials refused): never what the other side answered, which could
+be an internal service's words. Messages never hold the secret.
 """
 
 from __future__ import annotations
@@ -14,18 +20,31 @@ import os
 import re
 import tempfile
 from collections.abc import Callable, Iterator
+from urllib.parse import urljoin, urlsplit
 
 import requests
 from django.conf import settings
+
+from console import netpolicy
 
 log = logging.getLogger(__name__)
 
 # `Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"`
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+MAX_REDIRECTS = 5
+REDIRECT_STATUSES = (301, 302, 303, 307, 308)
+# What a Distribution-compatible registry says about itself on every answer of its API.
+API_VERSION_HEADER = "Docker-Distribution-API-Version"
+
+CREDENTIALS_REFUSED = "The registry refused these credentials."
+TOKEN_REFUSED = "The registry's token service refused these credentials."
+NOT_A_REGISTRY = "{base} answered, but is not a Docker registry (no /v2/ API)."
+NEEDS_CREDENTIALS = "The registry asks for a username and password."
+UNKNOWN_AUTH = "The registry asks for a kind of authentication the console does not speak."
 
 
 class RegistryHTTPError(Exception):
-    """The registry answered, but not with what was asked; the message says why in the registry's words."""
+    """The registry answered, but not with what was asked; the message says why, in the console's words."""
 
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
@@ -36,6 +55,10 @@ class RegistryUnreachable(RegistryHTTPError):
     """No answer at all: a wrong address, a registry that is down, or TLS that cannot be verified."""
 
 
+class RegistryRefused(RegistryHTTPError):
+    """The console will not connect there for this user (netpolicy); the message says why."""
+
+
 def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     """The scheme and parameters of a `WWW-Authenticate` header."""
     scheme, _, rest = header.strip().partition(" ")
@@ -43,21 +66,21 @@ def parse_challenge(header: str) -> tuple[str, dict[str, str]]:
     return scheme.lower(), params
 
 
-def error_text(response: requests.Response) -> str:
-    """The registry's own words for a failed answer: Distribution's `errors`, a token server's `details`."""
-    try:
-        body = response.json()
-    except ValueError:
-        text = response.text.strip()
-        return text[:300] if text and "<html" not in text.lower() else f"HTTP {response.status_code}"
-    if isinstance(body, dict):
-        errors = body.get("errors")
-        if isinstance(errors, list) and errors:
-            return "; ".join(str(e.get("message") or e.get("code")) for e in errors if isinstance(e, dict))
-        for key in ("details", "detail", "message", "error"):
-            if body.get(key):
-                return str(body[key])
-    return f"HTTP {response.status_code}"
+def status_message(response: requests.Response, base: str) -> str:
+    """A fixed sentence for a failed answer, by its class: the body is never shown."""
+    code = response.status_code
+    if code in (401, 403):
+        return CREDENTIALS_REFUSED
+    if code == 404 or API_VERSION_HEADER not in response.headers:
+        return NOT_A_REGISTRY.format(base=base)
+    if code >= 500:
+        return f"The registry at {base} failed to answer (HTTP {code}): try again later."
+    return f"The registry at {base} did not accept the request (HTTP {code})."
+
+
+def _origin(url: str) -> tuple[str, str, int | None]:
+    parts = urlsplit(url)
+    return parts.scheme, (parts.hostname or "").lower(), parts.port
 
 
 # Given the parameters of a Bearer challenge, a token for them (or raise RegistryHTTPError).
@@ -74,8 +97,14 @@ class RegistryClient:
         secret: str = "",
         ca_certificate: str = "",
         token_source: TokenSource | None = None,
+        *,
+        user=None,
+        trusted: bool = False,
     ) -> None:
         self.api_url = api_url.rstrip("/")
+        self.user = user
+        # The console's own registry: reached with a token the console signs, whatever the network policy says.
+        self.trusted = trusted
         self.username = username
         self.secret = secret
         self.ca_certificate = ca_certificate
@@ -100,21 +129,45 @@ class RegistryClient:
         finally:
             os.unlink(path)
 
+    def check(self, url: str) -> None:
+        """Refuse (RegistryRefused) a URL this client's user may not have the console connect to."""
+        if self.trusted:
+            return
+        try:
+            netpolicy.check_url(url, user=self.user, purpose=netpolicy.REGISTRY)
+        except netpolicy.DestinationRefused as exc:
+            raise RegistryRefused(str(exc)) from None
+
     def _send(self, url: str, headers: dict[str, str], auth=None, params=None) -> requests.Response:
+        """GET `url`, following redirects by hand: each hop is checked, credentials stay with their origin."""
+        origin = _origin(url)
+        for _hop in range(MAX_REDIRECTS + 1):
+            self.check(url)
+            response = self._get_once(url, headers, auth, params)
+            if response.status_code not in REDIRECT_STATUSES or not response.headers.get("Location"):
+                return response
+            url = urljoin(url, response.headers["Location"])
+            # The query is in the new location already; credentials are for the origin they were given to.
+            params = None
+            if _origin(url) != origin:
+                headers, auth = {}, None
+        raise RegistryUnreachable(f"{self.api_url} redirects more than {MAX_REDIRECTS} times.")
+
+    def _get_once(self, url: str, headers: dict[str, str], auth, params) -> requests.Response:
+        where = url.split("?")[0]
         try:
             with self._verify() as verify:
-                return self._session.get(
-                    url, headers=headers, auth=auth, params=params, timeout=self.timeout, verify=verify
-                )
+                return self._session.get(url, headers=headers, auth=auth, params=params, timeout=self.timeout,
+                                         verify=verify, allow_redirects=False)
         except requests.exceptions.SSLError:
             raise RegistryUnreachable(
-                f"The TLS certificate of {url.split('/v2')[0]} cannot be verified: add its CA certificate."
+                f"The TLS certificate of {self.api_url} cannot be verified: add its CA certificate."
             ) from None
         except requests.exceptions.Timeout:
-            raise RegistryUnreachable(f"{url.split('?')[0]} did not answer in {self.timeout} seconds.") from None
+            raise RegistryUnreachable(f"{where} did not answer in {self.timeout} seconds.") from None
         except requests.exceptions.RequestException as exc:
-            reason = "connection refused" if "refused" in str(exc).lower() else type(exc).__name__
-            raise RegistryUnreachable(f"{url.split('?')[0]} does not answer ({reason}).") from None
+            reason = "connection refused" if "refused" in str(exc).lower() else "no connection"
+            raise RegistryUnreachable(f"{where} does not answer ({reason}).") from None
 
     def get(self, path: str, params: dict | None = None) -> requests.Response:
         """GET `path` under /v2/, authenticating as the registry asks; raises RegistryHTTPError unless 2xx."""
@@ -124,8 +177,15 @@ class RegistryClient:
             self._answer_challenge(response.headers.get("WWW-Authenticate", ""), path)
             response = self._send(url, self._headers_for(path), self._basic_auth(), params)
         if not response.ok:
-            raise RegistryHTTPError(error_text(response), response.status_code)
+            raise RegistryHTTPError(status_message(response, self.api_url), response.status_code)
+        if API_VERSION_HEADER not in response.headers:
+            # Whatever answered is no registry (an internal web service, say): what it said is not for the user.
+            raise RegistryHTTPError(NOT_A_REGISTRY.format(base=self.api_url), response.status_code)
         return response
+
+    def ping(self) -> requests.Response:
+        """GET /v2/ as `docker login` does."""
+        return self.get("/v2/")
 
     def _basic_auth(self):
         return (self.username, self.secret) if self._basic else None
@@ -138,12 +198,12 @@ class RegistryClient:
         scheme, params = parse_challenge(header)
         if scheme == "basic":
             if not self.username and not self.secret:
-                raise RegistryHTTPError("The registry asks for a username and password.", 401)
+                raise RegistryHTTPError(NEEDS_CREDENTIALS, 401)
             self._basic = True
         elif scheme == "bearer" and params.get("realm"):
             self._bearer[path] = self._token(params)
         else:
-            raise RegistryHTTPError(f"The registry asks for an unknown kind of authentication: {scheme!r}.", 401)
+            raise RegistryHTTPError(UNKNOWN_AUTH, 401)
 
     def _token(self, params: dict[str, str]) -> str:
         if self.token_source is not None:
@@ -155,13 +215,16 @@ class RegistryClient:
         auth = (self.username, self.secret) if self.username or self.secret else None
         response = self._send(params["realm"], {}, auth, query)
         if response.status_code in (401, 403):
-            raise RegistryHTTPError(error_text(response), response.status_code)
+            raise RegistryHTTPError(TOKEN_REFUSED, response.status_code)
         if not response.ok:
-            raise RegistryHTTPError(f"The token service answered: {error_text(response)}", response.status_code)
+            raise RegistryHTTPError(f"The registry's token service failed (HTTP {response.status_code}).",
+                                    response.status_code)
         try:
             body = response.json()
         except ValueError:
             raise RegistryHTTPError("The token service did not answer JSON.", response.status_code) from None
+        if not isinstance(body, dict):
+            raise RegistryHTTPError("The token service answered no token.", response.status_code)
         token = body.get("token") or body.get("access_token")
         if not token:
             raise RegistryHTTPError("The token service answered no token.", response.status_code)

@@ -13,3 +13,8 @@ from console.settings import INSTALLED_APPS  # noqa: E402
 
 INSTALLED_APPS = [*INSTALLED_APPS, "tests.jobapp"]
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+# The test components (registries, engines, sshd) listen on loopback and on the test fleets' 10.203.x.0/24 gateways,
+# which are this machine's own addresses: an operator's allowance, as console/netpolicy.py reads it. The tenancy
+# tests (tests/security/) set it back to the production default, [].
+OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128", "10.203.0.0/16"]

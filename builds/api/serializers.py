@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from rest_framework import serializers
 
-from builds.models import Build, BuildStep, Image, Layer, Repository, Source
+from builds.models import Build, BuildStep, Image, Layer, Repository, Source, SourceImport
+from console import jobs
 
 
 class RepositorySerializer(serializers.ModelSerializer):
@@ -26,6 +27,26 @@ class SourceSerializer(serializers.ModelSerializer):
         fields = ["id", "repository", "kind", "sha256", "size", "file_count", "commit", "created",
                   "archive_format", "unpacked_size", "filename", "git_url", "git_ref"]
         read_only_fields = fields
+
+
+class SourceImportSerializer(serializers.ModelSerializer):
+    """A git clone run by a worker: poll it until `status` is final; `source` is the new source once it succeeded."""
+
+    ref = serializers.CharField(source="git_ref", read_only=True)
+    log = serializers.SerializerMethodField()
+    url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = SourceImport
+        fields = ["id", "repository", "git_url", "ref", "status", "source", "error", "log", "url", "queued_at",
+                  "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_log(self, job: SourceImport) -> str:
+        return jobs.log_text(job)
+
+    def get_url(self, job: SourceImport) -> str:
+        return f"/api/v1/source-imports/{job.pk}/"
 
 
 class SourceUploadSerializer(serializers.Serializer):

@@ -10,6 +10,7 @@ from builds.api import build_views, image_views, lint, node_views, views
 router = SimpleRouter()
 router.register("repositories", views.RepositoryViewSet, basename="repository")
 router.register("sources", views.SourceViewSet, basename="source")
+router.register("source-imports", views.SourceImportViewSet, basename="source-import")
 router.register("builds", build_views.BuildViewSet, basename="build")
 router.register("images", image_views.ImageViewSet, basename="image")
 router.register("build-nodes", node_views.BuildNodeViewSet, basename="build-node")

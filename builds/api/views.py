@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from dataclasses import asdict
+
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,7 +15,10 @@ from builds.api.lint import FindingSerializer
 from builds.api.serializers import (
     ContextQuerySerializer,
     ContextSerializer,
+    LogQuerySerializer,
+    LogSerializer,
     RepositorySerializer,
+    SourceImportSerializer,
     SourceSerializer,
     SourceUploadSerializer,
 )
@@ -22,7 +27,8 @@ from builds.checks import lint_source
 from builds.context import ContextError, plan_context
 from builds.git import GitError
 from builds.lint import LintError
-from builds.models import Repository, Source
+from builds.models import Repository, Source, SourceImport
+from console import jobs
 from console.api import ErrorSerializer
 
 BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="The request is refused; `detail` says why.")
@@ -55,8 +61,10 @@ class RepositoryViewSet(viewsets.ModelViewSet):
     @extend_schema(
         methods=["POST"],
         request={"multipart/form-data": SourceUploadSerializer, "application/json": SourceUploadSerializer},
-        responses={201: SourceSerializer, 400: BAD_REQUEST},
-        description="Upload an archive (tar, tar.gz, tar.bz2, tar.xz or zip) or name a git URL and ref.",
+        responses={201: SourceSerializer, 202: SourceImportSerializer, 400: BAD_REQUEST},
+        description="Upload an archive (tar, tar.gz, tar.bz2, tar.xz or zip): 201 with the source. Or name a git "
+                    "URL and ref: 202 with the clone job, which a worker runs; poll its `url` until its `status` "
+                    "is final, then `source` is the new source's id.",
     )
     @extend_schema(methods=["GET"], responses={200: SourceSerializer(many=True)})
     @action(detail=True, methods=["get", "post"], parser_classes=[MultiPartParser, FormParser, JSONParser])
@@ -68,11 +76,11 @@ class RepositoryViewSet(viewsets.ModelViewSet):
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
         try:
-            if data.get("archive"):
-                archive = data["archive"]
-                source = services.add_archive_source(repository, archive, archive.name or "")
-            else:
-                source = services.add_git_source(repository, data["git_url"], data.get("ref", ""))
+            if not data.get("archive"):
+                job = services.start_git_import(repository, data["git_url"], data.get("ref", ""))
+                return Response(SourceImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+            archive = data["archive"]
+            source = services.add_archive_source(repository, archive, archive.name or "")
         except (ArchiveError, GitError) as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
         return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
@@ -126,3 +134,29 @@ class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
         return Response(FindingSerializer(findings, many=True).data)
 
 
+
+
+class SourceImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """The caller's git clones: each a job a worker runs, whose `source` appears once it succeeded."""
+
+    serializer_class = SourceImportSerializer
+    queryset = SourceImport.objects.none()
+
+    def get_queryset(self):
+        imports = SourceImport.objects.for_user(self.request.user)
+        repository = self.request.query_params.get("repository")
+        if repository:
+            imports = imports.filter(repository_id=repository if repository.isdigit() else -1)
+        return imports
+
+    @extend_schema(parameters=[OpenApiParameter("repository", int)])
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        return super().list(request, *args, **kwargs)
+
+    @extend_schema(parameters=[OpenApiParameter("offset", int)], responses={200: LogSerializer})
+    @action(detail=True, methods=["get"])
+    def log(self, request: Request, pk: str | None = None) -> Response:
+        job = self.get_object()
+        query = LogQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(asdict(jobs.read_log(job, query.validated_data["offset"])))

@@ -70,7 +70,7 @@ def test_a_hostile_upload_is_a_form_error_and_stores_nothing(owner_client, repos
 def test_a_bad_git_url_is_a_form_error(owner_client, repository):
     response = owner_client.post(reverse("source_from_git", args=[repository.pk]), {"git_url": "ftp://x/y"})
     assert response.status_code == 400
-    assert "Use a file://" in response.context["git_form"].errors["git_url"][0]
+    assert "Use an https://" in response.context["git_form"].errors["git_url"][0]
     assert not Source.objects.exists()
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from builds import services as build_services
 from builds.images import image_config
-from builds.models import Build, BuildNode, BuildStep, Image, Layer
+from builds.models import Build, BuildNode, BuildStep, Image, Layer, SourceImport
 from console import jobs
 from console.accounts.services import create_access_token
 from console.constants import JobStatus
@@ -61,10 +61,15 @@ def make_objects(owner, marker: str) -> dict[str, models.Model]:
     DeploymentTarget.objects.create(deployment=deployment, host=host, host_name=host.name,
                                     status=JobStatus.SUCCEEDED, container_id="c0ffee", url="http://127.0.0.1:9/")
     jobs.append_log(deployment, [f"deployed {marker}"])
+    source_import = SourceImport.objects.create(owner=owner, repository=repository,
+                                                git_url=f"https://{marker}.example/r", status=JobStatus.FAILED,
+                                                error=f"{marker} failed", started_at=now, finished_at=now)
+    jobs.append_log(source_import, [f"Cloning {marker}"])
     token, _raw = create_access_token(owner, f"{marker}-token")
     # Not anyone's: the build farm's nodes are for staff, and everyone else is refused.
     node = BuildNode.objects.create(name=f"{marker}-node", engine_url=UNREACHABLE_ENGINE, queue=f"{marker}-builds")
     return {
         "repository": repository, "source": source, "build": build, "image": image, "registry": registry,
         "push": push, "pull": pull, "host": host, "deployment": deployment, "token": token, "build_node": node,
+        "source_import": source_import,
     }

@@ -57,6 +57,7 @@ PUBLIC = {
 KIND_OF_PREFIX = {
     "repositories": "repository",
     "sources": "source",
+    "source-imports": "source_import",
     "builds": "build",
     "images": "image",
     "registries": "registry",

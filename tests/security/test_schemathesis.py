@@ -29,13 +29,16 @@ from fleet.models import Deployment
 from registry.models import Pull, Push
 from tests.security.conftest import make_objects
 
+# Needs the real engine (left out of `make test-fast`).
+pytestmark = pytest.mark.engine
+
 schema = schemathesis.openapi.from_wsgi("/api/schema/", get_wsgi_application())
 
 # Which of the user's objects a path's `{id}` names, by the path's first segment under /api/v1/.
 KIND_OF_PATH = {
     "auth": "token", "build-nodes": "build_node", "builds": "build", "deployments": "deployment", "hosts": "host",
     "images": "image", "pulls": "pull", "pushes": "push", "registries": "registry", "repositories": "repository",
-    "sources": "source",
+    "sources": "source", "source-imports": "source_import",
 }
 NETWORK_GIT_SCHEMES = ("https", "ssh", "http", "git")
 # What an operation that talks to an engine or a registry answers when it does not answer (127.0.0.1:9 here).
