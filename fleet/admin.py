@@ -10,9 +10,9 @@ class HostAdmin(admin.ModelAdmin):
     list_display = ["name", "owner", "url", "status", "last_seen"]
     list_filter = ["status"]
     search_fields = ["name", "url"]
-    # The TLS material stays out of the admin: it is write-only everywhere.
-    exclude = ["tls_ca_cert", "tls_client_cert", "tls_client_key"]
-    readonly_fields = ["status", "status_reason", "info", "last_seen", "last_checked"]
+    # The TLS material and the ssh key stay out of the admin: they are write-only everywhere.
+    exclude = ["tls_ca_cert", "tls_client_cert", "tls_client_key", "ssh_private_key"]
+    readonly_fields = ["status", "status_reason", "info", "engine_id", "last_seen", "last_checked"]
 
 
 class DeploymentTargetInline(admin.TabularInline):

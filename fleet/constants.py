@@ -27,6 +27,9 @@ class RestartPolicy(models.TextChoices):
 # Labels on every container a deployment runs: who made it, for which release, from which image.
 LABEL_MANAGED = "console.managed"
 LABEL_NAME = "console.deployment.name"
+# The id of the user the container was deployed for: on a host other users share, each sees and replaces only
+# their own containers.
+LABEL_OWNER = "console.deployment.owner"
 LABEL_DEPLOYMENT = "console.deployment.id"
 LABEL_DIGEST = "console.image.digest"
 

@@ -26,6 +26,11 @@ class HostForm(forms.Form):
                                       widget=forms.Textarea(attrs={"rows": 3}))
     tls_client_key = forms.CharField(required=False, label="TLS client key", widget=forms.Textarea(attrs={"rows": 3}),
                                      help_text="Stored encrypted, never shown again")
+    ssh_private_key = forms.CharField(required=False, label="ssh private key", widget=forms.Textarea(attrs={"rows": 3}),
+                                      help_text="For ssh:// hosts; stored encrypted, never shown again")
+    ssh_host_key = forms.CharField(required=False, label="ssh host key",
+                                   help_text="For ssh:// hosts: 'ssh-ed25519 AAAA...'; blank records the key seen at "
+                                             "the first connection")
 
 
 class DeployForm(forms.Form):

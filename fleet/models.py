@@ -5,9 +5,10 @@ from urllib.parse import urlsplit
 from django.conf import settings
 from django.db import models
 
+from console import netpolicy
 from console.constants import JobStatus
 from console.crypto import EncryptedTextField
-from console.engine import Engine, TLSMaterial
+from console.engine import Engine, EngineRefused, SSHMaterial, TLSMaterial
 from console.jobs import Job
 from fleet.constants import HostStatus, RestartPolicy
 
@@ -27,6 +28,13 @@ class Host(models.Model):
     tls_ca_cert = EncryptedTextField(blank=True)
     tls_client_cert = EncryptedTextField(blank=True)
     tls_client_key = EncryptedTextField(blank=True)
+    # The key the console logs in with to an ssh:// engine; encrypted at rest, write-only like the TLS key.
+    ssh_private_key = EncryptedTextField(blank=True)
+    # The ssh server's public host key ("ssh-ed25519 AAAA..."): given by the user, or recorded at the first
+    # connection (trust on first use); every later connection must be presented the same key.
+    ssh_host_key = models.TextField(blank=True)
+    # The engine's own ID (`docker info`), recorded at each check: tells whether two hosts are one engine.
+    engine_id = models.CharField(max_length=200, blank=True, db_index=True)
     labels = models.JSONField(default=dict, blank=True, help_text='Like {"env": "prod"}; deployments select by them.')
     address_override = models.CharField(
         max_length=255, blank=True, help_text="Where published ports are reached, when not the URL's host."
@@ -66,8 +74,25 @@ class Host(models.Model):
             return "127.0.0.1"
         return urlsplit(self.url).hostname or ""
 
+    @property
+    def uses_ssh(self) -> bool:
+        return self.url.startswith("ssh://")
+
     def engine(self, timeout: int | None = None) -> Engine:
-        return Engine(self.url, tls=self.tls, timeout=timeout)
+        """A connection to the host's engine on its owner's behalf. The URL is checked again now (DNS answers and
+        the console's settings change after registration): a URL that became refused raises EngineRefused, so
+        every caller, the periodic check included, reports that instead of connecting."""
+        try:
+            netpolicy.check_url(self.url, user=self.owner, purpose=netpolicy.HOST)
+        except netpolicy.DestinationRefused as exc:
+            raise EngineRefused(f"Connecting: {exc}") from exc
+        ssh = SSHMaterial(self.ssh_private_key, self.ssh_host_key) if self.uses_ssh else None
+        return Engine(self.url, tls=self.tls, timeout=timeout, ssh=ssh, on_new_host_key=self._record_host_key)
+
+    def _record_host_key(self, key: str) -> None:
+        # Trust on first use: only while none is recorded, so that a key once recorded is never replaced here.
+        if Host.objects.filter(pk=self.pk, ssh_host_key="").update(ssh_host_key=key):
+            self.ssh_host_key = key
 
     def matches(self, selector: dict[str, str]) -> bool:
         return all(str(self.labels.get(key)) == value for key, value in selector.items())

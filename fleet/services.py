@@ -9,8 +9,10 @@ need a chord, hence a result backend, which the console does not run, and as man
 from __future__ import annotations
 
 import logging
+import posixpath
 import re
 from concurrent.futures import ThreadPoolExecutor, wait
+from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -21,12 +23,19 @@ from django.core.exceptions import ValidationError
 from django.db import connections, transaction
 from django.utils import timezone
 
-from builds.images import ImageNotYours, check_image_access, engine_reference
-from console import jobs
+from builds import access
+from console import jobs, netpolicy
 from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import ACTIVE_STATUSES, JobStatus
-from console.engine import Engine, EngineError, EngineNotFound
+from console.engine import (
+    Engine,
+    EngineError,
+    EngineNotFound,
+    load_ssh_private_key,
+    parse_ssh_host_key,
+    ssh_host_key_line,
+)
 from console.engine import containers as engine_containers
 from console.engine.transfer import copy_image
 from fleet.constants import (
@@ -38,6 +47,7 @@ from fleet.constants import (
     LABEL_DIGEST,
     LABEL_MANAGED,
     LABEL_NAME,
+    LABEL_OWNER,
     MAX_LOG_TAIL,
     MAX_PARALLEL_TARGETS,
     START_GRACE_SECONDS,
@@ -78,9 +88,17 @@ def clean_url(url: str) -> str:
             raise ValidationError({"url": "Give the engine's port, like tcp://10.0.0.5:2376."})
         return url.rstrip("/")
     if parts.scheme == "ssh":
+        try:
+            parts.port  # noqa: B018 (a malformed port raises here)
+        except ValueError:
+            raise ValidationError({"url": "The port of an ssh:// URL is a number from 1 to 65535."}) from None
         if not parts.hostname or not parts.username:
             raise ValidationError({"url": "An ssh:// URL names the user and the host: ssh://user@host."})
-        return url
+        if parts.password is not None or parts.path not in ("", "/") or parts.query or parts.fragment:
+            # A password in the URL would be stored, shown and audited in clear: ssh hosts log in with a key.
+            raise ValidationError({"url": "An ssh:// URL is ssh://user@host[:port], without a password: give the "
+                                          "private key in ssh_private_key."})
+        return url.rstrip("/")
     raise ValidationError({"url": "Use unix:///path, tcp://host:port or ssh://user@host."})
 
 
@@ -160,8 +178,44 @@ def _clean_host(owner, data: dict[str, Any], instance: Host | None = None) -> di
                 _check_pem(field, text, kind)
                 text += "\n"
             clean[field] = text
+    if "ssh_private_key" in data:
+        text = (data.get("ssh_private_key") or "").strip()
+        if text:
+            try:
+                load_ssh_private_key(text + "\n")
+            except ValueError:
+                raise ValidationError({"ssh_private_key": "This is not an unencrypted ed25519, ECDSA or RSA private "
+                                                          "key (OpenSSH or PEM text)."}) from None
+            text += "\n"
+        clean["ssh_private_key"] = text
+    if "ssh_host_key" in data:
+        text = (data.get("ssh_host_key") or "").strip()
+        if text:
+            try:
+                text = ssh_host_key_line(parse_ssh_host_key(text))
+            except ValueError:
+                raise ValidationError({"ssh_host_key": "Give the server's public host key as one line, like "
+                                                       "'ssh-ed25519 AAAA...' (ssh-keyscan prints it)."}) from None
+        clean["ssh_host_key"] = text
     tls = {field: clean.get(field, getattr(instance, field, "") if instance else "") for field in TLS_FIELDS}
     url = clean.get("url", instance.url if instance else "")
+    if instance is not None and "url" in clean and clean["url"] != instance.url and "ssh_host_key" not in clean:
+        # Another address may be another server: the host key recorded for the old one does not carry over.
+        clean["ssh_host_key"] = ""
+    if url.startswith("ssh://"):
+        if not clean.get("ssh_private_key", instance.ssh_private_key if instance else ""):
+            # Without its own key, a host would log in with whatever identity the console's machine has.
+            raise ValidationError({"ssh_private_key": "An ssh:// host needs the private key the console logs in "
+                                                      "with."})
+    elif clean.get("ssh_private_key") or clean.get("ssh_host_key"):
+        raise ValidationError({"url": "ssh keys are only used with an ssh:// URL."})
+    if "url" in clean:
+        # Last, once the rest is known to be well formed: a URL that reaches the console's own machine (its
+        # engine socket, loopback, its own addresses, its services) is for staff (console/netpolicy.py).
+        try:
+            netpolicy.check_url(clean["url"], user=owner, purpose=netpolicy.HOST)
+        except netpolicy.DestinationRefused as exc:
+            raise ValidationError({"url": str(exc)}) from None
     if any(tls.values()):
         if not all(tls.values()):
             raise ValidationError({"tls_ca_cert": "TLS needs all three: the CA certificate, the client certificate "
@@ -172,8 +226,12 @@ def _clean_host(owner, data: dict[str, Any], instance: Host | None = None) -> di
 
 
 def _host_detail(host: Host) -> dict[str, Any]:
-    # Whether TLS is used, never the material: the client key is a secret, and certificates are not for the log.
-    return {"url": host.url, "labels": host.labels, "tls": bool(host.tls_client_key)}
+    # Whether TLS or an ssh key is used, never the material: the keys are secrets, and certificates are not for
+    # the log. (A URL holds no secret: clean_url refuses passwords in it.)
+    detail = {"url": host.url, "labels": host.labels, "tls": bool(host.tls_client_key)}
+    if host.uses_ssh:
+        detail["ssh_key"] = bool(host.ssh_private_key)
+    return detail
 
 
 @transaction.atomic
@@ -193,7 +251,7 @@ def update_host(host: Host, data: dict[str, Any]) -> Host:
     # Which fields changed, never their values (TLS keys are secrets).
     fields = sorted("address" if field == "address_override" else field for field in clean)
     record(host.owner, Action.HOST_UPDATED, target=host, detail={"fields": fields, **_host_detail(host)})
-    if {"url", *TLS_FIELDS} & set(clean):
+    if {"url", "ssh_private_key", "ssh_host_key", *TLS_FIELDS} & set(clean):
         _enqueue_check(host)
     return host
 
@@ -211,7 +269,9 @@ def _enqueue_check(host: Host) -> None:
 
 
 def check_host(host: Host) -> Host:
-    """Ask the engine for its facts: `up` with them, or `down` with the reason it did not answer."""
+    """Ask the engine for its facts: `up` with them (and the engine's ID), or `down` with the reason it did not
+    answer, in the engine wrapper's fixed words (a refused URL, refused, timed out, TLS, not an engine...): never
+    what a service that is not an engine sent back."""
     now = timezone.now()
     try:
         with host.engine(timeout=CHECK_TIMEOUT_SECONDS) as engine:
@@ -220,15 +280,18 @@ def check_host(host: Host) -> Host:
         host.status, host.status_reason, host.last_checked = HostStatus.DOWN, str(exc), now
         Host.objects.filter(pk=host.pk).update(status=host.status, status_reason=host.status_reason, last_checked=now)
         return host
+    engine_id = info.pop("id", "")
     host.status, host.status_reason, host.info, host.last_seen, host.last_checked = HostStatus.UP, "", info, now, now
+    host.engine_id = engine_id
     Host.objects.filter(pk=host.pk).update(status=HostStatus.UP, status_reason="", info=info, last_seen=now,
-                                           last_checked=now)
+                                           last_checked=now, engine_id=engine_id)
     return host
 
 
 def check_all_hosts() -> dict[str, int]:
     """The periodic check of every host; hosts are checked at once so that a silent one delays none."""
-    hosts = list(Host.objects.all())
+    # The owner comes along: each check asks the network policy about the owner, from its own thread.
+    hosts = list(Host.objects.select_related("owner"))
 
     def check(host: Host) -> str:
         try:
@@ -249,22 +312,113 @@ def _container_id(container_id: str) -> str:
     return container_id
 
 
-def list_containers(host: Host) -> list[dict[str, Any]]:
+def engine_address(url: str) -> str:
+    """A host URL reduced to the engine it names: scheme, lower-case host, port (the default filled in); the
+    user of an ssh:// URL does not count (two logins to one machine reach its one engine)."""
+    parts = urlsplit(url)
+    if parts.scheme == "unix":
+        return f"unix://{posixpath.normpath(parts.path)}"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    default = 22 if parts.scheme == "ssh" else None
+    return f"{parts.scheme}://{(parts.hostname or '').lower()}:{port or default}"
+
+
+def engine_is_shared(host: Host, engine_id: str = "") -> bool:
+    """Whether another user has a host on the same engine as `host`: the same engine ID (the one `host` answers
+    with now, or the one recorded at its last check), or the same engine address."""
+    others = Host.objects.exclude(owner_id=host.owner_id)
+    ids = {value for value in (engine_id, host.engine_id) if value}
+    if ids and others.filter(engine_id__in=ids).exists():
+        return True
+    address = engine_address(host.url)
+    hostname = urlsplit(host.url).hostname or ""
+    candidates = others.filter(url__icontains=hostname) if hostname else others.filter(url__startswith="unix:")
+    return any(engine_address(url) == address for url in candidates.values_list("url", flat=True))
+
+
+@dataclass
+class ContainerScope:
+    """Which containers on one host a user may see and act on: all of them when the host is the user's and its
+    engine is theirs alone, else only those the console deployed for that user."""
+
+    user_id: int
+    everything: bool
+    # Deployment ids of the user's, for containers deployed before the owner label existed.
+    legacy_deployments: set[str]
+
+    def allows(self, container: dict[str, Any]) -> bool:
+        if self.everything:
+            return True
+        labels = container.get("labels") or {}
+        if labels.get(LABEL_MANAGED) != "true":
+            return False
+        if LABEL_OWNER in labels:
+            return labels[LABEL_OWNER] == str(self.user_id)
+        return labels.get(LABEL_DEPLOYMENT, "") in self.legacy_deployments
+
+
+def _scope(host: Host, user, engine: Engine, containers: list[dict[str, Any]]) -> ContainerScope:
+    """The one access decision for containers on a host (see ContainerScope), asked with the engine open: its ID is
+    read now, so that a host registered under another address but reaching another user's engine counts as shared
+    even before its first check."""
+    if host.owner_id != getattr(user, "pk", None):
+        return ContainerScope(user_id=-1, everything=False, legacy_deployments=set())
+    engine_id = engine.engine_id()
+    if engine_id and engine_id != host.engine_id:
+        Host.objects.filter(pk=host.pk).update(engine_id=engine_id)
+        host.engine_id = engine_id
+    everything = not engine_is_shared(host, engine_id)
+    legacy: set[str] = set()
+    if not everything:
+        wanted = {c["labels"].get(LABEL_DEPLOYMENT, "") for c in containers
+                  if LABEL_OWNER not in c["labels"] and c["labels"].get(LABEL_MANAGED) == "true"}
+        wanted = {int(value) for value in wanted if value.isdigit()}
+        if wanted:
+            legacy = {str(pk) for pk in Deployment.objects.filter(owner=user, pk__in=wanted)
+                      .values_list("pk", flat=True)}
+    return ContainerScope(user_id=user.pk, everything=everything, legacy_deployments=legacy)
+
+
+def _not_yours(host: Host, container_id: str) -> EngineNotFound:
+    # The same words for a container that does not exist and one of another user's: nothing confirms it exists.
+    return EngineNotFound(f"There is no container {container_id!r} on {host.name} that you may use.")
+
+
+def container_for_user(host: Host, user, engine: Engine, container_id: str) -> dict[str, Any]:
+    """The container `container_id` (id, prefix or name) on `host` if `user` may see and act on it; EngineNotFound
+    (404) otherwise, whether it is missing or another user's. Every container action goes through here."""
+    container_id = _container_id(container_id)
+    try:
+        container = engine_containers.get_container(engine, container_id)
+    except EngineNotFound:
+        raise _not_yours(host, container_id) from None
+    if not _scope(host, user, engine, [container]).allows(container):
+        raise _not_yours(host, container_id)
+    return container
+
+
+def list_containers(host: Host, user) -> list[dict[str, Any]]:
+    """The containers on `host` that `user` may see (see ContainerScope)."""
     with host.engine() as engine:
-        return engine_containers.list_containers(engine)
+        containers = engine_containers.list_containers(engine)
+        scope = _scope(host, user, engine, containers)
+    return [container for container in containers if scope.allows(container)]
 
 
-def get_container(host: Host, container_id: str) -> dict[str, Any]:
+def get_container(host: Host, user, container_id: str) -> dict[str, Any]:
     with host.engine() as engine:
-        return engine_containers.get_container(engine, _container_id(container_id))
+        return container_for_user(host, user, engine, container_id)
 
 
-def container_action(host: Host, container_id: str, action: str) -> dict[str, Any] | None:
+def container_action(host: Host, user, container_id: str, action: str) -> dict[str, Any] | None:
     """Start, stop, restart or remove one container; the container afterwards (None once removed)."""
     if action not in engine_containers.CONTAINER_ACTIONS:
         raise ValidationError({"action": f"Actions are {', '.join(engine_containers.CONTAINER_ACTIONS)}."})
     with host.engine() as engine:
-        container = engine_containers.get_container(engine, _container_id(container_id))
+        container = container_for_user(host, user, engine, container_id)
         engine_containers.act_on_container(engine, container["id"], action)
         if action == "remove":
             return None
@@ -283,9 +437,10 @@ def clean_tail(value: Any, default: int = 200) -> int:
     return tail
 
 
-def container_logs(host: Host, container_id: str, tail: int) -> str:
+def container_logs(host: Host, user, container_id: str, tail: int) -> str:
     with host.engine() as engine:
-        return engine_containers.container_logs(engine, _container_id(container_id), tail=tail)
+        container = container_for_user(host, user, engine, container_id)
+        return engine_containers.container_logs(engine, container["id"], tail=tail)
 
 
 # -- deployments: what the user asks for ---------------------------------------------------------------------
@@ -406,10 +561,11 @@ def _registry_account(owner, account_id: int | None):
 
 
 def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
-    """(the reference to deploy, the image id when the build engine has it).
+    """(the reference to deploy, the image id when the console holds it).
 
-    `image` is a registry reference (pulled on each host), or a reference or id on the build engine, or the id
-    of one of the owner's image records (streamed to each host).
+    `image` is a registry reference (pulled on each host with the deployment's registry account), or one of the
+    owner's images or a shared base image, by record number, tag, digest or id (builds/access.py decides; it is
+    streamed to each host from the engine that holds it).
     """
     image = (image or "").strip()
     if not image or len(image) > 500 or any(char.isspace() for char in image):
@@ -417,21 +573,19 @@ def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
     if pulled:
         return image, ""
     try:
-        image = engine_reference(owner, image)
-    except ImageNotYours as exc:
+        granted = access.grant(owner, image)
+    except access.ImageAccessError as exc:
         raise ValidationError({"image": str(exc)}) from None
-    with Engine.for_builds() as engine:
-        try:
-            image_id, _, _ = engine_containers.image_identity(engine, image)
-        except EngineNotFound:
-            raise ValidationError(
-                {"image": f"The build engine has no image {image!r}: build it, or choose the registry to pull it "
-                          "from."}
-            ) from None
-    try:
-        check_image_access(owner, image_id)
-    except ImageNotYours as exc:
-        raise ValidationError({"image": str(exc)}) from None
+    with granted.engine() as engine:
+        image_id = granted.engine_id(engine)
+    if not image_id:
+        raise ValidationError(
+            {"image": f"The build engine no longer has the image {image!r}: build it again, or choose the "
+                      "registry to pull it from."}
+        )
+    if image.isdigit() and granted.record is not None:
+        # A record number: the deployment shows the image by the owner's name for it (or its id).
+        image = granted.record.tags[0] if granted.record.tags else image_id
     return image, image_id
 
 
@@ -597,7 +751,7 @@ def _undo_lost_target(deployment: Deployment, target: DeploymentTarget) -> None:
     try:
         # The reaper runs in the periodic host check: a silent host must not hold it up.
         with target.host.engine(timeout=CHECK_TIMEOUT_SECONDS) as engine:
-            for container in engine_containers.list_containers(engine, labels={LABEL_NAME: deployment.name}):
+            for container in app_containers(engine, deployment):
                 if container["labels"].get(LABEL_DEPLOYMENT) == str(deployment.pk):
                     say(f"removing {container['name']}, left half-made by the lost worker")
                     engine_containers.act_on_container(engine, container["id"], "remove")
@@ -692,16 +846,36 @@ def _ensure_image(deployment: Deployment, target: DeploymentTarget, engine: Engi
     else:
         _update_target(target, step="copying the image")
         say(f"copying image {deployment.image} from the build engine")
-        with Engine.for_builds() as source:
+        # On a build farm the image lives on the node that built it.
+        with access.engine_holding(deployment.owner, image_id) as source:
             moved = copy_image(source, engine, image_id)
         say(f"copied {moved / 1024 / 1024:.1f} MiB")
-    reference = image_id
     if not deployment.image.startswith("sha256:") and "@" not in deployment.image:
-        # Tag it on the host too, so `docker ps` there names the image as the user did.
-        repository, tag = engine_containers.split_reference(deployment.image)
+        # Name it on the host too, in the owner's own namespace, so `docker images` there says whose it is; the
+        # container is made from the id, which no other user's deployment to this host can retag.
+        repository, tag = access.split_reference(access.engine_name(deployment.owner, deployment.image))
         engine.tag_image(image_id, repository, tag)
-        reference = f"{repository}:{tag}"
-    return reference, image_id
+    return image_id, image_id
+
+
+def app_containers(engine: Engine, deployment: Deployment) -> list[dict[str, Any]]:
+    """The containers of the deployment's app on a host: its name AND its owner's, so that a deployment named like
+    another user's app on a shared host never touches that user's containers. A container from before the owner
+    label counts when its deployment id is one of the owner's deployments."""
+    named = engine_containers.list_containers(engine, labels={LABEL_MANAGED: "true", LABEL_NAME: deployment.name})
+    legacy = {int(c["labels"].get(LABEL_DEPLOYMENT, "")) for c in named
+              if LABEL_OWNER not in c["labels"] and c["labels"].get(LABEL_DEPLOYMENT, "").isdigit()}
+    if legacy:
+        legacy = set(
+            Deployment.objects.filter(owner_id=deployment.owner_id, pk__in=legacy).values_list("pk", flat=True)
+        )
+    owner = str(deployment.owner_id)
+    return [
+        container for container in named
+        if container["labels"].get(LABEL_OWNER) == owner
+        or (LABEL_OWNER not in container["labels"] and container["labels"].get(LABEL_DEPLOYMENT, "").isdigit()
+            and int(container["labels"][LABEL_DEPLOYMENT]) in legacy)
+    ]
 
 
 def _replace_container(
@@ -711,7 +885,7 @@ def _replace_container(
     again. The ports are the catch: the new container cannot bind them while the old one holds them, so the old
     one stops just before the new one starts, and starts again if the new one fails."""
     container_name = f"{deployment.name}-{deployment.pk}"
-    old = engine_containers.list_containers(engine, labels={LABEL_NAME: deployment.name})
+    old = app_containers(engine, deployment)
     for container in old:
         if container["name"] == container_name:
             # Left by an earlier attempt of this same deployment (a worker that died): start afresh.
@@ -721,8 +895,8 @@ def _replace_container(
     _, _, has_health = engine_containers.image_identity(engine, reference)
     spec = engine_containers.ContainerSpec(
         image=reference, name=container_name, ports=deployment.ports, env=deployment.env,
-        labels={LABEL_MANAGED: "true", LABEL_NAME: deployment.name, LABEL_DEPLOYMENT: str(deployment.pk),
-                LABEL_DIGEST: digest},
+        labels={LABEL_MANAGED: "true", LABEL_NAME: deployment.name, LABEL_OWNER: str(deployment.owner_id),
+                LABEL_DEPLOYMENT: str(deployment.pk), LABEL_DIGEST: digest},
         restart_policy=deployment.restart_policy, memory_limit=deployment.memory_limit, cpus=deployment.cpus,
         user=deployment.user,
     )

@@ -3,12 +3,12 @@ from __future__ import annotations
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console import jobs
-from console.engine import EngineError
+from console.engine import EngineError, EngineNotFound
 from fleet import services
 from fleet.forms import DeployForm, HostForm, add_service_errors, rows
 from fleet.models import Deployment, Host
@@ -43,10 +43,10 @@ def host(request: HttpRequest, pk: int) -> HttpResponse:
     host = _get_host_for_user(request, pk)
     context: dict = {"host": host, "containers": [], "engine_error": ""}
     try:
-        context["containers"] = services.list_containers(host)
+        context["containers"] = services.list_containers(host, request.user)
         if request.GET.get("logs"):
             context["logs_of"] = request.GET["logs"]
-            context["logs"] = services.container_logs(host, request.GET["logs"],
+            context["logs"] = services.container_logs(host, request.user, request.GET["logs"],
                                                       services.clean_tail(request.GET.get("tail")))
     except (EngineError, ValidationError) as exc:
         context["engine_error"] = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
@@ -78,7 +78,10 @@ def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
 def container_action(request: HttpRequest, pk: int, cid: str, action: str) -> HttpResponse:
     host = _get_host_for_user(request, pk)
     try:
-        services.container_action(host, cid, action)
+        services.container_action(host, request.user, cid, action)
+    except EngineNotFound as exc:
+        # Missing, or another user's on a shared engine: the same 404, which confirms nothing.
+        raise Http404(str(exc)) from exc
     except (EngineError, ValidationError) as exc:
         messages.error(request, "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
     else:

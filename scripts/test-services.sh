@@ -29,3 +29,5 @@ command -v nsenter >/dev/null || apt_install util-linux
 # The registry tests run real Distribution servers, with htpasswd files for Basic auth.
 command -v docker-registry >/dev/null || apt_install docker-registry
 command -v htpasswd >/dev/null || apt_install apache2-utils
+# The ssh:// host tests run a real OpenSSH sshd in a fleet host's namespace (tests/fixtures/fleet.py).
+[ -x /usr/sbin/sshd ] || apt_install openssh-server

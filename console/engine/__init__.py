@@ -11,8 +11,14 @@ from console.engine.core import (
     EngineConflict,
     EngineError,
     EngineNotFound,
+    EngineRefused,
     EngineUnavailable,
+    SSHMaterial,
     TLSMaterial,
+    load_ssh_private_key,
+    parse_ssh_host_key,
+    ssh_fingerprint,
+    ssh_host_key_line,
     translate_errors,
 )
 
@@ -22,7 +28,13 @@ __all__ = [
     "EngineConflict",
     "EngineError",
     "EngineNotFound",
+    "EngineRefused",
     "EngineUnavailable",
+    "SSHMaterial",
     "TLSMaterial",
+    "load_ssh_private_key",
+    "parse_ssh_host_key",
+    "ssh_fingerprint",
+    "ssh_host_key_line",
     "translate_errors",
 ]

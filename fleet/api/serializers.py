@@ -3,6 +3,7 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
+from console.engine import parse_ssh_host_key, ssh_fingerprint
 from fleet.constants import RestartPolicy
 from fleet.models import Deployment, DeploymentTarget, Host
 
@@ -33,12 +34,22 @@ class HostSerializer(serializers.ModelSerializer):
     tls_client_key = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False,
                                            style={"input_type": "password"})
     tls = serializers.BooleanField(source="uses_tls", read_only=True)
+    ssh_private_key = serializers.CharField(write_only=True, required=False, allow_blank=True, trim_whitespace=False,
+                                            style={"input_type": "password"},
+                                            help_text="For ssh:// hosts: the private key the console logs in with.")
+    ssh_host_key = serializers.CharField(
+        required=False, allow_blank=True,
+        help_text="For ssh:// hosts: the server's public host key ('ssh-ed25519 AAAA...'); when blank, the key seen "
+                  "at the first connection is recorded and required from then on.")
+    ssh_key = serializers.SerializerMethodField(help_text="Whether an ssh private key is stored.")
+    ssh_host_key_fingerprint = serializers.SerializerMethodField(help_text="SHA256 fingerprint of ssh_host_key.")
     info = serializers.SerializerMethodField()
 
     class Meta:
         model = Host
         fields = [
             "id", "name", "url", "labels", "address", "tls", "tls_ca_cert", "tls_client_cert", "tls_client_key",
+            "ssh_key", "ssh_private_key", "ssh_host_key", "ssh_host_key_fingerprint",
             "status", "status_reason", "last_seen", "last_checked", "info", "created",
         ]
         read_only_fields = ["status", "status_reason", "last_seen", "last_checked", "created"]
@@ -48,6 +59,17 @@ class HostSerializer(serializers.ModelSerializer):
         data = super().to_representation(instance)
         data["address"] = instance.address
         return data
+
+    def get_ssh_key(self, instance: Host) -> bool:
+        return bool(instance.ssh_private_key)
+
+    def get_ssh_host_key_fingerprint(self, instance: Host) -> str:
+        if not instance.ssh_host_key:
+            return ""
+        try:
+            return ssh_fingerprint(parse_ssh_host_key(instance.ssh_host_key))
+        except ValueError:
+            return ""
 
     @extend_schema_field(EngineInfoSerializer(allow_null=True))
     def get_info(self, instance: Host) -> dict | None:

@@ -66,14 +66,15 @@ class HostViewSet(viewsets.ModelViewSet):
     @extend_schema(responses={200: ContainerSerializer(many=True), **ERRORS})
     @action(detail=True, methods=["get"])
     def containers(self, request: Request, pk: str | None = None) -> Response:
-        """Every container on the host, like `docker ps -a`."""
-        return Response(ContainerSerializer(services.list_containers(self.get_object()), many=True).data)
+        """The containers on the host, like `docker ps -a`: all of them on a host whose engine no other user has
+        registered, else only those the console deployed for you."""
+        return Response(ContainerSerializer(services.list_containers(self.get_object(), request.user), many=True).data)
 
     @extend_schema(request=None, responses={200: ContainerSerializer, 204: None, **ERRORS})
     @action(detail=True, methods=["post"], url_path=rf"containers/(?P<cid>{CONTAINER_ID})/(?P<verb>{VERBS})")
     def container_action(self, request: Request, pk: str | None = None, cid: str = "", verb: str = "") -> Response:
         """Start, stop, restart or remove one container."""
-        container = services.container_action(self.get_object(), cid, verb)
+        container = services.container_action(self.get_object(), request.user, cid, verb)
         if container is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(ContainerSerializer(container).data)
@@ -87,7 +88,7 @@ class HostViewSet(viewsets.ModelViewSet):
         """The last lines a container wrote to stdout and stderr."""
         host = self.get_object()
         tail = services.clean_tail(request.query_params.get("tail"))
-        logs = services.container_logs(host, cid, tail)
+        logs = services.container_logs(host, request.user, cid, tail)
         return Response({"container": cid, "tail": tail, "logs": logs})
 
 
