@@ -4,6 +4,11 @@ Uploaded archives are hostile until checked. `read_members` yields each member a
 raises `ArchiveError`, with a message fit for the user, at the first thing that is not allowed: absolute
 paths, `..` components, links that leave the root, device files and fifos, names that are not valid text,
 more members, bytes or a higher compression ratio than the limits, truncated or corrupt data.
+
+Everything the reader has to hold counts against the limits, not only file contents: link targets, tar
+extension headers (PAX records, GNU long names) and zip extra fields are unpacked bytes too, so a small upload
+cannot make the reader hold a big one in memory. Symlinks are resolved once the whole archive is read, the way
+the kernel will follow them in a container (through other symlinks, `..` after each), not by their text alone.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import stat
 import tarfile
 import zipfile
 import zlib
+from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
@@ -24,6 +30,23 @@ from django.conf import settings
 from builds.constants import ArchiveFormat
 
 FILE, DIR, SYMLINK, HARDLINK = "file", "dir", "symlink", "hardlink"
+
+# Linux's PATH_MAX: a longer member name or link target cannot be created or followed in a container anyway.
+MAX_PATH_BYTES = 4096
+# One tar extension header (a PAX record set, a GNU long name or long link) is read whole into memory by tarfile;
+# real ones hold a name, a link target and a few attributes (xattrs are at most 64 KiB each on Linux).
+MAX_EXTENSION_HEADER_BYTES = 256 * 1024
+# Extension headers in a row before one member: tarfile reads each chain by recursion.
+MAX_EXTENSION_HEADERS_IN_A_ROW = 8
+# Linux's MAXSYMLINKS: the kernel gives up (ELOOP) after following this many symlinks in one lookup.
+MAX_SYMLINK_HOPS = 40
+# Work allowed to resolve all the archive's symlinks (one step per path component looked at); real trees need a
+# few per link, so only an archive built to be slow to check reaches it.
+MAX_SYMLINK_STEPS = 2_000_000
+# Link targets kept in memory until the whole archive is read and they can be resolved.
+MAX_SYMLINK_TARGET_BYTES = 64 * 1024 * 1024
+_TAR_EXTENSION_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
+                        tarfile.SOLARIS_XHDTYPE)
 
 
 class ArchiveError(Exception):
@@ -112,9 +135,18 @@ def _check_text(raw: str) -> None:
         raise ArchiveError(f"The archive holds a name that is not valid UTF-8 text: {printable!r}.") from None
 
 
+def check_path_length(path: str, what: str = "path") -> None:
+    length = len(path.encode("utf-8", "surrogateescape"))
+    if length > MAX_PATH_BYTES:
+        raise ArchiveError(f"The archive holds a {what} of {length:,} bytes, longer than the {MAX_PATH_BYTES:,} "
+                           f"bytes Linux allows: {path[:80]!r}...")
+
+
 def check_symlink(path: str, target: str) -> None:
+    """The checks one symlink passes on its own (its chain through other links is checked by `SymlinkTable`)."""
     if not target:
         raise ArchiveError(f"The symlink {path!r} has no target.")
+    check_path_length(target, "symlink target")
     if target.startswith("/"):
         raise ArchiveError(f"The symlink {path!r} points outside the archive: {target!r}.")
     resolved = posixpath.normpath(posixpath.join(posixpath.dirname(path), target))
@@ -133,10 +165,15 @@ class _Budget:
         self.unpacked = 0
 
     def add(self, size: int) -> None:
+        """One member holding `size` unpacked bytes (its data, link target and metadata)."""
         self.members += 1
-        self.unpacked += size
         if self.members > self.limits.max_members:
             raise ArchiveError(f"The archive holds more than {self.limits.max_members:,} members.")
+        self.charge(size)
+
+    def charge(self, size: int) -> None:
+        """Bytes the reader unpacks that are not a member of their own (a tar extension header)."""
+        self.unpacked += size
         if self.unpacked > self.limits.max_unpacked_bytes:
             raise ArchiveError(f"The archive unpacks to more than {self.limits.max_unpacked_bytes:,} bytes.")
         if (
@@ -150,6 +187,107 @@ class _Budget:
             )
 
 
+class _LinkNode:
+    """A path component in the tree of the archive's symlinks; `target` is set where a symlink ends."""
+
+    __slots__ = ("children", "target")
+
+    def __init__(self) -> None:
+        self.children: dict[str, _LinkNode] = {}
+        self.target: str | None = None
+
+
+class SymlinkTable:
+    """The archive's symlinks as they are once it is unpacked, resolved the way the kernel follows them.
+
+    A symlink's text alone says little: `a -> b/../..` stays inside unless `b` is itself a link, in which case
+    the `..` climbs from wherever `b` leads. So every member is recorded as it is read (a later member replaces
+    an earlier one of the same name, as when unpacking), and `check()` then follows each link component by
+    component through the others, refusing a link that leaves the root, and chains that loop or exceed the
+    kernel's own limit. A member stored inside a symlinked folder is refused too: unpacking would write it
+    wherever that link points, and with that rule every link's own folder is a real folder.
+    """
+
+    def __init__(self) -> None:
+        self._root = _LinkNode()
+        self._links: dict[str, str] = {}
+        self._folders: set[str] = set()
+        self._target_bytes = 0
+
+    def record(self, member: Member) -> None:
+        folder = member.path.rpartition("/")[0]
+        # Each member's folders, up to the first one already known (whose own folders are known then too).
+        while folder and folder not in self._folders:
+            self._folders.add(folder)
+            folder = folder.rpartition("/")[0]
+        if member.kind == SYMLINK:
+            self._target_bytes += len(member.linkname)
+            if self._target_bytes > MAX_SYMLINK_TARGET_BYTES:
+                raise ArchiveError(f"The archive's symlink targets add up to more than "
+                                   f"{MAX_SYMLINK_TARGET_BYTES:,} bytes.")
+            node = self._root
+            for part in member.path.split("/"):
+                node = node.children.setdefault(part, _LinkNode())
+            node.target = member.linkname
+            self._links[member.path] = member.linkname
+        elif member.path in self._links:
+            del self._links[member.path]
+            self._node(member.path).target = None
+
+    def _node(self, path: str) -> _LinkNode:
+        node = self._root
+        for part in path.split("/"):
+            node = node.children[part]
+        return node
+
+    def check(self) -> None:
+        """Refuse the archive if any symlink, followed through the others, leads outside it or never ends."""
+        steps = 0
+        for path, target in self._links.items():
+            if path in self._folders:
+                raise ArchiveError(f"The archive holds members inside the symlink {path!r}: unpacking would "
+                                   "write them wherever it points.")
+            steps = self._resolve(path, target, steps)
+
+    def _resolve(self, path: str, target: str, steps: int) -> int:
+        # The link's folder holds no symlink (see record), so the walk starts from its real nodes.
+        stack: list[_LinkNode | None] = []
+        node: _LinkNode | None = self._root
+        folder_parts = path.split("/")[:-1]
+        steps += len(folder_parts)
+        for part in folder_parts:
+            node = node.children.get(part) if node is not None else None
+            stack.append(node)
+        parts = deque(target.split("/"))
+        hops = 1
+        while parts:
+            steps += 1
+            if steps > MAX_SYMLINK_STEPS:
+                raise ArchiveError("The archive's symlinks take too many steps to check "
+                                   f"(more than {MAX_SYMLINK_STEPS:,}): too many links, or links through links.")
+            part = parts.popleft()
+            if part in ("", "."):
+                continue
+            if part == "..":
+                if not stack:
+                    raise ArchiveError(f"The symlink {path!r} points outside the archive: {target!r} leads above "
+                                       "its root once the links it goes through are followed.")
+                stack.pop()
+                continue
+            parent = stack[-1] if stack else self._root
+            child = parent.children.get(part) if parent is not None else None
+            if child is not None and child.target is not None:
+                hops += 1
+                if hops > MAX_SYMLINK_HOPS:
+                    raise ArchiveError(f"The symlink {path!r} cannot be resolved: following {target!r} loops or "
+                                       f"goes through more than {MAX_SYMLINK_HOPS} symlinks.")
+                # Absolute targets were refused when read; this one is relative to the folder the link is in.
+                parts.extendleft(reversed(child.target.split("/")))
+                continue
+            stack.append(child)
+        return steps
+
+
 CORRUPT = (tarfile.TarError, EOFError, zlib.error, OSError, lzma.LZMAError, zipfile.BadZipFile, ValueError)
 
 
@@ -157,16 +295,24 @@ def read_members(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limits
     """Every member of the archive, checked and cleaned, in archive order (streaming: tar is read once)."""
     budget = _Budget(limits, size, compressed=fmt != ArchiveFormat.TAR)
     reader = _read_zip if fmt == ArchiveFormat.ZIP else _read_tar
+    links = SymlinkTable()
     try:
-        yield from reader(handle, fmt, budget)
+        for member in reader(handle, fmt, budget):
+            check_path_length(member.path)
+            links.record(member)
+            yield member
     except ArchiveError:
         raise
     except UnicodeDecodeError:
         raise ArchiveError("The archive holds a name that is not valid UTF-8 text.") from None
+    except RecursionError:
+        raise ArchiveError("The archive nests its headers too deeply to read.") from None
     except CORRUPT as exc:
         raise ArchiveError(f"The archive is truncated or corrupt ({_short(exc)}).") from None
     if budget.members == 0:
         raise ArchiveError("The archive is empty.")
+    # Raised after the last member but before the caller's loop ends: store_members keeps nothing.
+    links.check()
 
 
 def _short(exc: BaseException) -> str:
@@ -195,9 +341,42 @@ class _SafeReader:
         self.close()
 
 
+def _counting_tarinfo(budget: _Budget) -> type[tarfile.TarInfo]:
+    """A TarInfo that charges extension headers to the budget before tarfile reads them whole into memory."""
+    in_a_row = 0
+
+    class CountingTarInfo(tarfile.TarInfo):
+        def _proc_member(self, archive: tarfile.TarFile) -> tarfile.TarInfo:
+            nonlocal in_a_row
+            if self.type == tarfile.GNUTYPE_SPARSE:
+                # Its extension blocks are read in a loop with no end but the data's.
+                raise ArchiveError(f"The archive holds a sparse file, which is not supported: {self.name!r}.")
+            if self.type not in _TAR_EXTENSION_TYPES:
+                return super()._proc_member(archive)
+            if self.size > MAX_EXTENSION_HEADER_BYTES:
+                raise ArchiveError(f"The archive holds a tar extension header of {self.size:,} bytes "
+                                   f"(at most {MAX_EXTENSION_HEADER_BYTES:,} are allowed).")
+            budget.charge(self.size)
+            in_a_row += 1
+            try:
+                if in_a_row > MAX_EXTENSION_HEADERS_IN_A_ROW:
+                    raise ArchiveError(f"The archive holds more than {MAX_EXTENSION_HEADERS_IN_A_ROW} tar "
+                                       "extension headers in a row.")
+                return super()._proc_member(archive)
+            finally:
+                in_a_row -= 1
+
+    return CountingTarInfo
+
+
+def _link_bytes(linkname: str) -> int:
+    return len(linkname.encode("utf-8", "surrogateescape"))
+
+
 def _read_tar(handle: BinaryIO, fmt: ArchiveFormat, budget: _Budget) -> Iterator[Member]:
     # Stream mode reads the (possibly compressed) archive once, front to back: memory stays flat.
-    with tarfile.open(fileobj=handle, mode="r|*", encoding="utf-8", errors="surrogateescape") as archive:
+    with tarfile.open(fileobj=handle, mode="r|*", encoding="utf-8", errors="surrogateescape",
+                      tarinfo=_counting_tarinfo(budget)) as archive:
         for count, info in enumerate(archive, 1):
             if count % 1000 == 0:
                 # Stream mode still keeps every TarInfo it has seen; forget them.
@@ -216,6 +395,7 @@ def _read_tar(handle: BinaryIO, fmt: ArchiveFormat, budget: _Budget) -> Iterator
                 kind, size, linkname = SYMLINK, 0, info.linkname
             elif info.islnk():
                 _check_text(info.linkname)
+                check_path_length(info.linkname, "hard link target")
                 target = clean_path(info.linkname)
                 kind, size, linkname = HARDLINK, 0, target
             elif info.issparse():
@@ -228,7 +408,8 @@ def _read_tar(handle: BinaryIO, fmt: ArchiveFormat, budget: _Budget) -> Iterator
                 raise ArchiveError(f"The archive holds a fifo: {path!r}.")
             else:
                 raise ArchiveError(f"The archive holds a member of an unsupported type: {path!r}.")
-            budget.add(size)
+            # A link's target is unpacked bytes too: it is kept, stored and sent like file data.
+            budget.add(size + _link_bytes(linkname))
             opener = (lambda info=info: _SafeReader(archive.extractfile(info))) if kind == FILE else None
             yield Member(path, kind, size, info.mode & 0o7777, int(info.mtime), linkname, opener)
 
@@ -238,25 +419,35 @@ def _read_zip(handle: BinaryIO, fmt: ArchiveFormat, budget: _Budget) -> Iterator
         for info in archive.infolist():
             _check_text(info.filename)
             path = clean_path(info.filename)
+            # The central directory's extra field and comment: read into memory with the member's entry.
+            metadata = len(info.extra) + len(info.comment)
             if not path:
+                budget.charge(metadata)
                 continue
             unix_mode = info.external_attr >> 16
             mtime = int(datetime(*info.date_time).timestamp()) if info.date_time[0] >= 1980 else 0
             if info.is_dir() or stat.S_ISDIR(unix_mode):
-                budget.add(0)
+                budget.add(metadata)
                 yield Member(path, DIR, 0, (unix_mode & 0o7777) or 0o755, mtime)
                 continue
             if stat.S_ISLNK(unix_mode):
-                target = archive.read(info).decode("utf-8")
+                # A symlink's target is its member's body: charge all of it as declared, read no more than a
+                # target may hold.
+                budget.add(info.file_size + metadata)
+                with archive.open(info) as body:
+                    raw = body.read(MAX_PATH_BYTES + 1)
+                if len(raw) > MAX_PATH_BYTES:
+                    raise ArchiveError(f"The archive holds a symlink target longer than the {MAX_PATH_BYTES:,} "
+                                       f"bytes Linux allows: {path!r}.")
+                target = raw.decode("utf-8")
                 check_symlink(path, target)
-                budget.add(0)
                 yield Member(path, SYMLINK, 0, 0o777, mtime, target)
                 continue
             if unix_mode and (stat.S_ISCHR(unix_mode) or stat.S_ISBLK(unix_mode)):
                 raise ArchiveError(f"The archive holds a device file: {path!r}.")
             if unix_mode and stat.S_ISFIFO(unix_mode):
                 raise ArchiveError(f"The archive holds a fifo: {path!r}.")
-            budget.add(info.file_size)
+            budget.add(info.file_size + metadata)
             opener = _zip_opener(archive, info)
             yield Member(path, FILE, info.file_size, (unix_mode & 0o7777) or 0o644, mtime, "", opener)
 

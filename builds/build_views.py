@@ -99,11 +99,14 @@ def build_rebuild(request: HttpRequest, pk: int) -> HttpResponse:
 def build_debug(request: HttpRequest, pk: int) -> HttpResponse:
     build = _get_build_for_user(request, pk)
     form = DebugForm(request.POST)
-    result, error = None, None
+    result, error, code = None, None, 400
     if form.is_valid():
         try:
             result = buildservice.debug_in_last_good_layer(build, form.cleaned_data["command"])
+            code = 200
+        except buildservice.DebugLimitReached as exc:
+            error, code = str(exc), 429
         except (buildservice.BuildNotDebuggable, EngineError) as exc:
             error = str(exc)
     context = {"build": build, "form": form, "result": result, "error": error}
-    return render(request, "builds/build_debug.html", context, status=200 if result else 400)
+    return render(request, "builds/build_debug.html", context, status=code)

@@ -222,18 +222,30 @@ def context_warnings(included: list[ContextFile], total_size: int) -> list[dict[
     return sorted(warnings, key=lambda w: w["path"])
 
 
-def stream_context(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> Iterator[bytes]:
+def stream_context(source: Source, dockerfile: str = "Dockerfile", path: str = ".",
+                   replace: dict[str, bytes] | None = None) -> Iterator[bytes]:
     """The context tar for the engine, in chunks of at most 1 MB, cut from the stored tar by byte ranges.
 
     The checks (folder, Dockerfile, .dockerignore) run before the first chunk is asked for, so a caller learns
-    of a ContextError before it starts sending anything.
+    of a ContextError before it starts sending anything. `replace` maps paths relative to the context folder to
+    the bytes sent for them instead (as regular files); those the context lacks are added at its end.
     """
     resolved = _resolve(source, dockerfile, path, keep_entries=False)
     ignore = _parse_dockerignore(resolved.dockerignore).for_build(resolved.dockerfile)
-    return _stream(source.sha256, resolved.folder, ignore)
+    return _stream(source.sha256, resolved.folder, ignore, replace or {})
 
 
-def _stream(sha256: str, folder: str, ignore: DockerIgnore) -> Iterator[bytes]:
+def _replacement(relative: str, content: bytes, entry: IndexEntry | None) -> bytes:
+    """A regular-file member holding `content` (keeping the replaced member's mode and time), padded."""
+    info = tarfile.TarInfo(relative)
+    info.type, info.size, info.uid, info.gid = tarfile.REGTYPE, len(content), 0, 0
+    info.mode, info.mtime = (entry.mode, entry.mtime) if entry is not None else (0o644, 0)
+    padding = -len(content) % tarfile.BLOCKSIZE
+    return info.tobuf(tarfile.PAX_FORMAT, "utf-8", "surrogateescape") + content + b"\0" * padding
+
+
+def _stream(sha256: str, folder: str, ignore: DockerIgnore, replace: dict[str, bytes]) -> Iterator[bytes]:
+    replaced: set[str] = set()
     sent_files: dict[str, IndexEntry] = {}
     stored_files: dict[str, IndexEntry] = {}
     with open_tar(sha256) as tar:
@@ -264,6 +276,14 @@ def _stream(sha256: str, folder: str, ignore: DockerIgnore) -> Iterator[bytes]:
                 continue
             if ignore.excludes(relative):
                 continue
+            if relative in replace and entry.kind != DIR:
+                if run_start >= 0:
+                    yield from copy(run_start, run_end)
+                    run_start = -1
+                replaced.add(relative)
+                # Not in sent_files: a hard link to it still gets the stored bytes.
+                yield _replacement(relative, replace[relative], entry)
+                continue
             if entry.kind == FILE:
                 sent_files[entry.path] = entry
             if folder or entry.kind == HARDLINK:
@@ -285,6 +305,9 @@ def _stream(sha256: str, folder: str, ignore: DockerIgnore) -> Iterator[bytes]:
                 run_start, run_end = entry.start, entry.end
         if run_start >= 0:
             yield from copy(run_start, run_end)
+    for relative, content in replace.items():
+        if relative not in replaced:
+            yield _replacement(relative, content, None)
     yield END_OF_ARCHIVE
 
 

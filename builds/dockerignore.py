@@ -15,6 +15,9 @@ does (its vendored moby/patternmatcher v0.6 and moby/go-archive):
 - `TarWithOptions`: the walk decides each path from its parent's per-pattern results
   (`MatchesUsingParentResults`), and does not enter an excluded folder unless the text of some exception pattern
   starts with `folder/` (so `!*/keep` does not rescue `a/keep` when `a` is excluded).
+- Matching: Go's regexp is RE2, which runs in time linear in the path; Python's `re` backtracks, and a pattern
+  such as `*a*a*a*a*a*a*a*a*a*ab` would take minutes on one long path. So the translated regexp is compiled by
+  Google's RE2 (the `google-re2` package), as Go compiles it: no pattern costs more than a pass over the path.
 - `TrimBuildFilesFromExcludes`: when the (deprecated, one-level) `Matches` says `.dockerignore` or the
   Dockerfile is excluded, the CLI appends `!.dockerignore` / `!<dockerfile>`; that `Matches` can disagree with
   the walk, in which case the Dockerfile is not sent at all and the build fails, as it does with the CLI.
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+
+import re2
 
 __all__ = [
     "DockerIgnore",
@@ -40,10 +45,19 @@ _GO_SPACE = "\t\n\v\f\r \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006
 _UTF8_BOM = "\ufeff"
 # bufio.Scanner's default limit: a longer line makes ReadAll fail with "token too long".
 _MAX_LINE_BYTES = 64 * 1024
+# Linux's PATH_MAX. The CLI takes longer patterns, but no path it could match is longer, and matching costs
+# time in proportion to the pattern's length times the path's: a longer pattern is refused.
+MAX_PATTERN_BYTES = 4096
 # Characters patternmatcher escapes before handing the pattern to the regexp engine (regexp specials that mean
 # nothing to filepath.Match).
 _REGEX_ESCAPED = set(".+()|{}$")
 _EXACT, _PREFIX, _SUFFIX, _REGEXP = "exact", "prefix", "suffix", "regexp"
+# RE2 refuses a program that needs more memory than this (its default, 8 MiB): a pattern that big is refused
+# with a clear message rather than compiled.
+_RE2_MAX_MEM = 8 << 20
+# A path decoded with surrogateescape holds one lone surrogate per byte that is not UTF-8; Go's regexp reads each
+# such byte as U+FFFD, and RE2 cannot be handed a lone surrogate at all.
+_SURROGATES = re.compile("[\ud800-\udfff]")
 
 
 class DockerIgnoreError(ValueError):
@@ -200,11 +214,13 @@ _POSIX_CLASSES = {
 _SIMPLE_ESCAPES = {"a": 7, "f": 12, "n": 10, "r": 13, "t": 9, "v": 11}
 
 
-def _render_class(ranges: _Ranges, negated: bool = False) -> str:
-    def char(code: int) -> str:
-        return f"\\U{code:08x}"
+def _char(code: int) -> str:
+    """One code point in RE2 syntax: an escape, so no character of the pattern is ever read as syntax."""
+    return f"\\x{{{code:x}}}"
 
-    body = "".join(char(lo) if lo == hi else f"{char(lo)}-{char(hi)}" for lo, hi in ranges)
+
+def _render_class(ranges: _Ranges, negated: bool = False) -> str:
+    body = "".join(_char(lo) if lo == hi else f"{_char(lo)}-{_char(hi)}" for lo, hi in ranges)
     return f"[{'^' if negated else ''}{body}]"
 
 
@@ -213,7 +229,7 @@ class _Unsupported(Exception):
 
 
 def _escape(text: str, i: int, in_class: bool) -> tuple[_Ranges | str, int]:
-    """Parse the Go regexp escape at text[i] == '\\'; returns ranges (or a Python assertion) and the next index."""
+    """Parse the Go regexp escape at text[i] == '\\'; returns ranges (or an RE2 assertion) and the next index."""
     if i + 1 >= len(text):
         raise _Unsupported("a trailing backslash")
     c = text[i + 1]
@@ -226,12 +242,12 @@ def _escape(text: str, i: int, in_class: bool) -> tuple[_Ranges | str, int]:
         code = _SIMPLE_ESCAPES[c]
         return [(code, code)], i + 2
     if not in_class and c in "AzbB":
-        return {"A": r"\A", "z": r"\Z", "b": r"\b", "B": r"\B"}[c], i + 2
+        return {"A": r"\A", "z": r"\z", "b": r"\b", "B": r"\B"}[c], i + 2
     raise _Unsupported(f"the escape \\{c}")
 
 
 def _class(text: str, i: int) -> tuple[str, int]:
-    """Parse the Go character class starting at text[i] == '['; returns a Python class and the next index."""
+    """Parse the Go character class starting at text[i] == '['; returns an RE2 class and the next index."""
     i += 1
     negated = text[i:i + 1] == "^"
     if negated:
@@ -284,8 +300,25 @@ def _class(text: str, i: int) -> tuple[str, int]:
     return _render_class(ranges, negated), i + 1
 
 
-def _go_regexp_to_python(text: str) -> re.Pattern[str]:
-    """Translate the regexp string patternmatcher builds (Go RE2, Perl flags) into an equivalent Python one."""
+def _re2_options() -> re2.Options:
+    options = re2.Options()
+    options.max_mem = _RE2_MAX_MEM
+    # A refused pattern is reported to the user; RE2 would also print it to the web process's stderr.
+    options.log_errors = False
+    return options
+
+
+_OPTIONS = _re2_options()
+
+
+def _go_regexp_to_re2(text: str) -> re2._Regexp:
+    """Translate the regexp string patternmatcher builds (Go RE2, Perl flags) into RE2's own syntax.
+
+    Go's regexp is RE2 with a few syntax differences; the translation keeps only what both read the same way
+    (every literal written as an escape) and refuses the rest, so what matches here matches in the CLI.
+    """
+    if _SURROGATES.search(text):
+        raise _Unsupported("bytes that are not UTF-8")
     out: list[str] = []
     i = 0
     last = len(text) - 1
@@ -302,21 +335,22 @@ def _go_regexp_to_python(text: str) -> re.Pattern[str]:
         if ch == "(":
             out.append("(?:")
         elif ch == "$" and i == last:
-            out.append(r"\Z")
+            out.append(r"\z")
         elif ch in ")*?.^":
             # Generated by patternmatcher (groups, `.*`, quantifiers) or a bare `^` from the pattern: same
             # meaning in both engines without the multi-line flag.
             out.append(ch)
         else:
-            out.append(re.escape(ch))
+            out.append(_char(ord(ch)))
         i += 1
     try:
-        return re.compile("".join(out))
-    except re.error as exc:
-        raise _Unsupported(str(exc)) from exc
+        return re2.compile("".join(out), _OPTIONS)
+    except re2.error as exc:
+        detail = exc.args[0].decode("utf-8", "replace") if exc.args and isinstance(exc.args[0], bytes) else str(exc)
+        raise _Unsupported(f"a regexp RE2 refuses ({detail})") from exc
 
 
-def _compile(glob: str) -> tuple[str, re.Pattern[str] | None]:
+def _compile(glob: str) -> tuple[str, re2._Regexp | None]:
     """patternmatcher's Pattern.compile: the match kind and, for regexp patterns, the compiled expression."""
     reg = "^"
     kind = _EXACT
@@ -366,7 +400,7 @@ def _compile(glob: str) -> tuple[str, re.Pattern[str] | None]:
         index += 1
     if kind != _REGEXP:
         return kind, None
-    return kind, _go_regexp_to_python(reg + "$")
+    return kind, _go_regexp_to_re2(reg + "$")
 
 
 @dataclass(frozen=True)
@@ -382,7 +416,7 @@ class Pattern:
     line: int
     glob: str = field(repr=False)
     _kind: str = field(repr=False, compare=False)
-    _regexp: re.Pattern[str] | None = field(repr=False, compare=False)
+    _regexp: re2._Regexp | None = field(repr=False, compare=False)
     _dirs: int = field(repr=False, compare=False)
 
     @classmethod
@@ -393,6 +427,10 @@ class Pattern:
         if exclusion and len(text) == 1:
             raise DockerIgnoreError('illegal exclusion pattern: "!"', line)
         glob = text[1:] if exclusion else text
+        length = len(glob.encode("utf-8", "surrogateescape"))
+        if length > MAX_PATTERN_BYTES:
+            raise DockerIgnoreError(f"the pattern is {length:,} bytes long; at most {MAX_PATTERN_BYTES:,} are "
+                                    "allowed (no path is longer)", line)
         if not _glob_syntax_ok(glob):
             raise DockerIgnoreError(f"syntax error in pattern `{glob}`", line)
         try:
@@ -418,6 +456,8 @@ class Pattern:
             suffix = self.glob[2:]
             return path.endswith(suffix) or (suffix[:1] == "/" and path == suffix[1:])
         assert self._regexp is not None
+        if not path.isascii():
+            path = _SURROGATES.sub("\ufffd", path)
         return self._regexp.search(path) is not None
 
 
@@ -481,8 +521,19 @@ class DockerIgnore:
         known = self._decisions.get(path)
         if known is not None:
             return known
+        # Decide the unknown folders above first, outermost first: a loop, not recursion, since a path may have
+        # thousands of components.
+        pending = [path]
         parent = path.rpartition("/")[0]
-        inherited = self._decide(parent) if parent else None
+        while parent and parent not in self._decisions:
+            pending.append(parent)
+            parent = parent.rpartition("/")[0]
+        for unknown in reversed(pending):
+            known = self._decide_below(unknown, self._decisions.get(unknown.rpartition("/")[0]))
+        return known
+
+    def _decide_below(self, path: str, inherited: _Decision | None) -> _Decision:
+        """`path`'s decision given its parent's (None at the top level)."""
         matched = False
         deciding = None
         results = []

@@ -373,3 +373,25 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain", "stream": "ext://sys.stdout"}},
     "root": {"handlers": ["console"], "level": envstr("LOG_LEVEL", "INFO")},
 }
+
+
+# Limits on what a user's input may cost (README "Security"): anyone may sign up, so each of these bounds what one
+# account can make a web process or an engine spend.
+def _cpus(name: str, default: str) -> float:
+    """A number of CPUs (0.5, 2): what `docker run --cpus` takes."""
+    raw = envstr(name, default)
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number of CPUs (such as 0.5).") from None
+    if not 0.01 <= value <= 1024:
+        raise ImproperlyConfigured(f"{name}={raw!r} is out of range: use 0.01 to 1024 CPUs.")
+    return value
+
+
+# Debug commands (a failed build's "debug" box) one user may have running at once, across all web processes.
+DEBUG_COMMANDS_PER_USER = envint("DEBUG_COMMANDS_PER_USER", 1, minimum=1)
+# The CPU share of a debug command's container (docker run --cpus), on top of DEBUG_COMMAND_MEMORY and its pids limit.
+DEBUG_COMMAND_CPUS = _cpus("DEBUG_COMMAND_CPUS", "0.5")
+# The memory limit of a build that sets none (memory_limit empty); "" for no limit.
+BUILD_DEFAULT_MEMORY = envstr("BUILD_DEFAULT_MEMORY", "2g")

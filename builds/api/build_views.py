@@ -90,7 +90,7 @@ class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(request=DebugRequestSerializer, responses={200: DebugResultSerializer, 409: ERROR})
+    @extend_schema(request=DebugRequestSerializer, responses={200: DebugResultSerializer, 409: ERROR, 429: ERROR})
     @action(detail=True, methods=["post"])
     def debug(self, request: Request, pk: str | None = None) -> Response:
         build = self.get_object()
@@ -100,4 +100,6 @@ class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             result = buildservice.debug_in_last_good_layer(build, serializer.validated_data["command"])
         except buildservice.BuildNotDebuggable as exc:
             return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        except buildservice.DebugLimitReached as exc:
+            return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
         return Response(asdict(result))
