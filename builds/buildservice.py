@@ -2,24 +2,28 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
+import secrets as tokens
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.db import transaction
 from django.db.models import Q
 
-from builds import nodes
+from builds import access, nodes
 from builds.constants import SECRET_MASK
-from builds.context import ContextError, plan_dockerfile_text
+from builds.context import plan_dockerfile_text
 from builds.models import Build, BuildNode, Source
-from builds.nodes import base_images_of
 from builds.options import (
     OptionError,
     check_build_args,
     check_cpuset,
+    check_dockerfile,
     check_labels,
     check_tag,
     check_target,
@@ -51,12 +55,21 @@ class BuildOptions:
     timeout: int | None = None
 
 
+class DebugLimitReached(Exception):
+    """The user already runs as many debug commands as DEBUG_COMMANDS_PER_USER allows."""
+
+
+# A debug slot whose web process died outlives the command by this long at most, then frees itself.
+DEBUG_SLOT_MARGIN_SECONDS = 60
+
+
 class BuildNotDebuggable(Exception):
     pass
 
 
-def check_options(source: Source, options: BuildOptions) -> None:
-    """OptionError, naming the field, for anything the engine would refuse; nothing is created or queued."""
+def check_options(owner, source: Source, options: BuildOptions) -> list[str]:
+    """OptionError, naming the field, for anything the engine would refuse or the owner may not use; nothing is
+    created or queued. Returns the engine's names of the images the Dockerfile starts from (for the scheduler)."""
     for tag in options.tags or []:
         check_tag(tag)
     parse_memory(options.memory_limit)
@@ -68,12 +81,19 @@ def check_options(source: Source, options: BuildOptions) -> None:
     if options.timeout is not None and options.timeout < 1:
         raise OptionError("timeout", "The timeout must be at least one second.")
     check_target(source, options.dockerfile, options.path, options.target)
+    text = plan_dockerfile_text(source, options.dockerfile, options.path)
+    granted = check_dockerfile(owner, text, options.build_args or {})
+    base_images = []
+    for use, grant in granted:
+        name = grant.reference if grant.shared else access.engine_name(owner, use.reference)
+        if use.how == "FROM" and name not in base_images:
+            base_images.append(name)
+    return base_images
 
 
 def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Build | None = None) -> Build:
     """Check the options, create the build (queued) and hand it to a worker when the owner has room."""
-    check_options(source, options)
-    base_images = _base_images(source, options)
+    base_images = check_options(owner, source, options)
     build_args = dict(options.build_args or {})
     secret_names = list(dict.fromkeys(options.secret_args or []))
     secrets = {name: build_args[name] for name in secret_names}
@@ -93,13 +113,6 @@ def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Buil
     dispatch_queued(owner)
     build.refresh_from_db()
     return build
-
-
-def _base_images(source: Source, options: BuildOptions) -> list[str]:
-    try:
-        return base_images_of(plan_dockerfile_text(source, options.dockerfile, options.path))
-    except ContextError:
-        return []
 
 
 def dispatch_queued(owner) -> list[int]:
@@ -191,8 +204,36 @@ def debug_in_last_good_layer(build: Build, command: str) -> CommandResult:
     if build.status != JobStatus.FAILED or not build.last_good_layer:
         raise BuildNotDebuggable("Only a failed build with a last good layer can be debugged.")
     memory = parse_memory(settings.DEBUG_COMMAND_MEMORY)
-    with engine_for(build) as engine:
-        return run_throwaway(engine, build.last_good_layer, command, settings.DEBUG_COMMAND_TIMEOUT, memory)
+    nano_cpus = int(settings.DEBUG_COMMAND_CPUS * 1_000_000_000)
+    with _debug_slot(build.owner_id), engine_for(build) as engine:
+        return run_throwaway(engine, build.last_good_layer, command, settings.DEBUG_COMMAND_TIMEOUT, memory,
+                             nano_cpus=nano_cpus)
+
+
+@contextlib.contextmanager
+def _debug_slot(user_id: int) -> Iterator[None]:
+    """Hold one of the user's DEBUG_COMMANDS_PER_USER slots while a debug command runs, or DebugLimitReached.
+
+    Slots are cache keys taken with `add`, atomic in the shared cache (Redis SET NX, or the database table's
+    unique key), so web processes on several machines count together."""
+    limit = settings.DEBUG_COMMANDS_PER_USER
+    token = tokens.token_hex(8)
+    lifetime = settings.DEBUG_COMMAND_TIMEOUT + DEBUG_SLOT_MARGIN_SECONDS
+    for slot in range(limit):
+        key = f"debug-command:{user_id}:{slot}"
+        if cache.add(key, token, timeout=lifetime):
+            break
+    else:
+        raise DebugLimitReached(
+            f"You already have {limit} debug command{'s' if limit != 1 else ''} running; "
+            "wait for it to finish, then try again."
+        )
+    try:
+        yield
+    finally:
+        # Only our own: after an expiry the slot may be someone else's command now.
+        if cache.get(key) == token:
+            cache.delete(key)
 
 
 def engine_for(build: Build, timeout: int | None = None) -> Engine:

@@ -9,17 +9,18 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
 
+from builds import access
 from builds.buildservice import mask_secrets
-from builds.constants import LABEL_BUILD_ID, LABEL_REVISION, AnalysisStatus, ImageOrigin
-from builds.models import Build, Image, ImageQuerySet, Layer
+from builds.constants import LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
+from builds.models import Build, Image, ImageQuerySet, Layer, SharedImage
 from builds.options import OptionError, check_tag
 from console.engine import Engine, EngineConflict, EngineNotFound, imagestore
 from console.engine.images import image_history, inspect_image
+from console.engine.registry import remove_tag
 
 log = logging.getLogger(__name__)
 
@@ -78,8 +79,12 @@ def layers_from_history(history: list[dict], diff_ids: list[str]) -> list[dict]:
 
 
 def record_image(owner, engine: Engine, reference: str, origin: str, build: Build | None = None,
-                 repository=None, secrets: dict[str, str] | None = None) -> Image:
+                 repository=None, secrets: dict[str, str] | None = None, names: list[str] | None = None) -> Image:
     """Create or refresh the owner's record of an image on the build engine, with its layers.
+
+    `names` are tags the user just gave it (a build's tags, a pull's reference, a new tag). The record's tags are
+    the user's names as the user wrote them, kept while the engine still gives the image that name in the user's
+    own namespace (builds/access.py); a name that moved to another of the user's images leaves the older record.
 
     `secrets` are masked in the layers' instructions: the classic builder writes build args into the
     history (`|1 TOKEN=value /bin/sh -c ...`).
@@ -90,12 +95,16 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
         entry["CreatedBy"] = mask_secrets(entry.get("CreatedBy") or "", secrets or {})
     layers = layers_from_history(history, (details.get("RootFS") or {}).get("Layers") or [])
     steps = {step.layer_id: step for step in build.steps.exclude(layer_id="")} if build else {}
+    engine_names = access.user_names(owner, details.get("RepoTags") or [])
     with transaction.atomic():
+        existing = Image.objects.for_user(owner).filter(image_id=details["Id"]).first()
+        candidates = list(dict.fromkeys([*(existing.tags if existing else []), *(names or [])]))
+        tags = [tag for tag in candidates if access.engine_name(owner, tag) in engine_names]
         image, created = Image.objects.update_or_create(
             owner=owner,
             image_id=details["Id"],
             defaults={
-                "tags": details.get("RepoTags") or [],
+                "tags": tags,
                 "digests": details.get("RepoDigests") or [],
                 "size": details.get("Size") or 0,
                 "created": parse_datetime(details["Created"]) if details.get("Created") else None,
@@ -108,6 +117,7 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
                 **({"repository": repository} if repository and not build else {}),
             },
         )
+        _forget_moved_names(owner, image, tags)
         kept = image.layers.all()
         if not created and image.analysis_status == AnalysisStatus.SUCCEEDED and kept.count() == len(layers):
             # The same image again (a build served from the cache): its analysed layers, with their files and
@@ -133,11 +143,23 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     return image
 
 
+def _forget_moved_names(owner, image: Image, tags: list[str]) -> None:
+    """A name the user gave `image` now no longer names their older images (the engine moved it)."""
+    if not tags:
+        return
+    moved = {access.normalise(tag) for tag in tags}
+    for other in Image.objects.for_user(owner).exclude(pk=image.pk).filter(tags__icontains=":"):
+        kept = [tag for tag in other.tags if access.normalise(tag) not in moved]
+        if kept != other.tags:
+            Image.objects.filter(pk=other.pk).update(tags=kept)
+
+
 def record_built_image(build: Build, engine: Engine, image_id: str) -> Image:
     from builds.analysis import request_analysis_by_id
 
     secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
-    image = record_image(build.owner, engine, image_id, ImageOrigin.BUILT, build=build, secrets=secrets)
+    image = record_image(build.owner, engine, image_id, ImageOrigin.BUILT, build=build, secrets=secrets,
+                         names=build.tags)
     transaction.on_commit(partial(request_analysis_by_id, image.pk))
     return image
 
@@ -195,38 +217,35 @@ class SyncResult:
     forgotten: int = 0
 
 
-def _namespace_prefixes(user) -> tuple[str, ...]:
-    namespace = user.get_username().lower()
-    return (f"{namespace}/", f"{settings.REGISTRY_ADDRESS}/{namespace}/")
-
-
 def sync_images(user) -> SyncResult:
-    """Record the images on the build engine that belong to the user (labelled with one of the user's builds,
-    or tagged under the user's registry namespace), refresh those already recorded, and forget the records
-    whose image the engine no longer has."""
+    """Record the images on the build engine that are provably the user's own, refresh those already recorded,
+    and forget the records whose image the engine no longer has.
+
+    Labels alone prove nothing (anyone can write `LABEL io.console.build=7` in a Dockerfile), so an image is the
+    user's when the engine names it in the user's own namespace (only the console makes those names, for that
+    user), or when one of the user's builds recorded it as its image."""
     result = SyncResult()
-    prefixes = _namespace_prefixes(user)
+    prefix = access.namespace_of(user) + "/"
     with Engine.for_builds() as engine:
         top_level = imagestore.list_images(engine)
         # Intermediate images (parents of others, untagged) are listed only with all=True: a recorded image may
         # have become one, and is not gone.
         present = {item["id"] for item in imagestore.list_images(engine, every=True)}
-        build_ids = {int(value) for item in top_level
-                     if str(value := item["labels"].get(LABEL_BUILD_ID, "")).isdigit()}
-        builds = Build.objects.for_user(user).filter(pk__in=build_ids).select_related("repository", "source").in_bulk()
+        built = {build.image_id: build for build in Build.objects.for_user(user).exclude(image_id="")
+                 .filter(image_id__in=[item["id"] for item in top_level]).select_related("repository")}
         known = {image.image_id: image for image in Image.objects.for_user(user)}
         for item in top_level:
+            build = built.get(item["id"])
             label = str(item["labels"].get(LABEL_BUILD_ID, ""))
-            build = builds.get(int(label)) if label.isdigit() else None
-            revision = item["labels"].get(LABEL_REVISION)
-            if build is not None and revision and revision != f"sha256:{build.source.sha256}":
-                # Another console's build with the same number, on a shared engine.
+            if build is not None and label != str(build.pk):
                 build = None
-            if build is None and not any(tag.startswith(prefixes) for tag in item["tags"]):
+            named = [tag for tag in item["tags"] if tag.startswith(prefix)]
+            if build is None and not named and item["id"] not in known:
                 continue
             origin = known[item["id"]].origin if item["id"] in known else ImageOrigin.SYNCED
+            names = [tag.removeprefix(prefix) for tag in named]
             try:
-                result.recorded.append(record_image(user, engine, item["id"], origin, build=build))
+                result.recorded.append(record_image(user, engine, item["id"], origin, build=build, names=names))
             except EngineNotFound:
                 # Removed between the listing and the inspection: nothing to record.
                 present.discard(item["id"])
@@ -245,31 +264,38 @@ class ImageInUse(Exception):
 
 
 def tag_image(image: Image, repository: str, tag: str) -> Image:
-    """Give the image one more name on the build engine; refreshes the record. Raises OptionError."""
+    """Give the image one more of the user's names (`console-u<id>/<name>` on the engine); refreshes the record.
+    Raises OptionError."""
     repository, tag = (repository or "").strip(), (tag or "latest").strip()
     if not repository:
         raise OptionError("repository", "Name the repository, like my-app.")
     reference = check_tag(f"{repository}:{tag}")
-    repository, _, tag = reference.rpartition(":")
+    engine_repository, engine_tag = access.split_reference(access.engine_name(image.owner, reference))
     with engine_of(image) as engine:
-        engine.tag_image(image.image_id, repository, tag)
+        engine.tag_image(image.image_id, engine_repository, engine_tag)
         return record_image(image.owner, engine, image.image_id, image.origin, build=image.build,
-                            repository=image.repository)
+                            repository=image.repository, names=[reference])
 
 
 def remove_image(image: Image) -> None:
-    """Remove the image from the build engine and forget it. Raises ImageInUse while a container (running or
-    stopped) uses it, another account keeps it, or the engine refuses (an image built on it needs it)."""
-    others = Image.objects.filter(image_id=image.image_id).exclude(owner=image.owner_id).exists()
-    if others:
-        raise ImageInUse("Another account uses this image too: it stays on the build engine.")
+    """Take the user's names off the image and forget the record; the image itself leaves the engine when nobody
+    else's record keeps it. Raises ImageInUse while a container (running or stopped) uses it or the engine
+    refuses (an image built on it needs it)."""
     with engine_of(image) as engine:
         users = imagestore.containers_using(engine, image.image_id)
         if users:
             shown = ", ".join(users[:5]) + (f" and {len(users) - 5} more" if len(users) > 5 else "")
             raise ImageInUse(f"Containers use this image (remove them first): {shown}.")
+        others = Image.objects.filter(image_id=image.image_id).exclude(owner=image.owner_id).exists()
         try:
-            imagestore.remove_image(engine, image.image_id)
+            details = inspect_image(engine, image.image_id)
+            mine = access.user_names(image.owner, details.get("RepoTags") or [])
+            for name in sorted(mine):
+                remove_tag(engine, name)
+            untouched = [tag for tag in details.get("RepoTags") or [] if tag not in mine]
+            if not others and not untouched and not SharedImage.objects.filter(
+                    image_id=image.image_id).exists():
+                imagestore.remove_image(engine, image.image_id)
         except EngineNotFound:
             log.info("Image %s was already gone from the engine", image.image_id[:19])
         except EngineConflict as exc:
@@ -328,41 +354,5 @@ def _compress(node: dict) -> dict:
     }
 
 
-def engine_of(image: Image) -> Engine:
-    """The engine that holds an image: its build node's on a build farm, else the build engine."""
-    if image.node_id and image.node.engine_url:
-        return Engine(image.node.engine_url)
-    return Engine.for_builds()
-
-
-def engine_holding(owner, reference: str) -> Engine:
-    """The engine that holds the image an engine reference names, as far as the owner's records know."""
-    recorded = Image.objects.for_user(owner).filter(image_id=reference).select_related("node").first()
-    return engine_of(recorded) if recorded else Engine.for_builds()
-
-
-def check_image_access(owner, image_id: str) -> None:
-    """A user may push or deploy an image of theirs, or one nobody's records claim (a base image); not an image
-    another user built or pulled, whatever name or id prefix reaches it on a shared engine."""
-    claimed = Image.objects.filter(image_id=image_id)
-    if claimed.exists() and not claimed.filter(owner=owner).exists():
-        raise ImageNotYours("That image belongs to another user of this console.")
-
-
-class ImageNotYours(Exception):
-    pass
-
-
-def engine_reference(owner, image: str) -> str:
-    """What to hand the engine for an image a user names: the engine id of the user's image record when `image`
-    is a record's id (a number), else `image` itself, an engine reference (name:tag, id, digest).
-
-    A number that is not one of the user's records is refused rather than passed on: the engine would read it as
-    the prefix of some image id."""
-    image = (image or "").strip()
-    if image.isdigit() and len(image) < 19:
-        recorded = Image.objects.for_user(owner).filter(pk=int(image)).values_list("image_id", flat=True).first()
-        if not recorded:
-            raise ImageNotYours(f"You have no image record {image}.")
-        return recorded
-    return image
+# The engine that holds an image record: builds/access.py decides.
+engine_of = access.engine_of

@@ -27,7 +27,6 @@ from builds.models import Build, BuildNode, Image
 from console import jobs
 from console.constants import JobStatus
 from console.engine import Engine, EngineError
-from console.engine.build import kill_and_remove_container
 from console.engine.nodes import engine_facts
 
 log = logging.getLogger(__name__)
@@ -254,16 +253,9 @@ def fail_lost_build(build: Build, node: BuildNode) -> None:
     error = NODE_LOST_ERROR.format(node=node.name)
     if not jobs.finish(build, JobStatus.FAILED, error):
         return
+    # Nothing to remove from the node's engine: the dead worker's connection closed, and the engine stops a build
+    # whose client went away, with its running step's container (builds/runner.py, BuildStream).
     jobs.append_log(build, [f"ERROR: {error}"])
-    if build.current_container:
-        # The engine may still answer when only the worker died: leave nothing running on it.
-        try:
-            with Engine(node.engine_url, timeout=settings.HEALTH_TIMEOUT) as engine:
-                kill_and_remove_container(engine, build.current_container)
-        except EngineError as exc:
-            log.warning("Could not remove container %s of lost build %s: %s", build.current_container[:12],
-                        build.pk, exc)
-        Build.objects.filter(pk=build.pk).update(current_container="")
 
 
 def check_nodes(stale_after: timedelta | None = None) -> list[str]:

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import re
 
+from django.conf import settings
+
+from builds import access, dockerfile
 from builds.context import ContextError, plan_dockerfile_text
 from builds.models import Source
+from console import netpolicy
 
 # docker/distribution's reference grammar, simplified to what `docker build -t` accepts.
 _COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
@@ -45,6 +49,11 @@ def parse_memory(value: str | int | None) -> int | None:
     if number < MINIMUM_MEMORY:
         raise OptionError("memory_limit", "The engine needs at least 6m of memory for a build step.")
     return number
+
+
+def build_memory(value: str | int | None) -> int | None:
+    """A build's memory limit in bytes: its own, else BUILD_DEFAULT_MEMORY (none when that is empty too)."""
+    return parse_memory(value or settings.BUILD_DEFAULT_MEMORY)
 
 
 def check_cpuset(value: str) -> str:
@@ -89,3 +98,27 @@ def check_target(source: Source, dockerfile: str, path: str, target: str) -> Non
     if target and target.lower() not in stages_of(text):
         known = ", ".join(stages_of(text)) or "none"
         raise OptionError("target", f"The Dockerfile has no stage named {target!r} (stages: {known}).")
+
+
+def check_dockerfile(
+    owner, text: str, build_args: dict[str, str]
+) -> list[tuple[dockerfile.ImageUse, access.ImageGrant]]:
+    """Every image the Dockerfile reads (FROM, COPY --from, RUN --mount from=) must be one the owner may use, and
+    every URL it fetches (ADD <url>) one the console may fetch for them; OptionError names the line otherwise.
+    Returns each image use with its grant."""
+    parsed = dockerfile.parse(text, build_args)
+    granted = []
+    for use in parsed.image_uses:
+        if not use.reference or "$" in use.reference:
+            raise OptionError("dockerfile", f"Line {use.line}: {use.how} names no image the console can check "
+                                            f"({use.reference or 'an empty name'}): give the image by name.")
+        try:
+            granted.append((use, access.grant(owner, use.reference)))
+        except access.ImageAccessError as exc:
+            raise OptionError("dockerfile", f"Line {use.line}: {use.how} {use.reference}: {exc}") from None
+    for remote in parsed.remote_sources:
+        try:
+            netpolicy.check_url(remote.url, user=owner, purpose=netpolicy.BUILD_URL)
+        except netpolicy.DestinationRefused as exc:
+            raise OptionError("dockerfile", f"Line {remote.line}: {remote.instruction} {remote.url}: {exc}") from None
+    return granted

@@ -3,21 +3,28 @@ API alike. Secrets go to the registry (requests' Basic auth) and to the engine (
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import logging
 import re
+import socket
 import time
+import uuid
 from datetime import timedelta
 from typing import Any
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from django.conf import settings
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from builds import access
 from builds.constants import ImageOrigin
-from builds.images import ImageNotYours, check_image_access, engine_holding, engine_reference, record_image
-from console import jobs
+from builds.images import record_image
+from console import jobs, netpolicy
 from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import JobStatus
@@ -25,7 +32,7 @@ from console.crypto import DecryptionError
 from console.engine import Engine, EngineError
 from console.engine import registry as engine_registry
 from registry import kinds
-from registry.client import RegistryClient, RegistryHTTPError
+from registry.client import RegistryClient, RegistryHTTPError, RegistryRefused
 from registry.constants import PROGRESS_INTERVAL, USER_KINDS, RegistryKind
 from registry.models import PublicRepository, Pull, Push, RegistryAccount
 from registry.tokens import Scope, SigningMaterialMissing, issue_token, namespace_of, parse_scopes
@@ -99,6 +106,8 @@ def _clean_account(owner, data: dict[str, Any], instance: RegistryAccount | None
     url = data.get("url", instance.url if instance else "")
     username = data.get("username", instance.username if instance else "")
     url, username = kinds.normalise(kind, url, username)
+    if kind == RegistryKind.GENERIC:
+        _check_registry_url(owner, url)
     ca_certificate = (data.get("ca_certificate", instance.ca_certificate if instance else "") or "").strip()
     if kind != RegistryKind.GENERIC and "ca_certificate" not in data:
         # A kind changed away from generic drops the CA it no longer uses.
@@ -111,6 +120,25 @@ def _clean_account(owner, data: dict[str, Any], instance: RegistryAccount | None
         except ValueError:
             raise ValidationError({"ca_certificate": "This is not a PEM certificate."}) from None
     return {"name": name, "kind": kind, "url": url, "username": username, "ca_certificate": ca_certificate}
+
+
+def _check_registry_url(owner, url: str) -> None:
+    """A generic registry's URL must not reach the console's own machine (for users who are not staff).
+
+    A name that does not resolve now is taken (it may be a registry not set up yet): every request to it is
+    checked again before it is sent."""
+    reason = netpolicy.refused_reason(url, user=owner, purpose=netpolicy.REGISTRY)
+    if reason and not _unresolvable(url):
+        raise ValidationError({"url": reason})
+
+
+def _unresolvable(url: str) -> bool:
+    host = (urlsplit(url).hostname or "").strip("[]")
+    try:
+        socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
+    except (socket.gaierror, UnicodeError):
+        return True
+    return False
 
 
 @transaction.atomic
@@ -158,18 +186,40 @@ def _console_token_source(user):
 
 
 def client_for(account: RegistryAccount) -> RegistryClient:
+    """A client for the account's registry; every request it makes is checked against the network policy for the
+    account's owner, except for the console's own registry (reached with a token the console signs)."""
     endpoint = account.endpoint
     if account.is_console:
-        return RegistryClient(endpoint.api_url, token_source=_console_token_source(account.owner))
+        return RegistryClient(endpoint.api_url, token_source=_console_token_source(account.owner), trusted=True)
     return RegistryClient(
-        endpoint.api_url, account.username, account.secret, account.ca_certificate
+        endpoint.api_url, account.username, account.secret, account.ca_certificate, user=account.owner
     )
 
 
+def destination_refusal(account: RegistryAccount) -> str:
+    """Why the console will not connect to this account's registry for its owner ("" when it may).
+
+    A name that does not resolve is no refusal here: nothing can connect to it, and the engine says so."""
+    if account.is_console:
+        return ""
+    url = account.endpoint.api_url
+    reason = netpolicy.refused_reason(url, user=account.owner, purpose=netpolicy.REGISTRY)
+    return "" if reason and _unresolvable(url) else reason
+
+
+def check_destination(account: RegistryAccount) -> None:
+    """RegistryError unless the account's owner may have the console (or its engine) connect to the registry."""
+    reason = destination_refusal(account)
+    if reason:
+        raise RegistryError(reason)
+
+
 def check_login(account: RegistryAccount) -> tuple[bool, str]:
-    """Log in the way `docker login` does (GET /v2/ answering the registry's challenge): (ok, what happened)."""
+    """Log in the way `docker login` does (GET /v2/ answering the registry's challenge): (ok, what happened).
+
+    What happened is one of the client's fixed sentences, never what the other side answered."""
     try:
-        client_for(account).get("/v2/")
+        client_for(account).ping()
     except RegistryHTTPError as exc:
         return False, str(exc)
     except (DecryptionError, SigningMaterialMissing) as exc:
@@ -191,7 +241,7 @@ def list_repositories(account: RegistryAccount) -> list[str]:
             response = client.get("/v2/_catalog", params=params)
             page = response.json().get("repositories") or []
         except RegistryHTTPError as exc:
-            if exc.status in (401, 403, 404, 405):
+            if exc.status in (401, 403, 404, 405) and not isinstance(exc, RegistryRefused):
                 raise RegistryError(NO_CATALOG) from None
             raise RegistryError(str(exc)) from None
         except (ValueError, AttributeError):
@@ -213,7 +263,7 @@ def list_tags(account: RegistryAccount, repository: str) -> list[str]:
         response = client_for(account).get(f"/v2/{repository}/tags/list")
         return sorted(response.json().get("tags") or [])
     except RegistryHTTPError as exc:
-        if exc.status == 404:
+        if exc.status == 404 and not isinstance(exc, RegistryRefused):
             raise RegistryError(f"The registry has no repository {repository!r}.") from None
         raise RegistryError(str(exc)) from None
     except (ValueError, AttributeError):
@@ -242,7 +292,8 @@ def make_private(user, repository: str) -> None:
 
 def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]) -> dict[str, str]:
     """What the engine sends the registry: the account's credentials, or for the console's own registry a token
-    signed for just this repository."""
+    signed for just this repository. Called right before the engine connects: the registry is checked again."""
+    check_destination(account)
     if account.is_console:
         scope = Scope("repository", repository, frozenset(actions))
         return {"registrytoken": issue_token(account.owner, settings.REGISTRY_SERVICE, [scope])["token"]}
@@ -252,24 +303,17 @@ def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]
 
 
 def resolve_image(owner, image: str) -> str:
-    """The build engine's name for the image to push: a reference or id on the build engine, or the id of one of
-    the owner's image records (resolved to its engine id)."""
+    """The engine id of the image to push: one of the owner's images (by record number, tag, digest or id) or a
+    shared base image (builds/access.py decides), present on the engine that holds it."""
     try:
-        image = engine_reference(owner, image)
-    except ImageNotYours as exc:
+        granted = access.grant(owner, image)
+    except access.ImageAccessError as exc:
         raise ValidationError({"image": str(exc)}) from None
-    if not image:
-        raise ValidationError({"image": "Name the image to push."})
-    # On a build farm the image lives on the node that built it (where the push task is routed, too).
-    with engine_holding(owner, image) as engine:
-        if not engine.image_exists(image):
-            raise ValidationError({"image": f"The build engine has no image {image!r}."})
-        image_id = engine_registry.inspect_image(engine, image)["Id"]
-    try:
-        check_image_access(owner, image_id)
-    except ImageNotYours as exc:
-        raise ValidationError({"image": str(exc)}) from None
-    return image
+    with granted.engine() as engine:
+        image_id = granted.engine_id(engine)
+    if not image_id:
+        raise ValidationError({"image": f"The build engine no longer has the image {image!r}."})
+    return image_id
 
 
 def _enqueue(task, job) -> None:
@@ -290,11 +334,15 @@ def trigger_push(owner, image: str, registry: RegistryAccount, repository: str, 
         raise ValidationError({"tag": "A tag is up to 128 letters, digits, _ . and -, not starting with . or -."})
     if registry.is_console and not repository.startswith(f"{namespace_of(owner)}/"):
         raise ValidationError({"repository": f"Push to your own namespace: {namespace_of(owner)}/<name>."})
-    image = resolve_image(owner, image)
+    refusal = destination_refusal(registry)
+    if refusal:
+        raise ValidationError({"registry": refusal})
+    # The push sends exactly the image that was checked: its id, whatever the name means by the time it runs.
+    image_id = resolve_image(owner, image)
     with transaction.atomic():
-        push = Push.objects.create(owner=owner, registry=registry, image=image, repository=repository, tag=tag)
+        push = Push.objects.create(owner=owner, registry=registry, image=image_id, repository=repository, tag=tag)
         record(owner, Action.PUSH_STARTED, target=push,
-               detail={"image": image, "registry": registry.name, "repository": repository, "tag": tag})
+               detail={"image": image.strip(), "registry": registry.name, "repository": repository, "tag": tag})
         _enqueue(run_push_task, push)
     return push
 
@@ -322,10 +370,17 @@ def trigger_pull(owner, registry: RegistryAccount, reference: str) -> Pull:
     from registry.tasks import run_pull_task
 
     name, tag = split_reference(reference)
+    if destination_refusal(registry):
+        raise ValidationError({"registry": destination_refusal(registry)})
     reference = f"{name}@{tag}" if tag.startswith("sha256:") else f"{name}:{tag}"
     # The tag added to a bare name can take a reference past what the row holds.
     if len(reference) > Pull._meta.get_field("reference").max_length:
         raise ValidationError({"reference": "The reference is too long."})
+    if access.is_shared_reference(registry.endpoint.reference(name) + (f"@{tag}" if tag.startswith("sha256:")
+                                                                       else f":{tag}")):
+        # Pulling it would move a shared base image's plain name to whatever that registry serves.
+        raise ValidationError({"reference": f"{reference} is the name of a shared base image of this console: "
+                                            "pull it under another name."})
     with transaction.atomic():
         pull = Pull.objects.create(owner=owner, registry=registry, reference=reference)
         record(owner, Action.PULL_STARTED, target=pull, detail={"registry": registry.name, "reference": reference})
@@ -412,18 +467,43 @@ def _push_lines(engine: Engine, push: Push, progress: Progress):
     target_repository = endpoint.reference(push.repository)
     target = f"{target_repository}:{push.tag}"
     progress.pending_log.append(f"Pushing {push.image} as {target}")
-    tagged_here = not engine.image_exists(target)
-    engine.tag_image(push.image, target_repository, push.tag)
-    auth_config = auth_config_for(push.registry, push.repository, {"pull", "push"})
+    # The engine pushes by name, and the name is the registry's, the same for every user of this engine: while
+    # it names this push's image, no other push may move it (another user's push to the same name would otherwise
+    # send this user's credentials with that user's image, or the other way round).
+    with exclusive_name(engine, target):
+        tagged_here = not engine.image_exists(target)
+        engine.tag_image(push.image, target_repository, push.tag)
+        auth_config = auth_config_for(push.registry, push.repository, {"pull", "push"})
+        try:
+            yield from engine_registry.push(engine, target_repository, push.tag, auth_config)
+        finally:
+            if tagged_here:
+                # The name was only made to push with: leave the build engine's names as they were.
+                try:
+                    engine_registry.remove_tag(engine, target)
+                except EngineError:
+                    log.warning("Push #%s: could not remove the temporary tag %s", push.pk, target)
+
+
+PUSH_NAME_LOCK_SECONDS = 3600
+PUSH_NAME_WAIT_SECONDS = 600
+
+
+@contextlib.contextmanager
+def exclusive_name(engine: Engine, name: str):
+    """Hold an engine's name for one push at a time, across processes (the cache is Redis or the database)."""
+    key = "push-name:" + hashlib.sha256(f"{engine.url}|{name}".encode()).hexdigest()
+    token = uuid.uuid4().hex
+    deadline = time.monotonic() + PUSH_NAME_WAIT_SECONDS
+    while not cache.add(key, token, PUSH_NAME_LOCK_SECONDS):
+        if time.monotonic() > deadline:
+            raise RegistryError(f"Another push to {name} has held it for too long; try again later.")
+        time.sleep(0.5)
     try:
-        yield from engine_registry.push(engine, target_repository, push.tag, auth_config)
+        yield
     finally:
-        if tagged_here:
-            # The name was only made to push with: leave the build engine's names as they were.
-            try:
-                engine_registry.remove_tag(engine, target)
-            except EngineError:
-                log.warning("Push #%s: could not remove the temporary tag %s", push.pk, target)
+        if cache.get(key) == token:
+            cache.delete(key)
 
 
 def _pull_lines(engine: Engine, pull: Pull, progress: Progress):
@@ -436,7 +516,12 @@ def _pull_lines(engine: Engine, pull: Pull, progress: Progress):
     ref = f"{repository}@{tag}" if tag.startswith("sha256:") else f"{repository}:{tag}"
     image = engine_registry.inspect_image(engine, ref)
     Pull.objects.filter(pk=pull.pk).update(image_id=image["Id"])
-    record_image(pull.owner, engine, image["Id"], ImageOrigin.PULLED)
+    # The user's own name for what they pulled (the engine's name for it is anyone's who pulls the same name).
+    name_given = ref if not tag.startswith("sha256:") else ""
+    if name_given:
+        own_repository, own_tag = access.split_reference(access.engine_name(pull.owner, name_given))
+        engine.tag_image(image["Id"], own_repository, own_tag)
+    record_image(pull.owner, engine, image["Id"], ImageOrigin.PULLED, names=[name_given] if name_given else [])
     if not progress.digest:
         prefix = f"{repository}@"
         progress.digest = next((d.removeprefix(prefix) for d in image.get("RepoDigests") or []
@@ -483,7 +568,7 @@ def _remove_push_name(push: Push) -> None:
     target = f"{push.registry.endpoint.reference(push.repository)}:{push.tag}"
     try:
         # The reaper may run anywhere: look on the engine that holds the image (its build node's, on a farm).
-        with engine_holding(push.owner, push.image) as engine:
+        with access.engine_holding(push.owner, push.image) as engine:
             if not engine.image_exists(target):
                 return
             if engine_registry.inspect_image(engine, target)["Id"] != engine_registry.inspect_image(

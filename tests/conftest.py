@@ -88,3 +88,28 @@ def screenshot(page, request):
         return path
 
     return take
+
+
+# -- `make test-fast`: the inner loop, with no engine, worker, registry or browser ----------------------------
+
+# Fixtures that start or need a real component; a test using one (or marked engine/browser) is left out.
+REAL_COMPONENT_FIXTURES = {
+    "worker", "fleet", "hosts", "two_hosts", "images", "ssh_server", "open_registry", "htpasswd_registry",
+    "token_registry", "console_registry", "docker_cli", "browser", "page", "screenshot", "live_server", "engine",
+    "family", "layered", "unique_image", "built_images", "alice_app", "shared_busybox", "base_image_id",
+}
+REAL_COMPONENT_FOLDERS = ("e2e", "faults", "load")
+
+
+def pytest_collection_modifyitems(config, items):
+    if not os.environ.get("CONSOLE_TEST_FAST"):
+        return
+    kept, left_out = [], []
+    for item in items:
+        folder = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
+        real = (item.get_closest_marker("engine") or item.get_closest_marker("browser")
+                or folder in REAL_COMPONENT_FOLDERS or REAL_COMPONENT_FIXTURES & set(item.fixturenames))
+        (left_out if real else kept).append(item)
+    if left_out:
+        config.hook.pytest_deselected(items=left_out)
+        items[:] = kept

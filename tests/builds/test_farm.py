@@ -24,7 +24,7 @@ from tests.builds.build_helpers import source_from, wait_for_build
 from tests.fixtures.fleet import start_fleet
 from tests.fixtures.worker import running_worker, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 BASE = "busybox:1.35.0"
 
 
@@ -162,8 +162,10 @@ def test_it_moves_queued_builds_off_a_dead_node_and_fails_its_running_one(farm_n
     running = start(owner, long_source)
 
     def container():
-        running.refresh_from_db()
-        return running.current_container
+        # The engine's own list names the RUN's container (the worker reads no id from the build's text).
+        listing = subprocess.run(["docker", "-H", doomed_host.socket_url, "ps", "-a", "--no-trunc", "--format",
+                                  "{{.ID}} {{.Command}}"], capture_output=True, text=True).stdout.splitlines()
+        return next((line.split()[0] for line in listing if "sleep 45" in line), "")
 
     container_id = wait_for(container, timeout=60, message="the long build's container")
     queued = start(owner, short_source)

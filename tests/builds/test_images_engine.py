@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from builds import analysis, tasks
+from builds import access, analysis, tasks
 from builds.constants import LABEL_BUILD_ID, ImageOrigin
 from builds.images import record_built_image, record_image
 from builds.models import Build, Image
@@ -165,7 +165,9 @@ def test_the_image_page_draws_bars_file_trees_and_wasted_bytes(owner_client, own
 def test_images_sharing_layers_hang_under_their_deepest_shared_layer(owner_api, owner_client, owner, engine,
                                                                     family):
     for name in ("parent", "left", "right", "cousin"):
-        record_image(owner, engine, family[name], ImageOrigin.BUILT)
+        # Named by the console in the owner's own namespace, as a build's tags are.
+        docker("tag", family[name], access.engine_name(owner, f"{PREFIX}{name}:1"))
+        record_image(owner, engine, family[name], ImageOrigin.BUILT, names=[f"{PREFIX}{name}:1"])
     base = record_image(owner, engine, "busybox:1.35.0", ImageOrigin.PULLED)
 
     forest = owner_api.get(f"{URL}tree/").json()
@@ -194,7 +196,14 @@ def test_sync_records_the_users_images_and_forgets_gone_ones(owner_api, owner, o
                                 repository=hello_source.repository, source=hello_source)
     labelled = build(tmp_path / "labelled", "FROM busybox:1.35.0\nRUN echo labelled > /l\n",
                      labels={LABEL_BUILD_ID: str(mine.pk)})
-    docker("tag", family["left"], f"{owner.username}/synced:1")
+    # The build recorded it as its image: that, not the label alone, proves it is the owner's.
+    Build.objects.filter(pk=mine.pk).update(image_id=labelled)
+    # Forged: the owner's build number in a label, on an image no build of theirs made.
+    forged = build(tmp_path / "forged", "FROM busybox:1.35.0\nRUN echo forged > /f\n",
+                   labels={LABEL_BUILD_ID: str(mine.pk)})
+    docker("tag", family["left"], access.engine_name(owner, "synced:1"))
+    # The owner's registry namespace on the engine proves nothing: anyone may pull a public image under it.
+    docker("tag", family["right"], f"{owner.username}/not-proof:1")
     gone = Image.objects.create(owner=owner, image_id="sha256:" + "0" * 64)
     theirs = Image.objects.create(owner=outsider, image_id="sha256:" + "1" * 64)
     try:
@@ -208,12 +217,15 @@ def test_sync_records_the_users_images_and_forgets_gone_ones(owner_api, owner, o
         assert Image.objects.filter(pk=theirs.pk).exists()
         assert recorded.get(image_id=labelled).build == mine
         assert recorded.get(image_id=family["left"]).origin == "synced"
+        assert recorded.get(image_id=family["left"]).tags == ["synced:1"]
+        assert not Image.objects.filter(owner=owner, image_id__in=[forged, family["right"]]).exists()
         # Nothing for someone whose builds and namespace these are not.
         owner_api.force_authenticate(outsider)
         assert owner_api.post(f"{URL}sync/").json()["recorded"] == []
     finally:
-        docker("rmi", f"{owner.username}/synced:1", check=False)
-        remove_images(labelled)
+        docker("rmi", access.engine_name(owner, "synced:1"), check=False)
+        docker("rmi", f"{owner.username}/not-proof:1", check=False)
+        remove_images(labelled, forged)
 
 
 @pytest.mark.django_db
@@ -225,21 +237,25 @@ def test_it_tags_an_image_and_refuses_bad_names(owner_api, owner, engine, family
 
         assert response.status_code == 200
         assert f"{PREFIX}tagged:v1" in response.json()["tags"]
-        assert docker("image", "inspect", "-f", "{{.Id}}", f"{PREFIX}tagged:v1") == family["cousin"]
+        # On the engine the name is the owner's own.
+        engine_name = access.engine_name(owner, f"{PREFIX}tagged:v1")
+        assert docker("image", "inspect", "-f", "{{.Id}}", engine_name) == family["cousin"]
+        assert docker("image", "inspect", "-f", "{{.Id}}", f"{PREFIX}tagged:v1", check=False) == ""
         for bad in ({"repository": "Not Valid"}, {"repository": "ok", "tag": "-bad"}, {"tag": "v1"}):
             refused = owner_api.post(f"{URL}{image.pk}/tag/", bad, format="json")
             assert refused.status_code == 400, bad
         image.refresh_from_db()
-        assert len(image.tags) == 2
+        assert image.tags == [f"{PREFIX}tagged:v1"]
     finally:
-        docker("rmi", f"{PREFIX}tagged:v1", check=False)
+        docker("rmi", access.engine_name(owner, f"{PREFIX}tagged:v1"), check=False)
 
 
 @pytest.mark.django_db
 def test_removal_is_refused_while_a_container_uses_the_image(owner_api, owner, engine, tmp_path):
-    image_id = build(tmp_path, "FROM busybox:1.35.0\nRUN echo doomed > /doomed\n", tag=f"{PREFIX}doomed:1")
-    docker("tag", image_id, f"{PREFIX}doomed:2")
-    image = record_image(owner, engine, image_id, ImageOrigin.BUILT)
+    image_id = build(tmp_path, "FROM busybox:1.35.0\nRUN echo doomed > /doomed\n")
+    for name in ("doomed:1", "doomed:2"):
+        docker("tag", image_id, access.engine_name(owner, name))
+    image = record_image(owner, engine, image_id, ImageOrigin.BUILT, names=["doomed:1", "doomed:2"])
     container = docker("create", "--name", "console-test-images-user", image_id)
     try:
         refused = owner_api.delete(f"{URL}{image.pk}/")
@@ -259,13 +275,18 @@ def test_removal_is_refused_while_a_container_uses_the_image(owner_api, owner, e
 
 
 @pytest.mark.django_db
-def test_removal_is_refused_while_another_account_keeps_the_image(owner_api, owner, outsider, engine, family):
-    image = record_image(owner, engine, family["right"], ImageOrigin.BUILT)
-    record_image(outsider, engine, family["right"], ImageOrigin.BUILT)
+def test_removing_an_image_another_account_keeps_forgets_only_ones_own_record(owner_api, owner, outsider, engine,
+                                                                              family):
+    docker("tag", family["right"], access.engine_name(owner, "mine:1"))
+    image = record_image(owner, engine, family["right"], ImageOrigin.BUILT, names=["mine:1"])
+    kept = record_image(outsider, engine, family["right"], ImageOrigin.BUILT)
 
     response = owner_api.delete(f"{URL}{image.pk}/")
 
-    assert response.status_code == 409 and "Another account" in response.json()["detail"]
+    assert response.status_code == 204
+    assert not Image.objects.filter(pk=image.pk).exists() and Image.objects.filter(pk=kept.pk).exists()
+    # The owner's name is gone, the image stays for the other account.
+    assert docker("image", "inspect", "-f", "{{.Id}}", access.engine_name(owner, "mine:1"), check=False) == ""
     assert docker("image", "inspect", "-f", "{{.Id}}", family["right"]) == family["right"]
 
 
@@ -280,9 +301,11 @@ def test_push_and_deploy_accept_an_image_record_id(owner, outsider, engine, fami
 
     assert registry_resolve(owner, str(image.pk)) == family["parent"]
     assert fleet_resolve(owner, str(image.pk), pulled=False) == (family["parent"], family["parent"])
-    assert registry_resolve(owner, f"{PREFIX}parent:1") == f"{PREFIX}parent:1"
     with pytest.raises(ValidationError):
         registry_resolve(outsider, str(image.pk))
+    # The engine's own name of an image is nobody's name for it: only names the owner gave count.
+    with pytest.raises(ValidationError):
+        registry_resolve(owner, f"{PREFIX}parent:1")
 
 
 @pytest.mark.django_db(transaction=True)

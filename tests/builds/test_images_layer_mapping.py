@@ -16,6 +16,9 @@ from builds.images import record_image
 from builds.models import Image
 from console.engine import Engine
 
+# Needs the real engine (left out of `make test-fast`).
+pytestmark = pytest.mark.engine
+
 DOCKERFILE = "FROM busybox:1.35.0\nRUN mkdir -p /app/www/cgi-bin\nWORKDIR /app\nENV A=1\n"
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builds.images import engine_holding, engine_of
+from builds.access import engine_holding, engine_of
 from builds.models import Image
 from console.engine import EngineUnavailable
 from registry.services import resolve_image

@@ -12,7 +12,7 @@ from rest_framework.test import APIClient
 from builds import nodes, services
 from builds.buildservice import BuildOptions, trigger_build
 from builds.constants import NodeStatus
-from builds.models import Build, BuildNode, Image
+from builds.models import Build, BuildNode, Image, SharedImage
 from console.constants import JobStatus
 from console.engine import Engine
 from tests.builds.build_helpers import source_from
@@ -71,6 +71,7 @@ def test_it_reads_the_base_images_of_a_dockerfile():
 # -- registration and heartbeats ---------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 def test_it_registers_a_node_with_what_its_real_engine_holds(db, settings):
     settings.BUILD_NODE_NAME = "local"
     with Engine.for_builds() as engine:
@@ -125,6 +126,8 @@ def test_it_prefers_the_repositorys_last_node_then_the_base_image_then_the_least
     # Both hold the base now and neither is busy: the repository's last node wins.
     BuildNode.objects.filter(pk=a.pk).update(name="z")
     assert trigger(owner, source, django_capture_on_commit_callbacks).node == a
+    # An operator shared debian:12 (builds/access.py): any user may build FROM it.
+    SharedImage.objects.create(reference="debian:12")
     other = source_from(repository, {"Dockerfile": "FROM debian:12\n"})
     # Another Dockerfile of the same repository (its base on neither node): the affinity holds while `a` has room.
     assert trigger(owner, other, django_capture_on_commit_callbacks).node == a
@@ -192,6 +195,7 @@ def test_a_node_without_heartbeats_is_marked_down_and_its_builds_move_or_fail(
 # -- routing ---------------------------------------------------------------------------------------------------
 
 
+@pytest.mark.engine
 def test_the_analysis_and_the_push_of_an_image_go_to_its_nodes_queue(owner, repository):
     from registry.models import Push, RegistryAccount
 

@@ -2,9 +2,11 @@ from __future__ import annotations
 
 import subprocess
 
+import pytest
 from django.urls import reverse
 
 
+@pytest.mark.engine
 def test_it_shows_the_engine_and_the_counts(owner_client):
     response = owner_client.get(reverse("dashboard"))
     assert response.status_code == 200

@@ -6,6 +6,9 @@ import pytest
 
 from console.engine import Engine, EngineNotFound, EngineUnavailable, TLSMaterial
 
+# Needs the real engine (left out of `make test-fast`).
+pytestmark = pytest.mark.engine
+
 
 def test_it_reads_the_real_engines_information(settings):
     with Engine.for_builds() as engine:

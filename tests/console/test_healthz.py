@@ -1,6 +1,9 @@
 from __future__ import annotations
 
+import pytest
 
+
+@pytest.mark.engine
 def test_it_answers_200_when_everything_answers(client, db):
     response = client.get("/healthz")
     body = response.json()

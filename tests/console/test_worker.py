@@ -10,6 +10,9 @@ from tests.fixtures.worker import routed_to, running_worker, wait_for
 from tests.jobapp.models import SampleJob
 from tests.jobapp.tasks import run_sample_job
 
+# Needs the real engine (left out of `make test-fast`).
+pytestmark = pytest.mark.engine
+
 
 @pytest.mark.django_db(transaction=True)
 def test_a_real_worker_runs_a_task_from_the_broker(tmp_path):

@@ -14,6 +14,7 @@ from datetime import timedelta
 
 import pytest
 
+from builds.models import Image
 from console.constants import FINAL_STATUSES, JobStatus
 from console.engine import Engine
 from console.engine.containers import list_containers
@@ -61,6 +62,10 @@ def engines():
 
 
 def deploy(owner, hosts, name: str, who: str, ready_after: int) -> Deployment:
+    # The owner's image (builds/access.py lets a user deploy only images their records hold).
+    with Engine.for_builds() as engine:
+        image_id = engine.api.inspect_image(SLOW)["Id"]
+    Image.objects.get_or_create(owner=owner, image_id=image_id, defaults={"tags": [SLOW]})
     return services.create_deployment(owner, {
         "image": SLOW, "hosts": [host.pk for host in hosts], "name": name, "ports": {"8080/tcp": 8080},
         "env": {"WHO": who, "READY_AFTER": str(ready_after)},

@@ -83,3 +83,15 @@ def remove_app(fleet, name: str) -> None:  # noqa: F811
         with fleet_host.engine() as engine, engine.errors("Cleaning up"):
             for container in engine.api.containers(all=True, filters={"label": f"console.deployment.name={name}"}):
                 engine.api.remove_container(container["Id"], force=True)
+
+
+@pytest.fixture(autouse=True)
+def _the_owner_holds_the_test_images(request):
+    """The test images are the owner's (builds/access.py lets a user deploy only images their records hold)."""
+    if "images" not in request.fixturenames or "owner" not in request.fixturenames:
+        return
+    from builds.models import Image
+
+    owner, built = request.getfixturevalue("owner"), request.getfixturevalue("images")
+    for tag, image_id in built.items():
+        Image.objects.get_or_create(owner=owner, image_id=image_id, defaults={"tags": [tag]})

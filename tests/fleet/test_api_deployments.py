@@ -55,7 +55,8 @@ def test_it_answers_202_and_queues_one_run(owner_api, two_hosts, images, queued,
     ({"memory_limit": "1m"}, "memory_limit", "The engine needs at least 6m for a container."),
     ({"cpus": 0}, None, None),
     ({"image": "console-test/never-built:1"}, "image",
-     "The build engine has no image 'console-test/never-built:1': build it, or choose the registry to pull it from."),
+     "You have no image 'console-test/never-built:1': name one of your images (by tag, id or record number) or a "
+     "shared base image."),
     ({"registry": 12345}, "registry", "You have no registry account with id 12345."),
 ])
 def test_it_refuses_bad_deployments_with_a_message(owner_api, two_hosts, images, queued, overrides, field, message):

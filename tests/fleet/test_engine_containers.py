@@ -13,6 +13,9 @@ import pytest
 from console.engine import Engine
 from console.engine.containers import ContainerSpec, create_container
 
+# Needs the real engine (left out of `make test-fast`).
+pytestmark = pytest.mark.engine
+
 # An app that listens on 8080 without saying so (no EXPOSE).
 DOCKERFILE = ('FROM busybox:1.35.0\n'
               'CMD ["sh", "-c", "mkdir -p /w && echo published > /w/index.html && exec httpd -f -p 8080 -h /w"]\n')

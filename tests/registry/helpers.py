@@ -35,9 +35,14 @@ def make_unique_image(engine: Engine) -> tuple[str, str]:
 
 
 @pytest.fixture
-def unique_image():
+def unique_image(request):
     with Engine.for_builds() as engine:
         reference, image_id = make_unique_image(engine)
+        if "owner" in request.fixturenames:
+            # The owner's image (builds/access.py lets a user push only images their records hold).
+            from builds.models import Image
+
+            Image.objects.create(owner=request.getfixturevalue("owner"), image_id=image_id, tags=[reference])
         yield reference
         # A test may have removed it already (to pull it back).
         if engine.image_exists(image_id):

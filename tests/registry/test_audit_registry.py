@@ -53,6 +53,7 @@ def test_a_refused_change_records_nothing(owner_api):
     assert not AuditEvent.objects.filter(action__startswith="registry_").exists()
 
 
+@pytest.mark.engine
 def test_it_records_pushes_and_pulls_started(owner_api, owner, queued, django_capture_on_commit_callbacks):
     account = owner_api.post(URL, {"name": "lab", "kind": "generic", "url": "http://127.0.0.1:9",
                                    "secret": SECRET}, format="json").json()

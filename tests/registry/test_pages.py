@@ -126,17 +126,25 @@ def test_the_push_page_shows_errors(owner_client, owner, hub):
     response = owner_client.post(reverse("push-create"), {
         "image": "no-such:0", "registry": hub.pk, "repository": "alice/app", "tag": "1"})
     assert response.status_code == 200
-    assert "has no image" in response.content.decode()
+    assert "You have no image" in response.content.decode()
     assert not Push.objects.exists()
 
 
 def test_the_pull_page_starts_a_pull(owner_client, owner, hub):
     assert owner_client.get(reverse("pull-create")).status_code == 200
-    response = owner_client.post(reverse("pull-create"), {"registry": hub.pk, "reference": "library/busybox"})
+    response = owner_client.post(reverse("pull-create"), {"registry": hub.pk, "reference": "library/alpine"})
     pull = Pull.objects.get(owner=owner)
-    assert pull.reference == "library/busybox:latest"
+    assert pull.reference == "library/alpine:latest"
     assert response.url == reverse("pull-detail", args=[pull.pk])
-    assert "docker.io/library/busybox:latest" in owner_client.get(response.url).content.decode()
+    assert "docker.io/library/alpine:latest" in owner_client.get(response.url).content.decode()
+
+
+def test_the_pull_page_refuses_to_pull_over_a_shared_base_images_name(owner_client, owner, hub):
+    # Docker Hub's busybox would take the plain name every user builds FROM.
+    response = owner_client.post(reverse("pull-create"), {"registry": hub.pk, "reference": "library/busybox:1.35.0"})
+    assert response.status_code == 200
+    assert "shared base image" in response.content.decode()
+    assert not Pull.objects.exists()
 
 
 def test_an_outsider_cannot_see_a_push_or_pull(client, outsider, owner, hub):

@@ -20,5 +20,10 @@ class Command(BaseCommand):
                 image_id, tags, made = import_base_image(engine, repository, force=force)
         except (BaseImageError, EngineError) as exc:
             raise CommandError(str(exc)) from exc
+        # Every user may build FROM the base image by its plain name (builds/access.py).
+        from builds.access import share_image
+
+        for tag in tags:
+            share_image(tag, image_id)
         verb = "Imported" if made else "Already present:"
         self.stdout.write(f"{verb} {' '.join(tags)} ({image_id[:19]})")
