@@ -99,7 +99,11 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     with transaction.atomic():
         existing = Image.objects.for_user(owner).filter(image_id=details["Id"]).first()
         candidates = list(dict.fromkeys([*(existing.tags if existing else []), *(names or [])]))
-        tags = [tag for tag in candidates if access.engine_name(owner, tag) in engine_names]
+        repo_tags = set(details.get("RepoTags") or [])
+        # A record from before names were namespaced keeps its plain name while the engine still gives it that
+        # name (the record claimed it then); new names are always the user's own.
+        legacy = set(existing.tags if existing else []) & repo_tags
+        tags = [tag for tag in candidates if access.engine_name(owner, tag) in engine_names or tag in legacy]
         image, created = Image.objects.update_or_create(
             owner=owner,
             image_id=details["Id"],
