@@ -10,12 +10,14 @@ run: setup
 test: test-setup
 	@scripts/test.sh
 
-# The inner loop (under 2 minutes): ruff and every test that needs no engine, worker, registry or browser, on
-# SQLite. An engine test that slips in fails at once: DOCKER_HOST points where nothing listens.
+# The inner loop (under 2 minutes): ruff and every test that needs no engine, worker, registry, browser, broker
+# or PostgreSQL, on SQLite, in parallel (pytest-xdist: one process per core, each with its own database and data
+# folder). An engine test that slips in fails at once: DOCKER_HOST points where nothing listens.
+TEST_FAST_WORKERS ?= auto
 test-fast: venv
 	@.venv/bin/ruff check .
 	@env -u DATABASE_URL CONSOLE_TEST_FAST=1 DOCKER_HOST=tcp://127.0.0.1:9 CELERY_BROKER_URL=memory:// \
-		.venv/bin/pytest -q -p no:cacheprovider $(ARGS)
+		.venv/bin/pytest -q -p no:cacheprovider -n $(TEST_FAST_WORKERS) $(ARGS)
 
 venv:
 	@scripts/setup.sh --venv-only
@@ -26,8 +28,10 @@ setup:
 test-setup: setup
 	@scripts/test-services.sh
 
+# ruff, then the layering contracts of pyproject.toml [tool.importlinter] (import-linter).
 lint:
 	@.venv/bin/ruff check .
+	@.venv/bin/lint-imports
 
 worker:
 	@.venv/bin/celery -A console worker --loglevel=INFO --concurrency=2 -Q celery,builds

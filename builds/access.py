@@ -26,17 +26,18 @@ from dataclasses import dataclass
 from django.conf import settings
 
 from builds.models import Build, Image, SharedImage
+from console import references
 from console.engine import Engine
 from console.engine.images import inspect_image
+from console.errors import DomainError
 
 ENGINE_NAMESPACE = "console-u{pk}"
 # Engine ids as users may type them: the full sha256 or a prefix long enough not to be a guess.
 _IMAGE_ID = re.compile(r"^(?:sha256:)?([0-9a-f]{12,64})$")
 _DIGEST = re.compile(r"^(?P<name>[^@]+)@(?P<digest>sha256:[0-9a-f]{64})$")
-_DEFAULT_DOMAINS = ("docker.io/library/", "index.docker.io/library/", "docker.io/", "index.docker.io/")
 
 
-class ImageAccessError(Exception):
+class ImageAccessError(DomainError):
     """The user may not use that image (or there is none by that name for them); the message says so."""
 
 
@@ -68,15 +69,18 @@ class ImageGrant:
 
 def split_reference(reference: str) -> tuple[str, str]:
     """(repository, tag) of `name[:tag]`, the tag `latest` when none; a registry's port is not a tag."""
-    name, _, tag = reference.rpartition(":")
-    if not name or "/" in tag:
-        return reference, "latest"
-    return name, tag
+    return references.split(reference)
 
 
 def normalise(reference: str) -> str:
-    """A reference as the engine would resolve it: the Docker Hub's default names removed, `:latest` added."""
+    """A reference as the engine would resolve it: the Docker Hub's default names removed, `:latest` added.
+
+    Lenient (the engine's own names pass through it): what does not parse is only trimmed and given a tag."""
     reference = (reference or "").strip()
+    try:
+        return references.familiar(reference)
+    except references.InvalidReference:
+        pass
     if _DIGEST.match(reference):
         name, digest = reference.split("@", 1)
         return f"{normalise_name(name)}@{digest}"
@@ -85,10 +89,14 @@ def normalise(reference: str) -> str:
 
 
 def normalise_name(repository: str) -> str:
-    for prefix in _DEFAULT_DOMAINS:
-        if repository.startswith(prefix):
-            return repository[len(prefix):]
-    return repository
+    """A repository's name without Docker Hub's default domain and `library/` namespace."""
+    try:
+        parsed = references.parse(repository)
+    except references.InvalidReference:
+        return repository
+    if parsed.tag or parsed.digest:
+        return repository
+    return references.Reference(parsed.domain, parsed.path).familiar().name
 
 
 def namespace_of(user) -> str:

@@ -21,6 +21,7 @@ from builds.layerfiles import DIR, SYMLINK, LayerAnalysis, LayerAnalysisError, a
 from builds.models import Image, Layer
 from console.engine import Engine, EngineError
 from console.engine.images import export_image
+from console.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -30,7 +31,7 @@ ANALYSIS_ENGINE_TIMEOUT = 600
 TREE_ENTRIES_PER_LAYER = 1500
 
 
-class NotAnalysed(Exception):
+class NotAnalysed(Conflict):
     """The image's files are not known yet; the message says where the analysis stands."""
 
 

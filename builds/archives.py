@@ -28,6 +28,7 @@ from typing import IO, BinaryIO
 from django.conf import settings
 
 from builds.constants import ArchiveFormat
+from console.errors import DomainError
 
 FILE, DIR, SYMLINK, HARDLINK = "file", "dir", "symlink", "hardlink"
 
@@ -49,7 +50,7 @@ _TAR_EXTENSION_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarf
                         tarfile.SOLARIS_XHDTYPE)
 
 
-class ArchiveError(Exception):
+class ArchiveError(DomainError):
     """The archive is refused; the message says why."""
 
 

@@ -15,6 +15,7 @@ from builds.models import Build, Source
 from builds.options import OptionError
 from console import jobs
 from console.engine import EngineError
+from console.errors import FORM_ERRORS, add_domain_error
 
 
 def _get_source_for_user(request: HttpRequest, pk: int) -> Source:
@@ -44,10 +45,10 @@ def build_create(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             build = buildservice.trigger_build(request.user, source, form.options())
-        except OptionError as exc:
-            form.add_error(exc.field if exc.field in form.fields else None, str(exc))
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
-            return redirect("build_detail", pk=build.pk)
+            return redirect("builds:build-detail", pk=build.pk)
     dockerfile = (form.data.get("dockerfile") if form.is_bound else form.initial["dockerfile"]) or "Dockerfile"
     path = (form.data.get("path") if form.is_bound else form.initial["path"]) or "."
     context = {"source": source, "repository": source.repository, "form": form,
@@ -79,7 +80,7 @@ def build_cancel(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Cancelling the build.")
     else:
         messages.warning(request, f"The build is {build.status} already.")
-    return redirect("build_detail", pk=build.pk)
+    return redirect("builds:build-detail", pk=build.pk)
 
 
 @login_required
@@ -90,8 +91,8 @@ def build_rebuild(request: HttpRequest, pk: int) -> HttpResponse:
         new = buildservice.rebuild(build)
     except OptionError as exc:
         messages.error(request, f"Cannot rebuild: {exc}")
-        return redirect("build_detail", pk=build.pk)
-    return redirect("build_detail", pk=new.pk)
+        return redirect("builds:build-detail", pk=build.pk)
+    return redirect("builds:build-detail", pk=new.pk)
 
 
 @login_required

@@ -13,12 +13,11 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
-from django.db.models import Q
 
 from builds import access, nodes
 from builds.constants import SECRET_MASK
 from builds.context import plan_dockerfile_text
-from builds.models import Build, BuildNode, Source
+from builds.models import Build, BuildNode, Dispatch, Source
 from builds.options import (
     OptionError,
     check_build_args,
@@ -35,8 +34,12 @@ from console.audit.services import record
 from console.constants import JobStatus
 from console.engine import Engine
 from console.engine.build import CommandResult, run_throwaway
+from console.errors import Conflict, TooManyRequests
 
 log = logging.getLogger(__name__)
+
+# The task a worker runs a build with (builds/tasks.py), sent by name.
+RUN_BUILD_TASK = "builds.run_build"
 
 
 @dataclass
@@ -55,7 +58,7 @@ class BuildOptions:
     timeout: int | None = None
 
 
-class DebugLimitReached(Exception):
+class DebugLimitReached(TooManyRequests):
     """The user already runs as many debug commands as DEBUG_COMMANDS_PER_USER allows."""
 
 
@@ -63,7 +66,7 @@ class DebugLimitReached(Exception):
 DEBUG_SLOT_MARGIN_SECONDS = 60
 
 
-class BuildNotDebuggable(Exception):
+class BuildNotDebuggable(Conflict):
     pass
 
 
@@ -120,19 +123,17 @@ def dispatch_queued(owner) -> list[int]:
 
     On a build farm each build goes to the queue of the node `nodes.choose_node` picks; a build no node has room
     for waits (its place in the owner's queue kept) until a node frees one. With no node registered, builds go
-    to the plain builds queue as on a single engine.
+    to the plain builds queue as on a single engine. See builds.models.Dispatch for the states.
     """
-    from builds.tasks import run_build
-
     with transaction.atomic():
         # One dispatcher per user at a time, so two triggers cannot both take the last free place.
         get_user_model().objects.select_for_update().filter(pk=owner.pk).first()
         mine = Build.objects.filter(owner=owner)
         # One statement, one snapshot: a worker claiming a build (queued -> running) between two counts would
         # be counted in neither, and the owner would get one build too many.
-        busy = mine.filter(Q(status=JobStatus.RUNNING) | (Q(status=JobStatus.QUEUED) & ~Q(task_id=""))).count()
+        busy = mine.busy().count()
         room = max(0, settings.BUILDS_PER_USER - busy)
-        waiting = mine.filter(status=JobStatus.QUEUED, task_id="").order_by("queued_at", "id")
+        waiting = mine.waiting().order_by("queued_at", "id")
         placed: list[tuple[int, BuildNode | None]] = []
         farm = nodes.farm_nodes(lock=True) if room and waiting.exists() else []
         counts = nodes.assigned_counts(farm) if farm else {}
@@ -146,19 +147,19 @@ def dispatch_queued(owner) -> list[int]:
             if node is not None:
                 counts[node.pk] += 1
             # The claim checks the node, and only a still-waiting build is taken.
-            if Build.objects.filter(pk=build.pk, status=JobStatus.QUEUED, task_id="").update(
-                    task_id="dispatching", node=node):
+            if Build.objects.waiting().filter(pk=build.pk).update(task_id=Dispatch.HANDING_OUT, node=node):
                 placed.append((build.pk, node))
 
     def send() -> None:
         for build_id, node in placed:
+            handing_out = Build.objects.filter(pk=build_id, task_id=Dispatch.HANDING_OUT)
             try:
-                result = run_build.apply_async(args=[build_id], **({"queue": node.queue} if node else {}))
+                task_id = jobs.send(RUN_BUILD_TASK, build_id, queue=node.queue if node else None)
             except Exception:  # the broker's own errors; the periodic dispatcher tries again
                 log.exception("Could not hand build %s to the broker", build_id)
-                Build.objects.filter(pk=build_id, task_id="dispatching").update(task_id="", node=None)
+                handing_out.update(task_id=Dispatch.WAITING, node=None)
                 continue
-            Build.objects.filter(pk=build_id, task_id="dispatching").update(task_id=result.id or "sent")
+            handing_out.update(task_id=task_id or Dispatch.SENT_WITHOUT_ID)
 
     transaction.on_commit(send)
     return [build_id for build_id, _ in placed]
@@ -166,10 +167,9 @@ def dispatch_queued(owner) -> list[int]:
 
 def queue_position(build: Build) -> int | None:
     """How many of the owner's builds wait before this one for a free place (None once it has a place)."""
-    if build.status != JobStatus.QUEUED or build.task_id:
+    if not build.waiting:
         return None
-    return Build.objects.filter(owner=build.owner_id, status=JobStatus.QUEUED, task_id="",
-                                queued_at__lt=build.queued_at).count() + 1
+    return Build.objects.waiting().filter(owner=build.owner_id, queued_at__lt=build.queued_at).count() + 1
 
 
 def cancel_build(build: Build) -> bool:
@@ -178,7 +178,7 @@ def cancel_build(build: Build) -> bool:
     if asked:
         record(build.owner, Action.BUILD_CANCELLED, target=build)
     if asked and build.status == JobStatus.CANCELLED:
-        if build.task_id and build.task_id not in ("dispatching", "sent"):
+        if Dispatch.is_celery_task(build.task_id):
             from console.celery import app
 
             app.control.revoke(build.task_id)
@@ -205,9 +205,10 @@ def debug_in_last_good_layer(build: Build, command: str) -> CommandResult:
         raise BuildNotDebuggable("Only a failed build with a last good layer can be debugged.")
     memory = parse_memory(settings.DEBUG_COMMAND_MEMORY)
     nano_cpus = int(settings.DEBUG_COMMAND_CPUS * 1_000_000_000)
+    # The layer the worker learnt from the engine's own answers, on the engine the build ran on (builds/access.py).
+    layer = access.grant_for_build_layer(build).reference
     with _debug_slot(build.owner_id), engine_for(build) as engine:
-        return run_throwaway(engine, build.last_good_layer, command, settings.DEBUG_COMMAND_TIMEOUT, memory,
-                             nano_cpus=nano_cpus)
+        return run_throwaway(engine, layer, command, settings.DEBUG_COMMAND_TIMEOUT, memory, nano_cpus=nano_cpus)
 
 
 @contextlib.contextmanager

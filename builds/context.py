@@ -18,6 +18,7 @@ from builds.archives import DIR, FILE, HARDLINK, ArchiveError, clean_path
 from builds.dockerignore import DockerIgnore, DockerIgnoreError
 from builds.models import Source
 from builds.sourcestore import IndexEntry, open_tar, read_file, read_index
+from console.errors import DomainError
 
 DOCKERIGNORE = ".dockerignore"
 MAX_DOCKERIGNORE_BYTES = 1024 * 1024
@@ -32,7 +33,7 @@ SECRET_FOLDERS = {".git", ".aws", ".ssh", ".gnupg", ".docker"}
 BIG_FOLDERS = {"node_modules", "vendor", "bower_components", ".venv", "__pycache__"}
 
 
-class ContextError(Exception):
+class ContextError(DomainError):
     """The context cannot be made as asked (no such Dockerfile or folder, a bad .dockerignore)."""
 
 

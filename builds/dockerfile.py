@@ -27,6 +27,8 @@ class ImageUse:
     line: int
     how: str
     reference: str
+    # The name as the Dockerfile writes it, before ARG substitution (`img:$V`).
+    written: str = ""
 
     def where(self) -> str:
         return f"line {self.line} ({self.how} {self.reference})"
@@ -83,9 +85,47 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
     return re.sub(r"\$(?:([A-Za-z_][A-Za-z0-9_]*)|\{([A-Za-z_][A-Za-z0-9_]*)(?::?-([^}]*))?\})", value, text)
 
 
+# `# escape=``, honoured only among the parser directives before anything else.
+_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z]+)\s*=\s*(.*?)\s*$")
+
+
+def escape_of(text: str) -> str:
+    """The line-continuation character: `\\`, or what a leading `# escape=` directive sets (only `\\` or `` ` ``)."""
+    escape = "\\"
+    for raw in text.splitlines():
+        match = _DIRECTIVE.match(raw.strip())
+        if not match:
+            break
+        if match.group(1).lower() == "escape" and match.group(2) in {"\\", "`"}:
+            escape = match.group(2)
+    return escape
+
+
+def _as_docker_reads_it(text: str) -> str:
+    """The text with each empty line inside a continued instruction turned into a comment line.
+
+    Docker skips empty lines within a continuation (with a warning); dockerfile-parse ends the instruction there
+    and reads the next line as an instruction of its own. A comment line is skipped by both, and keeps every line
+    number where it was."""
+    escape = escape_of(text)
+    lines = text.splitlines(keepends=True)
+    continued = False
+    for number, raw in enumerate(lines):
+        stripped = raw.strip()
+        if continued and not stripped:
+            lines[number] = "#" + raw
+            continue
+        if continued and stripped.startswith("#"):
+            continue
+        if not continued and (not stripped or stripped.startswith("#")):
+            continue
+        continued = raw.rstrip().endswith(escape)
+    return "".join(lines)
+
+
 def parse(text: str, build_args: dict[str, str] | None = None) -> Dockerfile:
     """Read a Dockerfile's text. `build_args` fill the `ARG`s before the first `FROM`, as the builder does."""
-    parser = DockerfileParser(fileobj=io.BytesIO(text.encode("utf-8", "replace")))
+    parser = DockerfileParser(fileobj=io.BytesIO(_as_docker_reads_it(text).encode("utf-8", "replace")))
     result = Dockerfile(instructions=[item for item in parser.structure if item["instruction"] != "COMMENT"])
     build_args = build_args or {}
     global_args: dict[str, str] = {}
@@ -107,9 +147,10 @@ def parse(text: str, build_args: dict[str, str] | None = None) -> Dockerfile:
             seen_from = True
             stage_args = {}
             _, rest = _flags(words)
-            reference = _substitute(rest[0], global_args) if rest else ""
+            written = rest[0] if rest else ""
+            reference = _substitute(written, global_args)
             if reference.lower() not in result.stages and reference.lower() != SCRATCH:
-                result.image_uses.append(ImageUse(line, "FROM", reference))
+                result.image_uses.append(ImageUse(line, "FROM", reference, written))
             if len(rest) >= 3 and rest[1].upper() == "AS":
                 result.stages.append(rest[2].lower())
             else:
@@ -120,7 +161,7 @@ def parse(text: str, build_args: dict[str, str] | None = None) -> Dockerfile:
         if instruction in ("COPY", "ADD"):
             for name, value in flags:
                 if name == "from":
-                    _add_image_use(result, line, "COPY --from", _substitute(value, variables))
+                    _add_image_use(result, line, "COPY --from", _substitute(value, variables), value)
             if instruction == "ADD":
                 result.remote_sources.extend(
                     RemoteSource(line, instruction, word) for word in rest[:-1] if _REMOTE.match(word)
@@ -131,16 +172,17 @@ def parse(text: str, build_args: dict[str, str] | None = None) -> Dockerfile:
                     continue
                 options = dict(part.partition("=")[::2] for part in value.split(","))
                 if options.get("from"):
-                    _add_image_use(result, line, "RUN --mount from=", _substitute(options["from"], variables))
+                    _add_image_use(result, line, "RUN --mount from=", _substitute(options["from"], variables),
+                                   options["from"])
     return result
 
 
-def _add_image_use(result: Dockerfile, line: int, how: str, reference: str) -> None:
+def _add_image_use(result: Dockerfile, line: int, how: str, reference: str, written: str) -> None:
     # A stage is named by its name or its index; anything else is an image.
     lowered = reference.lower()
     if lowered in result.stages or (lowered.isdigit() and int(lowered) < len(result.stages)):
         return
-    result.image_uses.append(ImageUse(line, how, reference))
+    result.image_uses.append(ImageUse(line, how, reference, written))
 
 
 def rewrite_image_uses(text: str, build_args: dict[str, str] | None, replacement: dict[str, str]) -> str:

@@ -42,6 +42,7 @@ from django.conf import settings
 from builds.archives import ArchiveError, check_symlink
 from builds.sourcestore import scratch_dir
 from console import netpolicy
+from console.errors import DomainError
 
 NETWORK_SCHEMES = ("https", "http", "ssh", "git")
 FILE_SCHEME = "file"
@@ -53,7 +54,7 @@ HEARTBEAT_SECONDS = 5.0
 URL_HINT = "Use an https://, http://, ssh:// or git:// URL (for scp-like host:path, write ssh://host/path)"
 
 
-class GitError(Exception):
+class GitError(DomainError):
     """The repository cannot be cloned or the ref is not in it; the message says which, without secrets."""
 
 

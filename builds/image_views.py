@@ -77,7 +77,7 @@ def image_sync(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"Could not sync with the build engine: {exc}")
     else:
         messages.success(request, f"Synced: {len(result.recorded)} images recorded, {result.forgotten} forgotten.")
-    return redirect("image_list")
+    return redirect("builds:image-list")
 
 
 @login_required
@@ -88,7 +88,7 @@ def image_analyse(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, "Analysing the image's layers.")
     else:
         messages.info(request, f"The analysis is {image.analysis_status} already.")
-    return redirect("image_detail", pk=image.pk)
+    return redirect("builds:image-detail", pk=image.pk)
 
 
 @login_required
@@ -107,7 +107,7 @@ def image_tag(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Tagged {form.cleaned_data['repository']}:{form.cleaned_data['tag']}.")
-            return redirect("image_detail", pk=image.pk)
+            return redirect("builds:image-detail", pk=image.pk)
     return _render_detail(request, image, form, status=400)
 
 
@@ -119,6 +119,6 @@ def image_remove(request: HttpRequest, pk: int) -> HttpResponse:
         images.remove_image(image)
     except (images.ImageInUse, EngineError) as exc:
         messages.error(request, f"Not removed: {exc}")
-        return redirect("image_detail", pk=image.pk)
+        return redirect("builds:image-detail", pk=image.pk)
     messages.success(request, f"Image {image} removed.")
-    return redirect("image_list")
+    return redirect("builds:image-list")

@@ -21,6 +21,7 @@ from builds.options import OptionError, check_tag
 from console.engine import Engine, EngineConflict, EngineNotFound, imagestore
 from console.engine.images import image_history, inspect_image
 from console.engine.registry import remove_tag
+from console.errors import Conflict
 
 log = logging.getLogger(__name__)
 
@@ -263,7 +264,7 @@ def sync_images(user) -> SyncResult:
 # -- tag and remove --------------------------------------------------------------------------------------------
 
 
-class ImageInUse(Exception):
+class ImageInUse(Conflict):
     """The image cannot be removed; the message says why."""
 
 

@@ -21,6 +21,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from builds import dockerfile
+from console import references
+from console.errors import DomainError
+
 MAX_DOCKERFILE_BYTES = 1024 * 1024
 HADOLINT_TIMEOUT = 30
 SEVERITIES = ("error", "warning", "info", "style")
@@ -28,7 +32,7 @@ SEVERITIES = ("error", "warning", "info", "style")
 PARSE_ERROR_CODE = "DL1000"
 
 
-class LintError(Exception):
+class LintError(DomainError):
     """The Dockerfile cannot be linted: it does not parse, is empty or binary, or hadolint failed."""
 
     def __init__(self, message: str, line: int | None = None) -> None:
@@ -187,11 +191,25 @@ def _finding_from_hadolint(result: dict) -> Finding:
 
 # A registry host without a dot but with a port (`localhost:5000/app:1`) trips hadolint's parser
 # (hadolint/hadolint#355) although Docker accepts it; a dot after the host name keeps every rule's meaning.
-_DOTLESS_REGISTRY = re.compile(r"(?im)^(\s*FROM\s+(?:--\S+\s+)*)([a-z0-9-]+)(:\d+/)")
+_DOTLESS_REGISTRY = re.compile(r"[a-z0-9-]+:\d+", re.ASCII)
 
 
 def _hadolint_safe(text: str) -> str:
-    return _DOTLESS_REGISTRY.sub(r"\1\2.local\3", text)
+    lines = text.splitlines(keepends=True)
+    for item in dockerfile.parse(text).instructions:
+        if item["instruction"].upper() != "FROM":
+            continue
+        _, words = Instruction("FROM", 0, item["value"]).split_flags()
+        domain, slash, _ = (words[0] if words else "").partition("/")
+        if not slash or not _DOTLESS_REGISTRY.fullmatch(domain):
+            continue
+        host, _, port = domain.partition(":")
+        # The image is on the FROM line or on one of its continuation lines: change it where it is written.
+        for number in range(item["startline"], item["endline"] + 1):
+            if f"{domain}/" in lines[number]:
+                lines[number] = lines[number].replace(f"{domain}/", f"{host}.local:{port}/", 1)
+                break
+    return "".join(lines)
 
 
 # -- the console's own reading of a Dockerfile ---------------------------------------------------------------
@@ -238,51 +256,17 @@ def _exec_form(arguments: str) -> list[str] | None:
     return None
 
 
-_DIRECTIVE = re.compile(r"^#\s*([a-zA-Z]+)\s*=\s*(.*?)\s*$")
-
-
 def parse_dockerfile(text: str) -> list[Instruction]:
-    """Instructions with their first line, continuation lines joined and comments dropped, as Docker reads them.
+    """Instructions with their first line, continuation lines joined and comments dropped, as Docker reads them
+    (builds/dockerfile.py reads it, as for builds and scheduling).
 
     Lenient on purpose: whether the file parses at all is hadolint's verdict.
     """
-    lines = text.splitlines()
-    escape = "\\"
-    # Parser directives (`# escape=``) are only honoured before any other line.
-    for raw in lines:
-        match = _DIRECTIVE.match(raw.strip())
-        if not match:
-            break
-        if match.group(1).lower() == "escape" and match.group(2) in {"\\", "`"}:
-            escape = match.group(2)
-    instructions: list[Instruction] = []
-    current: list[str] = []
-    start = 0
-    for number, raw in enumerate(lines, start=1):
-        stripped = raw.strip()
-        if not current and (not stripped or stripped.startswith("#")):
-            continue
-        if current and (not stripped or stripped.startswith("#")):
-            # Docker drops comment lines and empty lines inside a continued instruction.
-            continue
-        if not current:
-            start = number
-        body = raw.rstrip()
-        if body.endswith(escape):
-            current.append(body[: -len(escape)])
-            continue
-        current.append(body)
-        instructions.append(_instruction("".join(current), start))
-        current = []
-    if current:
-        instructions.append(_instruction("".join(current), start))
-    return [instruction for instruction in instructions if instruction.keyword]
-
-
-def _instruction(joined: str, line: int) -> Instruction:
-    parts = joined.split(maxsplit=1)
-    keyword, arguments = (parts[0], parts[1] if len(parts) > 1 else "") if parts else ("", "")
-    return Instruction(keyword=keyword.upper(), line=line, arguments=arguments.strip())
+    return [
+        Instruction(keyword=item["instruction"].upper(), line=item["startline"] + 1, arguments=item["value"].strip())
+        for item in dockerfile.parse(text).instructions
+        if item["instruction"]
+    ]
 
 
 def stages(instructions: Iterable[Instruction]) -> list[Stage]:
@@ -319,8 +303,9 @@ def _from_practices(stage: Stage, earlier_aliases: set[str]) -> Iterator[tuple[P
     # scratch, an earlier stage, a build argument and a digest are all fine: none can drift under you.
     if not image or image.lower() == "scratch" or image.lower() in earlier_aliases or "$" in image or "@" in image:
         return
-    name, _, tag = image.rpartition("/")[2].partition(":")
-    if not tag:
+    repository, tag = references.split(image)
+    # `split` reads no tag as `latest`: the name left whole is what says none was written.
+    if repository == image or not tag:
         yield UNTAGGED_FROM, stage.start.line, (
             f"{UNTAGGED_FROM.message}: `FROM {image}` takes whatever `latest` is at build time"
         )

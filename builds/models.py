@@ -4,6 +4,7 @@ from django.conf import settings
 from django.db import models
 
 from builds.constants import AnalysisStatus, ArchiveFormat, ImageOrigin, NodeStatus, SourceKind, StepStatus
+from console.constants import JobStatus
 from console.crypto import EncryptedTextField
 from console.jobs import Job
 
@@ -117,9 +118,50 @@ class SharedImage(models.Model):
         return self.reference
 
 
+class Dispatch:
+    """Where a queued build is in being handed to a worker, as its `task_id` says (no column of its own).
+
+    A queued build with no task id is WAITING: it keeps its place in its owner's queue until the dispatcher
+    (builds/buildservice.py `dispatch_queued`) has room for it. Any other task id means HANDED_OUT: it holds a place
+    (on its node, on a farm) until a worker claims it. While the dispatcher sends it, the task id is HANDING_OUT;
+    a broker that gives no task id leaves SENT_WITHOUT_ID. Query these states through `Build.objects.waiting()`,
+    `.handed_out()` and `.busy()`, never by the raw strings."""
+
+    WAITING = ""
+    HANDING_OUT = "dispatching"
+    SENT_WITHOUT_ID = "sent"
+
+    @staticmethod
+    def handed_out_q(prefix: str = "") -> models.Q:
+        """Handed out, for a filter through a relation (prefix "builds__")."""
+        return models.Q(**{f"{prefix}status": JobStatus.QUEUED}) & ~models.Q(**{f"{prefix}task_id": Dispatch.WAITING})
+
+    @staticmethod
+    def busy_q(prefix: str = "") -> models.Q:
+        """Running or handed out: what takes a place of the owner's (BUILDS_PER_USER) and of a node's capacity."""
+        return models.Q(**{f"{prefix}status": JobStatus.RUNNING}) | Dispatch.handed_out_q(prefix)
+
+    @staticmethod
+    def is_celery_task(task_id: str) -> bool:
+        """True when the task id is the broker's (one that can be revoked), not one of the marks above."""
+        return task_id not in (Dispatch.WAITING, Dispatch.HANDING_OUT, Dispatch.SENT_WITHOUT_ID)
+
+
 class BuildQuerySet(models.QuerySet):
     def for_user(self, user) -> BuildQuerySet:
         return self.filter(owner=user)
+
+    def waiting(self) -> BuildQuerySet:
+        """Queued, not handed to a worker yet (see Dispatch)."""
+        return self.filter(status=JobStatus.QUEUED, task_id=Dispatch.WAITING)
+
+    def handed_out(self) -> BuildQuerySet:
+        """Queued and handed to a worker's queue, not yet claimed (see Dispatch)."""
+        return self.filter(Dispatch.handed_out_q())
+
+    def busy(self) -> BuildQuerySet:
+        """Running or handed out (see Dispatch)."""
+        return self.filter(Dispatch.busy_q())
 
 
 class Build(Job):
@@ -167,6 +209,11 @@ class Build(Job):
 
     def __str__(self) -> str:
         return f"build #{self.pk} of {self.repository} ({self.status})"
+
+    @property
+    def waiting(self) -> bool:
+        """Queued and not handed to a worker yet: it has a place in its owner's queue (see Dispatch)."""
+        return self.status == JobStatus.QUEUED and self.task_id == Dispatch.WAITING
 
     @property
     def debug_command(self) -> str:

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import socket
 import threading
 from dataclasses import dataclass
@@ -22,34 +21,32 @@ from django.db import close_old_connections, connection, transaction
 from django.db.models import Count, Max, Min, Q
 from django.utils import timezone
 
+from builds import dockerfile
 from builds.constants import LABEL_BUILD_ID, NODE_LOST_ERROR, NodeStatus
-from builds.models import Build, BuildNode, Image
-from console import jobs
+from builds.models import Build, BuildNode, Dispatch, Image
+from console import jobs, references
 from console.constants import JobStatus
 from console.engine import Engine, EngineError
 from console.engine.nodes import engine_facts
 
 log = logging.getLogger(__name__)
 
-FROM_LINE = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*(\S+)(?:\s+AS\s+(\S+))?\s*$", re.IGNORECASE | re.MULTILINE)
-
-
 # -- what a build needs ---------------------------------------------------------------------------------------
 
 
 def base_images_of(dockerfile_text: str) -> list[str]:
     """The images a Dockerfile builds FROM, as name:tag, leaving out its own stages, scratch and ARG-made names."""
-    stages: set[str] = set()
     images: list[str] = []
-    for match in FROM_LINE.finditer(dockerfile_text):
-        image, stage = match.group(1), match.group(2)
-        if image.lower() not in stages and image != "scratch" and "$" not in image:
-            last = image.rsplit("/", 1)[-1]
-            reference = image if (":" in last or "@" in image) else f"{image}:latest"
-            if reference not in images:
-                images.append(reference)
-        if stage:
-            stages.add(stage.lower())
+    for use in dockerfile.parse(dockerfile_text).image_uses:
+        # A name made from an ARG depends on the build's arguments: no node can be chosen for it in advance.
+        if use.how != "FROM" or "$" in use.written:
+            continue
+        repository, _ = references.split(use.reference)
+        # The engine reads a name without a tag or digest as `:latest`.
+        tagged = "@" in use.reference or repository != use.reference
+        reference = use.reference if tagged else f"{use.reference}:{references.DEFAULT_TAG}"
+        if reference not in images:
+            images.append(reference)
     return images
 
 
@@ -175,8 +172,7 @@ def farm_nodes(lock: bool = False) -> list[BuildNode]:
 def assigned_counts(nodes: list[BuildNode]) -> dict[int, int]:
     """Builds each node is running or has been handed and not yet started."""
     counts = {node.pk: 0 for node in nodes}
-    rows = (Build.objects.filter(node__in=[n.pk for n in nodes])
-            .filter(Q(status=JobStatus.RUNNING) | (Q(status=JobStatus.QUEUED) & ~Q(task_id="")))
+    rows = (Build.objects.filter(node__in=[n.pk for n in nodes]).busy()
             .values("node").annotate(count=Count("pk")))
     for row in rows:
         counts[row["node"]] = row["count"]
@@ -223,7 +219,7 @@ def dispatch_waiting() -> None:
     """Hand waiting builds of every owner to nodes with room (a node came up, or one of its builds ended)."""
     from builds.buildservice import dispatch_queued
 
-    owners = (Build.objects.filter(status=JobStatus.QUEUED, task_id="").values("owner")
+    owners = (Build.objects.waiting().values("owner")
               .annotate(first=Min("queued_at")).order_by("first").values_list("owner", flat=True))
     for owner in get_user_model().objects.filter(pk__in=list(owners)):
         dispatch_queued(owner)
@@ -240,7 +236,8 @@ def mark_down(node: BuildNode, reason: str = "lost") -> bool:
     moved = list(Build.objects.filter(node=node, status=JobStatus.QUEUED))
     for build in moved:
         # The claim checks the node, so a late delivery from the dead node's queue cannot start it there.
-        if Build.objects.filter(pk=build.pk, node=node, status=JobStatus.QUEUED).update(node=None, task_id=""):
+        if Build.objects.filter(pk=build.pk, node=node, status=JobStatus.QUEUED).update(node=None,
+                                                                                         task_id=Dispatch.WAITING):
             jobs.append_log(build, [f"The build node {node.name} is down: the build waits for another node."])
     if reason == "lost":
         for build in Build.objects.filter(node=node, status=JobStatus.RUNNING):
@@ -318,5 +315,5 @@ def nodes_for_listing():
     """Nodes with the builds they are running, for the admin's list."""
     return BuildNode.objects.annotate(
         running=Count("builds", filter=Q(builds__status=JobStatus.RUNNING)),
-        assigned=Count("builds", filter=Q(builds__status=JobStatus.QUEUED) & ~Q(builds__task_id="")),
+        assigned=Count("builds", filter=Dispatch.handed_out_q("builds__")),
     ).order_by("name")

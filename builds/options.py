@@ -9,22 +9,18 @@ from django.conf import settings
 from builds import access, dockerfile
 from builds.context import ContextError, plan_dockerfile_text
 from builds.models import Source
-from console import netpolicy
+from console import netpolicy, references, units
+from console.errors import DomainError
 
-# docker/distribution's reference grammar, simplified to what `docker build -t` accepts.
-_COMPONENT = r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?/)"
-TAG_PATTERN = re.compile(rf"^{_DOMAIN}?{_COMPONENT}(?:/{_COMPONENT})*(?::[\w][\w.-]{{0,127}})?$")
-MEMORY_PATTERN = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([bkmg]?)b?\s*$", re.IGNORECASE)
 CPUSET_PATTERN = re.compile(r"^\d+(?:-\d+)?(?:,\d+(?:-\d+)?)*$")
+# `docker build -t` refuses longer names.
+TAG_MAX_LENGTH = 255
 ARG_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-STAGE_PATTERN = re.compile(r"^\s*FROM\s+(?:--\S+\s+)*\S+\s+AS\s+(\S+)\s*$", re.IGNORECASE)
-UNITS = {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
 # The engine refuses less than 6 MB for a container.
-MINIMUM_MEMORY = 6 * 1024**2
+MINIMUM_MEMORY = units.MINIMUM_MEMORY
 
 
-class OptionError(Exception):
+class OptionError(DomainError):
     """A build option is wrong; `field` names it."""
 
     def __init__(self, field: str, message: str) -> None:
@@ -33,7 +29,12 @@ class OptionError(Exception):
 
 
 def check_tag(tag: str) -> str:
-    if len(tag) > 255 or not TAG_PATTERN.match(tag):
+    """A name `docker build -t` takes: Distribution's reference grammar, a tag but no digest."""
+    try:
+        parsed = references.parse(tag)
+    except references.InvalidReference:
+        parsed = None
+    if len(tag) > TAG_MAX_LENGTH or parsed is None or parsed.digest:
         raise OptionError("tags", f"{tag!r} is not a valid image name: use name[:tag], lower-case, like my-app:1.0.")
     return tag
 
@@ -42,10 +43,11 @@ def parse_memory(value: str | int | None) -> int | None:
     """`512m`, `1g`, `300000k` or a number of bytes, as bytes; None when not given."""
     if value in (None, ""):
         return None
-    match = MEMORY_PATTERN.match(str(value))
-    if not match:
-        raise OptionError("memory_limit", f"{value!r} is not a memory size: use a number with b, k, m or g (512m).")
-    number = int(float(match.group(1)) * UNITS[match.group(2).lower()])
+    try:
+        number = units.parse_memory(str(value))
+    except units.UnitError:
+        message = f"{value!r} is not a memory size: use a number with b, k, m or g (512m)."
+        raise OptionError("memory_limit", message) from None
     if number < MINIMUM_MEMORY:
         raise OptionError("memory_limit", "The engine needs at least 6m of memory for a build step.")
     return number
@@ -81,12 +83,8 @@ def check_labels(labels: dict) -> None:
 
 def stages_of(dockerfile_text: str) -> list[str]:
     """The names given to stages with `FROM ... AS name`, in order."""
-    names = []
-    for line in dockerfile_text.replace("\\\n", " ").splitlines():
-        match = STAGE_PATTERN.match(line)
-        if match:
-            names.append(match.group(1).lower())
-    return names
+    # The reader numbers unnamed stages "#<index>": only names given with AS count here.
+    return [stage for stage in dockerfile.parse(dockerfile_text).stages if not stage.startswith("#")]
 
 
 def check_target(source: Source, dockerfile: str, path: str, target: str) -> None:
@@ -95,8 +93,9 @@ def check_target(source: Source, dockerfile: str, path: str, target: str) -> Non
         text = plan_dockerfile_text(source, dockerfile, path)
     except ContextError as exc:
         raise OptionError("dockerfile", str(exc)) from None
-    if target and target.lower() not in stages_of(text):
-        known = ", ".join(stages_of(text)) or "none"
+    stages = stages_of(text)
+    if target and target.lower() not in stages:
+        known = ", ".join(stages) or "none"
         raise OptionError("target", f"The Dockerfile has no stage named {target!r} (stages: {known}).")
 
 

@@ -59,6 +59,7 @@ CUT_BUILD_TIMEOUT = 60
 CUT_DOCKERFILE_PREFIX = ".console-cut-dockerfile."
 # Layer ids as the steps keep them (the classic builder's short form); builds/images.py matches on these.
 SHORT_ID = 12
+BUILD_WORKER_LOST = "The worker running this build was lost (no heartbeat)."
 
 
 class LogBuffer:
@@ -229,27 +230,57 @@ def image_labels(build: Build) -> dict[str, str]:
     return labels
 
 
+class BuildRunner(jobs.JobRunner):
+    """A build as a job: claimed only where it is placed, its log masked of its secrets, the next build handed
+    out once it ends."""
+
+    model = Build
+    related = ("source", "repository", "node")
+
+    def __init__(self, worker: str = "") -> None:
+        self.worker = worker
+        self.secrets: dict[str, str] = {}
+        self.logbuffer: LogBuffer | None = None
+
+    def load(self, job_id: int) -> Build | None:
+        build = super().load(job_id)
+        if build is not None:
+            self.secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
+            self.logbuffer = LogBuffer(build, self.secrets)
+        return build
+
+    def claim(self, job: Build) -> bool:
+        return claim(job)
+
+    def work(self, job: Build) -> tuple[str, str]:
+        Build.objects.filter(pk=job.pk).update(worker=self.worker or socket.gethostname())
+        return _run(job, self.secrets, self.logbuffer)
+
+    def unexpected(self, job: Build, exc: Exception) -> str:
+        return f"The build failed unexpectedly: {exc}"
+
+    def log(self, job: Build, lines: list[str]) -> None:
+        self.logbuffer.add("\n".join(lines))
+
+    def conclude(self, job: Build, status: str, error: str) -> None:
+        if error and error not in self.logbuffer.errors:
+            self.logbuffer.error(error)
+        self.logbuffer.add({JobStatus.SUCCEEDED: "Build succeeded.", JobStatus.CANCELLED: "Build cancelled."}.get(
+            status, ""))
+        self.logbuffer.flush()
+
+    def public_error(self, job: Build, error: str) -> str:
+        return mask_secrets(error, self.secrets)
+
+    def finished(self, job: Build, status: str) -> None:
+        close_old_connections()
+        # A place on the node is free now, for this owner's next build or anyone's.
+        dispatch_waiting()
+
+
 def run_build(build_id: int, worker: str = "") -> None:
     """Run one build to its end; every way out leaves it in a final status with the reason recorded."""
-    build = Build.objects.select_related("source", "repository", "node").get(pk=build_id)
-    if not claim(build):
-        return
-    Build.objects.filter(pk=build.pk).update(worker=worker or socket.gethostname())
-    secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
-    logbuffer = LogBuffer(build, secrets)
-    try:
-        status, error = _run(build, secrets, logbuffer)
-    except Exception as exc:  # the build must end, whatever broke; the log keeps the reason
-        log.exception("Build %s failed unexpectedly", build.pk)
-        status, error = JobStatus.FAILED, f"The build failed unexpectedly: {exc}"
-    if error and error not in logbuffer.errors:
-        logbuffer.error(error)
-    logbuffer.add({JobStatus.SUCCEEDED: "Build succeeded.", JobStatus.CANCELLED: "Build cancelled."}.get(status, ""))
-    logbuffer.flush()
-    jobs.finish(build, status, mask_secrets(error, secrets))
-    close_old_connections()
-    # A place on the node is free now, for this owner's next build or anyone's.
-    dispatch_waiting()
+    BuildRunner(worker).run(build_id)
 
 
 def claim(build: Build) -> bool:
@@ -338,7 +369,7 @@ def _run(build: Build, secrets: dict[str, str], logbuffer: LogBuffer) -> tuple[s
             return JobStatus.CANCELLED, "Cancelled."
         if watcher.reason == "lost":
             steps.finish_current(StepStatus.FAILED)
-            return JobStatus.FAILED, "The worker running this build was lost (no heartbeat)."
+            return JobStatus.FAILED, BUILD_WORKER_LOST
         if watcher.reason == "timeout":
             steps.finish_current(StepStatus.FAILED)
             _record_failure(engine, build, request, sent_text, steps.plan)
@@ -526,12 +557,8 @@ def reap_lost_builds(older_than: timedelta | None = None) -> list[int]:
     (but could not reach the database) aborts its build on its next look at it (Watcher)."""
     if older_than is None:
         older_than = timedelta(seconds=settings.BUILD_HEARTBEAT_TIMEOUT)
-    reaped = []
-    for build in jobs.stale_jobs(Build, older_than).select_related("owner"):
-        if not jobs.finish(build, JobStatus.FAILED, "The worker running this build was lost (no heartbeat)."):
-            continue
-        reaped.append(build.pk)
-        jobs.append_log(build, ["ERROR: The worker running this build was lost (no heartbeat)."])
+    reaped = [build.pk for build in jobs.reap_lost(Build, older_than, BUILD_WORKER_LOST,
+                                                   log_line=f"ERROR: {BUILD_WORKER_LOST}")]
     if reaped:
         dispatch_waiting()
     return reaped

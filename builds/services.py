@@ -19,14 +19,17 @@ from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import JobStatus
+from console.errors import NameTaken
 
 log = logging.getLogger(__name__)
 
 UNEXPECTED = "The console met an unexpected error; the operator's log has the details."
 IMPORT_WORKER_LOST = "The worker cloning this repository was lost (no heartbeat); add the git source again."
+# The task a worker clones with (builds/tasks.py), sent by name.
+RUN_IMPORT_TASK = "builds.run_source_import"
 
 
-class RepositoryNameTaken(Exception):
+class RepositoryNameTaken(NameTaken):
     pass
 
 
@@ -93,58 +96,60 @@ def _existing_summary(sha256: str) -> tuple[int, int] | None:
 def start_git_import(repository: Repository, url: str, ref: str = "") -> SourceImport:
     """Check a git URL and ref for the repository's owner and queue the clone; GitError (nothing stored) when
     refused. The clone runs in a worker (`run_git_import`); the source appears on the import once it is done."""
-    from builds.tasks import run_source_import
-
     owner = repository.owner
     url, ref = validate_url(url, owner), validate_ref(ref)
     redacted = redact_url(url)
     with transaction.atomic():
         job = SourceImport.objects.create(owner=owner, repository=repository, git_url=redacted[:2000],
                                           git_ref=ref, secret_url=url if url != redacted else "")
-
-        def send() -> None:
-            result = run_source_import.delay(job.pk)
-            SourceImport.objects.filter(pk=job.pk).update(task_id=result.id or "")
-
-        transaction.on_commit(send)
+        jobs.enqueue_on_commit(job, RUN_IMPORT_TASK)
     return job
+
+
+class GitImportRunner(jobs.JobRunner):
+    """A git import as a job: the clone's credentials are dropped however it ends."""
+
+    model = SourceImport
+    related = ("repository", "owner")
+    unexpected_error = UNEXPECTED
+
+    def __init__(self, worker: str = "") -> None:
+        self.worker = worker
+
+    def work(self, job: SourceImport) -> tuple[str, str]:
+        SourceImport.objects.filter(pk=job.pk).update(worker=self.worker[:255])
+        try:
+            source = add_git_source(job.repository, job.secret_url or job.git_url, job.git_ref, user=job.owner,
+                                    heartbeat=lambda: jobs.heartbeat(job),
+                                    say=lambda line: jobs.append_log(job, [line]))
+        except (GitError, ArchiveError) as exc:
+            return JobStatus.FAILED, str(exc)
+        SourceImport.objects.filter(pk=job.pk).update(source=source)
+        jobs.append_log(job, [f"Stored {source.file_count} files of commit {source.commit} as source #{source.pk}."])
+        return JobStatus.SUCCEEDED, ""
+
+    def conclude(self, job: SourceImport, status: str, error: str) -> None:
+        super().conclude(job, status, error)
+        _forget_import_credentials(job)
 
 
 def run_git_import(import_id: int, worker: str = "") -> None:
     """The worker's half of a git import: clone, store the checkout as a source, end the job."""
-    job = SourceImport.objects.select_related("repository", "owner").get(pk=import_id)
-    if not jobs.claim(job):
-        return
-    SourceImport.objects.filter(pk=job.pk).update(worker=worker[:255])
-    status, error = JobStatus.SUCCEEDED, ""
-    try:
-        source = add_git_source(job.repository, job.secret_url or job.git_url, job.git_ref, user=job.owner,
-                                heartbeat=lambda: jobs.heartbeat(job),
-                                say=lambda line: jobs.append_log(job, [line]))
-        SourceImport.objects.filter(pk=job.pk).update(source=source)
-        jobs.append_log(job, [f"Stored {source.file_count} files of commit {source.commit} as source #{source.pk}."])
-    except (GitError, ArchiveError) as exc:
-        status, error = JobStatus.FAILED, str(exc)
-    except Exception:
-        log.exception("Source import #%s failed unexpectedly", job.pk)
-        status, error = JobStatus.FAILED, UNEXPECTED
-    if error:
-        jobs.append_log(job, [f"error: {error}"])
+    GitImportRunner(worker).run(import_id)
+
+
+def _forget_import_credentials(job: SourceImport) -> None:
     # The credentials were only needed for this clone.
     SourceImport.objects.filter(pk=job.pk).update(secret_url="")
-    jobs.finish(job, status, error)
 
 
 def reap_lost_imports(older_than: timedelta | None = None) -> list[int]:
     """Fail running imports whose worker stopped sending heartbeats (periodic, see console/celery.py)."""
     if older_than is None:
         older_than = timedelta(seconds=settings.BUILD_HEARTBEAT_TIMEOUT)
-    reaped = []
-    for job in jobs.stale_jobs(SourceImport, older_than):
-        if jobs.finish(job, JobStatus.FAILED, IMPORT_WORKER_LOST):
-            jobs.append_log(job, [f"error: {IMPORT_WORKER_LOST}"])
-            SourceImport.objects.filter(pk=job.pk).update(secret_url="")
-            reaped.append(job.pk)
+    reaped = [job.pk for job in jobs.reap_lost(SourceImport, older_than, IMPORT_WORKER_LOST,
+                                               log_line=f"error: {IMPORT_WORKER_LOST}",
+                                               clean_up=_forget_import_credentials)]
     if reaped:
         log.warning("Reaped lost source imports: %s", reaped)
     return reaped

@@ -17,6 +17,7 @@ from builds.forms import ArchiveUploadForm, ContextForm, GitSourceForm, Reposito
 from builds.git import GitError
 from builds.models import Repository, Source, SourceImport
 from console import jobs
+from console.errors import FORM_ERRORS, add_domain_error
 
 
 def _get_repository_for_user(request: HttpRequest, pk: int) -> Repository:
@@ -41,11 +42,11 @@ def repository_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             repository = services.create_repository(request.user, **form.cleaned_data)
-        except services.RepositoryNameTaken as exc:
-            form.add_error("name", str(exc))
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
             messages.success(request, f"Repository {repository.name} created.")
-            return redirect("repository_detail", pk=repository.pk)
+            return redirect("builds:repository-detail", pk=repository.pk)
     return render(request, "builds/repository_form.html", {"form": form})
 
 
@@ -72,11 +73,11 @@ def repository_edit(request: HttpRequest, pk: int) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             services.update_repository(repository, **form.cleaned_data)
-        except services.RepositoryNameTaken as exc:
-            form.add_error("name", str(exc))
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
             messages.success(request, "Repository saved.")
-            return redirect("repository_detail", pk=repository.pk)
+            return redirect("builds:repository-detail", pk=repository.pk)
     return render(request, "builds/repository_form.html", {"form": form, "repository": repository})
 
 
@@ -86,7 +87,7 @@ def repository_delete(request: HttpRequest, pk: int) -> HttpResponse:
     repository = _get_repository_for_user(request, pk)
     services.delete_repository(repository)
     messages.success(request, f"Repository {repository.name} deleted.")
-    return redirect("repository_list")
+    return redirect("builds:repository-list")
 
 
 def _render_detail_with_errors(request, repository, upload_form=None, git_form=None) -> HttpResponse:
@@ -112,7 +113,7 @@ def source_upload(request: HttpRequest, pk: int) -> HttpResponse:
             form.add_error("archive", str(exc))
         else:
             messages.success(request, f"Source stored: {source.file_count} files.")
-            return redirect("source_detail", pk=source.pk)
+            return redirect("builds:source-detail", pk=source.pk)
     return _render_detail_with_errors(request, repository, upload_form=form)
 
 
@@ -127,7 +128,7 @@ def source_from_git(request: HttpRequest, pk: int) -> HttpResponse:
         except GitError as exc:
             form.add_error("git_url", str(exc))
         else:
-            return redirect("source_import_detail", pk=job.pk)
+            return redirect("builds:source-import-detail", pk=job.pk)
     return _render_detail_with_errors(request, repository, git_form=form)
 
 
@@ -136,7 +137,7 @@ def source_from_git(request: HttpRequest, pk: int) -> HttpResponse:
 def source_import_detail(request: HttpRequest, pk: int) -> HttpResponse:
     """A git clone's progress: the page polls the API (static/js/source-import.js) and opens the source when done."""
     job = get_object_or_404(SourceImport.objects.for_user(request.user).select_related("repository", "source"), pk=pk)
-    return render(request, "builds/source_import.html", {"job": job, "repository": job.repository,
+    return render(request, "builds/source_import_detail.html", {"job": job, "repository": job.repository,
                                                          "log": jobs.log_text(job)})
 
 
@@ -176,5 +177,5 @@ def source_delete(request: HttpRequest, pk: int) -> HttpResponse:
     repository = source.repository
     services.delete_source(source)
     messages.success(request, "Source deleted.")
-    return redirect("repository_detail", pk=repository.pk)
+    return redirect("builds:repository-detail", pk=repository.pk)
 

@@ -5,12 +5,13 @@ from __future__ import annotations
 import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.db import DatabaseError, DataError
+from django.db import DatabaseError, DataError, IntegrityError
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
 from console.engine import EngineError, EngineNotFound, EngineUnavailable
+from console.errors import DomainError, api_body, unique_violation
 
 log = logging.getLogger(__name__)
 
@@ -20,7 +21,10 @@ class ErrorSerializer(serializers.Serializer):
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus the console's own errors as clear JSON answers instead of server errors."""
+    """DRF's handler, plus the console's own errors as clear JSON answers instead of server errors. This is the
+    one place a service's refusal (console/errors.py) becomes the API's answer: views do not catch it."""
+    if isinstance(exc, DomainError):
+        return Response(api_body(exc), status=exc.status)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
@@ -34,6 +38,9 @@ def exception_handler(exc, context):
         # A value the database cannot hold (too long for its column, say): the request's fault.
         return Response({"detail": "A value is too long or malformed for where it is stored."},
                         status=status.HTTP_400_BAD_REQUEST)
+    if isinstance(exc, IntegrityError) and (taken := unique_violation(exc)) is not None:
+        # Two requests took one name at once and this one lost: the same 400 the service's own check gives.
+        return Response(api_body(taken), status=taken.status)
     if isinstance(exc, DatabaseError):
         log.exception("Database error while answering an API request")
         return Response(

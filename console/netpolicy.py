@@ -33,6 +33,8 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 
+from console.errors import DomainError
+
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -42,7 +44,7 @@ _own_cache: tuple[float, frozenset[IPAddress]] = (0.0, frozenset())
 SIOCGIFADDR = 0x8915
 
 
-class DestinationRefused(ValueError):
+class DestinationRefused(DomainError, ValueError):
     """The console will not connect there for this user; the message says why, fit to show."""
 
 

@@ -11,6 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from console import units
 from console.env import (
     envbool,
     envint,
@@ -166,9 +167,9 @@ AUTH_PASSWORD_VALIDATORS = [
 # Usernames sign in without regard to case or Unicode compatibility forms, as sign-up keeps them unique
 # (console/accounts/usernames.py).
 AUTHENTICATION_BACKENDS = ["console.accounts.backends.UsernameBackend"]
-LOGIN_URL = "login"
+LOGIN_URL = "accounts:login"
 LOGIN_REDIRECT_URL = "dashboard"
-LOGOUT_REDIRECT_URL = "login"
+LOGOUT_REDIRECT_URL = "accounts:login"
 
 # Security (README "Security"). console/security.py adds the CSP and the other headers to every answer.
 # Without DEBUG the console assumes HTTPS in front of it: cookies travel only over HTTPS.
@@ -381,8 +382,8 @@ def _cpus(name: str, default: str) -> float:
     """A number of CPUs (0.5, 2): what `docker run --cpus` takes."""
     raw = envstr(name, default)
     try:
-        value = float(raw)
-    except ValueError:
+        value = units.parse_cpus(raw)
+    except units.UnitError:
         raise ImproperlyConfigured(f"{name}={raw!r} is not a number of CPUs (such as 0.5).") from None
     if not 0.01 <= value <= 1024:
         raise ImproperlyConfigured(f"{name}={raw!r} is out of range: use 0.01 to 1024 CPUs.")

@@ -5,7 +5,7 @@ import logging
 from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
-from django.db import InterfaceError, OperationalError
+from django.db import IntegrityError, InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
 from django.views.decorators.cache import never_cache
@@ -13,6 +13,7 @@ from django.views.decorators.http import require_GET
 
 from console import dashboard
 from console.engine import Engine, EngineError
+from console.errors import api_body, unique_violation
 from console.health import service_states
 
 log = logging.getLogger(__name__)
@@ -45,7 +46,7 @@ def home(request: HttpRequest) -> HttpResponse:
         "engine_error": engine_error,
         "engine_url": engine_url,
     }
-    return render(request, "console/home.html", context)
+    return render(request, "console/dashboard.html", context)
 
 
 class DatabaseUnavailableMiddleware:
@@ -60,6 +61,8 @@ class DatabaseUnavailableMiddleware:
         return self.get_response(request)
 
     def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, IntegrityError):
+            return self._unique_violation(request, exception)
         # Only a lost or refused connection: other database errors are bugs and stay server errors.
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
@@ -72,3 +75,14 @@ class DatabaseUnavailableMiddleware:
             response = render(request, "console/unavailable.html", context, status=503)
         response["Retry-After"] = "5"
         return response
+
+    @staticmethod
+    def _unique_violation(request: HttpRequest, exception: IntegrityError) -> HttpResponse | None:
+        """A name two requests took at once (this one lost the race past the service's own check): a 400 saying
+        so, not a server error. A view that shows the form again catches it itself (console.errors.FORM_ERRORS)."""
+        refusal = unique_violation(exception)
+        if refusal is None:
+            return None
+        if request.path.startswith("/api/"):
+            return JsonResponse(api_body(refusal), status=refusal.status)
+        return render(request, "console/refused.html", {"message": refusal.message}, status=refusal.status)

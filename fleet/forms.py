@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 from django import forms
-from django.core.exceptions import ValidationError
 
 from fleet.constants import RestartPolicy
 from fleet.models import Host
-
-
-def add_service_errors(form: forms.Form, error: ValidationError) -> None:
-    """Show a service's ValidationError on the form's fields (or above them)."""
-    for field, messages in getattr(error, "message_dict", {"__all__": error.messages}).items():
-        form.add_error(field if field in form.fields else None, messages)
 
 
 class HostForm(forms.Form):

@@ -24,7 +24,7 @@ from django.db import connections, transaction
 from django.utils import timezone
 
 from builds import access
-from console import jobs, netpolicy
+from console import jobs, netpolicy, references, units
 from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import ACTIVE_STATUSES, JobStatus
@@ -58,12 +58,17 @@ from fleet.models import Deployment, DeploymentTarget, Host
 
 log = logging.getLogger(__name__)
 
+# The task a worker deploys with (fleet/tasks.py), sent by name.
+RUN_DEPLOYMENT_TASK = "fleet.run_deployment"
+CHECK_HOST_TASK = "fleet.check_host"
+
 NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
 LABEL_KEY_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_./-]{0,62}$")
 ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 CONTAINER_ID_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}$")
-MEMORY_RE = re.compile(r"^(\d+)\s*([bkmg]?)b?$", re.IGNORECASE)
-MIN_MEMORY = 6 * 1024 * 1024
+MIN_MEMORY = units.MINIMUM_MEMORY
+# What `docker run --cpus` takes.
+MIN_CPUS, MAX_CPUS = 0.01, 1024
 # What registries answer to missing or wrong credentials, as the engine passes it on.
 REFUSED_RE = re.compile(r"unauthorized|authentication required|denied", re.IGNORECASE)
 
@@ -263,9 +268,8 @@ def delete_host(host: Host) -> None:
 
 
 def _enqueue_check(host: Host) -> None:
-    from fleet.tasks import check_host as check_host_task
-
-    transaction.on_commit(lambda: check_host_task.delay(host.pk))
+    # A host check is no job (it has no row of its own to hold a task id): sent by name once the host is saved.
+    transaction.on_commit(lambda: jobs.send(CHECK_HOST_TASK, host.pk))
 
 
 def check_host(host: Host) -> Host:
@@ -495,18 +499,15 @@ def clean_env(value: Any) -> dict[str, str]:
 
 
 def clean_memory(value: Any) -> int | None:
-    """Bytes, or text like "64m" or "1g"."""
+    """Bytes, or text like "64m", "1g" or "1.5g" (console/units.py reads it as `docker run --memory` does)."""
     if value in (None, "", 0):
         return None
     if isinstance(value, bool):
         raise ValidationError({"memory_limit": "Give bytes or a size like 64m."})
-    if isinstance(value, int):
-        number = value
-    else:
-        match = MEMORY_RE.match(str(value).strip())
-        if not match:
-            raise ValidationError({"memory_limit": "Give bytes or a size like 64m or 1g."})
-        number = int(match.group(1)) * {"": 1, "b": 1, "k": 1024, "m": 1024**2, "g": 1024**3}[match.group(2).lower()]
+    try:
+        number = value if isinstance(value, int) else units.parse_memory(str(value).strip())
+    except units.UnitError:
+        raise ValidationError({"memory_limit": "Give bytes or a size like 64m or 1g."}) from None
     if number < MIN_MEMORY:
         raise ValidationError({"memory_limit": "The engine needs at least 6m for a container."})
     return number
@@ -516,10 +517,10 @@ def clean_cpus(value: Any) -> float | None:
     if value in (None, "", 0):
         return None
     try:
-        cpus = float(value)
-    except (TypeError, ValueError):
+        cpus = units.parse_cpus(value)
+    except units.UnitError:
         raise ValidationError({"cpus": "cpus is a number, like 0.5."}) from None
-    if not 0.01 <= cpus <= 1024:
+    if not MIN_CPUS <= cpus <= MAX_CPUS:
         raise ValidationError({"cpus": "cpus is between 0.01 and 1024."})
     return cpus
 
@@ -633,13 +634,7 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
 
 
 def _enqueue_deployment(deployment: Deployment) -> None:
-    from fleet.tasks import run_deployment as run_deployment_task
-
-    def send() -> None:
-        result = run_deployment_task.delay(deployment.pk)
-        Deployment.objects.filter(pk=deployment.pk).update(task_id=result.id or "")
-
-    transaction.on_commit(send)
+    jobs.enqueue_on_commit(deployment, RUN_DEPLOYMENT_TASK)
 
 
 def previous_release(deployment: Deployment) -> Deployment | None:
@@ -672,14 +667,14 @@ class TargetFailed(Exception):
     """A target could not be deployed; the message says why, for the user."""
 
 
-def run_deployment(deployment_id: int) -> None:
-    """The task's body: claim the deployment, run every target at once, then decide the final status."""
-    deployment = Deployment.objects.filter(pk=deployment_id).first()
-    if deployment is None or not jobs.claim(deployment):
-        return
-    targets = list(deployment.targets.values_list("pk", flat=True))
-    jobs.append_log(deployment, [f"Deploying {deployment.image} as {deployment.name} to {len(targets)} host(s)"])
-    try:
+class DeploymentRunner(jobs.JobRunner):
+    """A deployment as a job: every target at once, each in its own thread; the deployment fails when one does."""
+
+    model = Deployment
+
+    def work(self, deployment: Deployment) -> tuple[str, str]:
+        targets = list(deployment.targets.values_list("pk", flat=True))
+        jobs.append_log(deployment, [f"Deploying {deployment.image} as {deployment.name} to {len(targets)} host(s)"])
         with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TARGETS, max(1, len(targets)))) as pool:
             futures = [pool.submit(_run_target_in_thread, deployment.pk, pk) for pk in targets]
             # A heartbeat while targets run (a pull can be silent for minutes): the reaper tells a slow deployment
@@ -688,20 +683,26 @@ def run_deployment(deployment_id: int) -> None:
                 jobs.heartbeat(deployment)
             for future in futures:
                 future.result()
-    except Exception as exc:  # a bug, not a host's failure: end the job rather than leave it running
-        log.exception("Deployment %s broke", deployment.pk)
-        jobs.finish(deployment, JobStatus.FAILED, f"The deployment stopped unexpectedly: {exc}")
-        raise
-    finished = list(deployment.targets.all())
-    failed = [target for target in finished if target.status != JobStatus.SUCCEEDED]
-    if failed:
-        summary = "; ".join(f"{target.host_name}: {target.error}" for target in failed)
-        error = f"{len(failed)} of {len(finished)} host(s) failed: {summary}"
-        jobs.append_log(deployment, [error])
-        jobs.finish(deployment, JobStatus.FAILED, error)
-    else:
-        jobs.append_log(deployment, [f"Deployed to all {len(finished)} host(s)"])
-        jobs.finish(deployment, JobStatus.SUCCEEDED)
+        finished = list(deployment.targets.all())
+        failed = [target for target in finished if target.status != JobStatus.SUCCEEDED]
+        if failed:
+            summary = "; ".join(f"{target.host_name}: {target.error}" for target in failed)
+            return JobStatus.FAILED, f"{len(failed)} of {len(finished)} host(s) failed: {summary}"
+        return JobStatus.SUCCEEDED, ""
+
+    def unexpected(self, deployment: Deployment, exc: Exception) -> str:
+        return f"The deployment stopped unexpectedly: {exc}"
+
+    def conclude(self, deployment: Deployment, status: str, error: str) -> None:
+        if status == JobStatus.SUCCEEDED:
+            jobs.append_log(deployment, [f"Deployed to all {deployment.targets.count()} host(s)"])
+        elif error:
+            jobs.append_log(deployment, [error])
+
+
+def run_deployment(deployment_id: int) -> None:
+    """The task's body: claim the deployment, run every target at once, then decide the final status."""
+    DeploymentRunner().run(deployment_id)
 
 
 LOST_WORKER = "The worker running this deployment was lost (no heartbeat)."
@@ -714,23 +715,23 @@ def reap_lost_deployments(older_than: timedelta | None = None) -> list[int]:
     none stays `running` (and blocks the next deployment of its name) forever."""
     if older_than is None:
         older_than = timedelta(seconds=DEPLOY_HEARTBEAT_TIMEOUT)
-    reaped = []
-    for deployment in jobs.stale_jobs(Deployment, older_than):
-        if not jobs.finish(deployment, JobStatus.FAILED, LOST_WORKER):
-            continue
-        unfinished = list(deployment.targets.filter(status__in=ACTIVE_STATUSES).select_related("host"))
-        DeploymentTarget.objects.filter(pk__in=[target.pk for target in unfinished]).update(
-            status=JobStatus.FAILED, error="the worker was lost before this host finished", step="",
-            finished_at=timezone.now(),
-        )
-        for target in unfinished:
-            if target.status == JobStatus.RUNNING and target.host is not None:
-                _undo_lost_target(deployment, target)
-        jobs.append_log(deployment, [LOST_WORKER])
-        reaped.append(deployment.pk)
+    reaped = [deployment.pk for deployment in jobs.reap_lost(Deployment, older_than, LOST_WORKER,
+                                                             clean_up=_fail_lost_targets)]
     if reaped:
         log.warning("Deployments whose worker was lost: %s", reaped)
     return reaped
+
+
+def _fail_lost_targets(deployment: Deployment) -> None:
+    """A lost deployment's unfinished targets fail; what a running one left half done on its host is undone."""
+    unfinished = list(deployment.targets.filter(status__in=ACTIVE_STATUSES).select_related("host"))
+    DeploymentTarget.objects.filter(pk__in=[target.pk for target in unfinished]).update(
+        status=JobStatus.FAILED, error="the worker was lost before this host finished", step="",
+        finished_at=timezone.now(),
+    )
+    for target in unfinished:
+        if target.status == JobStatus.RUNNING and target.host is not None:
+            _undo_lost_target(deployment, target)
 
 
 def _undo_lost_target(deployment: Deployment, target: DeploymentTarget) -> None:
@@ -836,7 +837,7 @@ def _ensure_image(deployment: Deployment, target: DeploymentTarget, engine: Engi
             raise
         _, digests, _ = engine_containers.image_identity(engine, image_id)
         repository, _ = engine_containers.split_reference(deployment.image)
-        digest = next((d for d in digests if d.split("@")[0] == repository), digests[0] if digests else "")
+        digest = next((d for d in digests if references.split(d)[0] == repository), digests[0] if digests else "")
         # The first host to pull records what the reference meant: rollbacks pull exactly that digest.
         Deployment.objects.filter(pk=deployment.pk, image_id="").update(image_id=image_id, image_digest=digest)
         return deployment.image, digest or image_id

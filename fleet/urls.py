@@ -6,14 +6,16 @@ from django.urls import path
 
 from fleet import views
 
+app_name = "fleet"
+
 urlpatterns = [
-    path("hosts/", views.hosts, name="hosts"),
-    path("hosts/<int:pk>/", views.host, name="host"),
-    path("hosts/<int:pk>/check/", views.host_check, name="host_check"),
-    path("hosts/<int:pk>/delete/", views.host_delete, name="host_delete"),
-    path("hosts/<int:pk>/containers/<str:cid>/<str:action>/", views.container_action, name="container_action"),
-    path("deployments/", views.deployments, name="deployments"),
-    path("deployments/new/", views.deploy, name="deploy"),
-    path("deployments/<int:pk>/", views.deployment, name="deployment"),
-    path("deployments/<int:pk>/rollback/", views.deployment_rollback, name="deployment_rollback"),
+    path("hosts/", views.hosts, name="host-list"),
+    path("hosts/<int:pk>/", views.host, name="host-detail"),
+    path("hosts/<int:pk>/check/", views.host_check, name="host-check"),
+    path("hosts/<int:pk>/delete/", views.host_delete, name="host-delete"),
+    path("hosts/<int:pk>/containers/<str:cid>/<str:action>/", views.container_action, name="container-action"),
+    path("deployments/", views.deployments, name="deployment-list"),
+    path("deployments/new/", views.deploy, name="deployment-create"),
+    path("deployments/<int:pk>/", views.deployment, name="deployment-detail"),
+    path("deployments/<int:pk>/rollback/", views.deployment_rollback, name="deployment-rollback"),
 ]

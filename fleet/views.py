@@ -9,8 +9,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console import jobs
 from console.engine import EngineError, EngineNotFound
+from console.errors import FORM_ERRORS, add_domain_error
 from fleet import services
-from fleet.forms import DeployForm, HostForm, add_service_errors, rows
+from fleet.forms import DeployForm, HostForm, rows
 from fleet.models import Deployment, Host
 
 
@@ -29,12 +30,12 @@ def hosts(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             host = services.create_host(request.user, form.cleaned_data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
             messages.success(request, f"Host {host.name} was added; it is being checked.")
-            return redirect("host", host.pk)
-    return render(request, "fleet/hosts.html", {"hosts": Host.objects.for_user(request.user), "form": form})
+            return redirect("fleet:host-detail", host.pk)
+    return render(request, "fleet/host_list.html", {"hosts": Host.objects.for_user(request.user), "form": form})
 
 
 @login_required
@@ -50,7 +51,7 @@ def host(request: HttpRequest, pk: int) -> HttpResponse:
                                                       services.clean_tail(request.GET.get("tail")))
     except (EngineError, ValidationError) as exc:
         context["engine_error"] = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-    return render(request, "fleet/host.html", context)
+    return render(request, "fleet/host_detail.html", context)
 
 
 @login_required
@@ -61,7 +62,7 @@ def host_check(request: HttpRequest, pk: int) -> HttpResponse:
         messages.success(request, f"{host.name} is up.")
     else:
         messages.error(request, f"{host.name} is down: {host.status_reason}")
-    return redirect("host", host.pk)
+    return redirect("fleet:host-detail", host.pk)
 
 
 @login_required
@@ -70,7 +71,7 @@ def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
     host = _get_host_for_user(request, pk)
     services.delete_host(host)
     messages.success(request, f"Host {host.name} was removed from the console (its containers keep running).")
-    return redirect("hosts")
+    return redirect("fleet:host-list")
 
 
 @login_required
@@ -86,14 +87,14 @@ def container_action(request: HttpRequest, pk: int, cid: str, action: str) -> Ht
         messages.error(request, "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
     else:
         messages.success(request, f"Container {cid[:12]}: {action} done.")
-    return redirect("host", host.pk)
+    return redirect("fleet:host-detail", host.pk)
 
 
 @login_required
 @require_GET
 def deployments(request: HttpRequest) -> HttpResponse:
     queryset = Deployment.objects.for_user(request.user).prefetch_related("targets")
-    return render(request, "fleet/deployments.html", {"deployments": queryset[:200]})
+    return render(request, "fleet/deployment_list.html", {"deployments": queryset[:200]})
 
 
 @login_required
@@ -106,16 +107,16 @@ def deploy(request: HttpRequest) -> HttpResponse:
                 "env": rows(request.POST, "env_key", "env_value")}
         try:
             deployment = services.create_deployment(request.user, data)
-        except ValidationError as exc:
-            add_service_errors(form, exc)
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
-            return redirect("deployment", deployment.pk)
+            return redirect("fleet:deployment-detail", deployment.pk)
     context = {
         "form": form,
         "port_rows": rows(request.POST, "port_container", "port_host") or [("8080/tcp", "8080")],
         "env_rows": rows(request.POST, "env_key", "env_value") or [("", "")],
     }
-    return render(request, "fleet/deploy.html", context)
+    return render(request, "fleet/deployment_form.html", context)
 
 
 @login_required
@@ -128,7 +129,7 @@ def deployment(request: HttpRequest, pk: int) -> HttpResponse:
         "releases": Deployment.objects.releases(request.user, deployment.name)[:20],
         "previous": services.previous_release(deployment),
     }
-    return render(request, "fleet/deployment.html", context)
+    return render(request, "fleet/deployment_detail.html", context)
 
 
 @login_required
@@ -139,6 +140,6 @@ def deployment_rollback(request: HttpRequest, pk: int) -> HttpResponse:
         rollback = services.rollback(deployment)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("deployment", deployment.pk)
+        return redirect("fleet:deployment-detail", deployment.pk)
     messages.success(request, f"Rolling {deployment.name} back to release #{rollback.rollback_of_id}.")
-    return redirect("deployment", rollback.pk)
+    return redirect("fleet:deployment-detail", rollback.pk)

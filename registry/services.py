@@ -24,13 +24,14 @@ from django.utils import timezone
 from builds import access
 from builds.constants import ImageOrigin
 from builds.images import record_image
-from console import jobs, netpolicy
+from console import jobs, netpolicy, references
 from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import JobStatus
 from console.crypto import DecryptionError
 from console.engine import Engine, EngineError
 from console.engine import registry as engine_registry
+from console.errors import UpstreamError
 from registry import kinds
 from registry.client import RegistryClient, RegistryHTTPError, RegistryRefused
 from registry.constants import PROGRESS_INTERVAL, USER_KINDS, RegistryKind
@@ -39,11 +40,10 @@ from registry.tokens import Scope, SigningMaterialMissing, issue_token, namespac
 
 log = logging.getLogger(__name__)
 
-# The grammar of docker/distribution's reference package, lowercase path components joined by `/`.
-_COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-REPOSITORY_RE = re.compile(rf"^{_COMPONENT}(?:/{_COMPONENT})*$")
-TAG_RE = re.compile(r"^[\w][\w.-]{0,127}$")
-DIGEST_RE = re.compile(r"^sha256:[0-9a-f]{64}$")
+# The tasks a worker moves images with (registry/tasks.py), sent by name.
+RUN_PUSH_TASK = "registry.run_push"
+RUN_PULL_TASK = "registry.run_pull"
+
 LAYER_ID_RE = re.compile(r"^[0-9a-f]{12}$")
 CATALOG_PAGE = 100
 CATALOG_LIMIT = 5000
@@ -53,7 +53,7 @@ NO_CATALOG = (
 )
 
 
-class RegistryError(Exception):
+class RegistryError(UpstreamError):
     """A registry act that cannot be done; the message is fit to show the user."""
 
 
@@ -257,7 +257,7 @@ def list_repositories(account: RegistryAccount) -> list[str]:
 
 
 def list_tags(account: RegistryAccount, repository: str) -> list[str]:
-    if not REPOSITORY_RE.match(repository):
+    if not references.is_path(repository):
         raise ValidationError({"repository": f"{repository!r} is not a repository name."})
     try:
         response = client_for(account).get(f"/v2/{repository}/tags/list")
@@ -274,7 +274,7 @@ def list_tags(account: RegistryAccount, repository: str) -> list[str]:
 
 
 def make_public(user, repository: str) -> PublicRepository:
-    if not repository.startswith(f"{namespace_of(user)}/") or not REPOSITORY_RE.match(repository):
+    if not repository.startswith(f"{namespace_of(user)}/") or not references.is_path(repository):
         raise ValidationError({"repository": f"Only repositories under {namespace_of(user)}/ are yours to publish."})
     public, created = PublicRepository.objects.get_or_create(name=repository, defaults={"owner": user})
     if created:
@@ -316,21 +316,11 @@ def resolve_image(owner, image: str) -> str:
     return image_id
 
 
-def _enqueue(task, job) -> None:
-    def send() -> None:
-        result = task.delay(job.pk)
-        type(job).objects.filter(pk=job.pk).update(task_id=result.id or "")
-
-    transaction.on_commit(send)
-
-
 def trigger_push(owner, image: str, registry: RegistryAccount, repository: str, tag: str = "latest") -> Push:
-    from registry.tasks import run_push_task
-
     repository, tag = (repository or "").strip(), (tag or "latest").strip()
-    if not REPOSITORY_RE.match(repository):
+    if not references.is_path(repository):
         raise ValidationError({"repository": "Use lowercase letters, digits and . _ - separated by /."})
-    if not TAG_RE.match(tag):
+    if not references.is_tag(tag):
         raise ValidationError({"tag": "A tag is up to 128 letters, digits, _ . and -, not starting with . or -."})
     if registry.is_console and not repository.startswith(f"{namespace_of(owner)}/"):
         raise ValidationError({"repository": f"Push to your own namespace: {namespace_of(owner)}/<name>."})
@@ -343,7 +333,7 @@ def trigger_push(owner, image: str, registry: RegistryAccount, repository: str, 
         push = Push.objects.create(owner=owner, registry=registry, image=image_id, repository=repository, tag=tag)
         record(owner, Action.PUSH_STARTED, target=push,
                detail={"image": image.strip(), "registry": registry.name, "repository": repository, "tag": tag})
-        _enqueue(run_push_task, push)
+        jobs.enqueue_on_commit(push, RUN_PUSH_TASK)
     return push
 
 
@@ -351,24 +341,22 @@ def split_reference(reference: str) -> tuple[str, str]:
     """`name[:tag][@digest]` into the repository and the tag or digest to pull (default `latest`)."""
     reference = (reference or "").strip()
     name, at, digest = reference.partition("@")
-    tag = "latest"
-    last = name.rsplit("/", 1)[-1]
-    if ":" in last:
-        name, tag = name.rsplit(":", 1)
+    name, tag = references.split(name)
     if at:
-        if not DIGEST_RE.match(digest):
+        if not references.is_sha256_digest(digest):
             raise ValidationError({"reference": "A digest is sha256: and 64 hexadecimal digits."})
         tag = digest
-    elif not TAG_RE.match(tag):
+    elif not references.is_tag(tag):
         raise ValidationError({"reference": f"{tag!r} is not a tag."})
-    if not REPOSITORY_RE.match(name):
+    # The tag added to a bare name can take a reference past what the row holds: say so before the grammar does.
+    if len(name) + 1 + len(tag) > Pull._meta.get_field("reference").max_length:
+        raise ValidationError({"reference": "The reference is too long."})
+    if not references.is_path(name):
         raise ValidationError({"reference": "Name a repository within the registry, such as team/app:1.0."})
     return name, tag
 
 
 def trigger_pull(owner, registry: RegistryAccount, reference: str) -> Pull:
-    from registry.tasks import run_pull_task
-
     name, tag = split_reference(reference)
     if destination_refusal(registry):
         raise ValidationError({"registry": destination_refusal(registry)})
@@ -384,7 +372,7 @@ def trigger_pull(owner, registry: RegistryAccount, reference: str) -> Pull:
     with transaction.atomic():
         pull = Pull.objects.create(owner=owner, registry=registry, reference=reference)
         record(owner, Action.PULL_STARTED, target=pull, detail={"registry": registry.name, "reference": reference})
-        _enqueue(run_pull_task, pull)
+        jobs.enqueue_on_commit(pull, RUN_PULL_TASK)
     return pull
 
 
@@ -437,29 +425,40 @@ class Progress:
         return force or not jobs.cancel_requested(self.job)
 
 
-def _run_transfer(job_id: int, model, work) -> None:
-    job = model.objects.select_related("registry", "owner").get(pk=job_id)
-    if not jobs.claim(job):
-        return
-    progress = Progress(job)
-    status, error = JobStatus.SUCCEEDED, ""
-    try:
-        with Engine.for_builds() as engine:
-            for line in work(engine, job, progress):
-                progress.feed(line)
-                if not progress.flush():
-                    status = JobStatus.CANCELLED
-                    break
-    except (EngineError, RegistryError, DecryptionError, SigningMaterialMissing) as exc:
-        status, error = JobStatus.FAILED, str(exc)
-    except Exception:
-        log.exception("%s #%s failed unexpectedly", model.__name__, job.pk)
-        status, error = JobStatus.FAILED, "The console met an unexpected error; the operator's log has the details."
-    if error:
-        progress.pending_log.append(f"error: {error}")
-    progress.flush(force=True)
-    jobs.finish(job, status, error)
-    log.info("%s #%s %s", model.__name__, job.pk, status)
+class TransferRunner(jobs.JobRunner):
+    """A push or a pull as a job: the engine's lines feed the progress, which is the job's heartbeat and asks
+    whether the user cancelled; `lines(engine, job, progress)` is the kind's part."""
+
+    related = ("registry", "owner")
+
+    def __init__(self, model: type[Push] | type[Pull], lines) -> None:
+        self.model, self.lines = model, lines
+        self.progress: Progress | None = None
+
+    def load(self, job_id: int):
+        job = super().load(job_id)
+        if job is not None:
+            self.progress = Progress(job)
+        return job
+
+    def work(self, job) -> tuple[str, str]:
+        try:
+            with Engine.for_builds() as engine:
+                for line in self.lines(engine, job, self.progress):
+                    self.progress.feed(line)
+                    if not self.progress.flush():
+                        return JobStatus.CANCELLED, ""
+        except (EngineError, RegistryError, DecryptionError, SigningMaterialMissing) as exc:
+            return JobStatus.FAILED, str(exc)
+        return JobStatus.SUCCEEDED, ""
+
+    def log(self, job, lines: list[str]) -> None:
+        # In order with the progress's own lines, written with its next flush.
+        self.progress.pending_log.extend(lines)
+
+    def conclude(self, job, status: str, error: str) -> None:
+        super().conclude(job, status, error)
+        self.progress.flush(force=True)
 
 
 def _push_lines(engine: Engine, push: Push, progress: Progress):
@@ -530,12 +529,12 @@ def _pull_lines(engine: Engine, pull: Pull, progress: Progress):
 
 def run_push(push_id: int) -> None:
     """The worker's half of a push: tag, push with progress, record the digest; ends the job."""
-    _run_transfer(push_id, Push, _push_lines)
+    TransferRunner(Push, _push_lines).run(push_id)
 
 
 def run_pull(pull_id: int) -> None:
     """The worker's half of a pull onto the build engine; ends the job."""
-    _run_transfer(pull_id, Pull, _pull_lines)
+    TransferRunner(Pull, _pull_lines).run(pull_id)
 
 
 WORKER_LOST = "The worker running this {kind} was lost (no heartbeat); start it again."
@@ -547,16 +546,12 @@ def reap_lost_transfers(older_than: timedelta | None = None) -> list[str]:
     if older_than is None:
         older_than = timedelta(seconds=settings.BUILD_HEARTBEAT_TIMEOUT)
     reaped = []
-    for model in (Push, Pull):
+    for model, clean_up in ((Push, _remove_push_name), (Pull, None)):
         kind = model._meta.model_name
-        for job in jobs.stale_jobs(model, older_than).select_related("registry"):
-            error = WORKER_LOST.format(kind=kind)
-            if not jobs.finish(job, JobStatus.FAILED, error):
-                continue
-            jobs.append_log(job, [f"error: {error}"])
-            reaped.append(f"{kind} #{job.pk}")
-            if model is Push:
-                _remove_push_name(job)
+        error = WORKER_LOST.format(kind=kind)
+        lost = jobs.reap_lost(model, older_than, error, log_line=f"error: {error}", clean_up=clean_up,
+                              queryset=lambda stale: stale.select_related("registry"))
+        reaped.extend(f"{kind} #{job.pk}" for job in lost)
     if reaped:
         log.warning("Reaped lost transfers: %s", ", ".join(reaped))
     return reaped

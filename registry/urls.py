@@ -6,8 +6,10 @@ from django.urls import path
 
 from registry import token_view, views
 
+app_name = "registry"
+
 urlpatterns = [
-    path("registry/token/", token_view.token, name="registry-token"),
+    path("registry/token/", token_view.token, name="token-issue"),
     path("registries/", views.registry_list, name="registry-list"),
     path("registries/new/", views.registry_create, name="registry-create"),
     path("registries/<int:pk>/", views.registry_detail, name="registry-detail"),

@@ -5,8 +5,10 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from console.errors import FORM_ERRORS, add_domain_error
 from registry import services
 from registry.forms import PullForm, PushForm, RegistryAccountForm
 from registry.models import PublicRepository, Pull, Push, RegistryAccount
@@ -17,19 +19,10 @@ def _get_account_for_user(request: HttpRequest, pk: int) -> RegistryAccount:
     return get_object_or_404(RegistryAccount.objects.for_user(request.user), pk=pk)
 
 
-def _add_errors(form, exc: ValidationError) -> None:
-    """A service's ValidationError onto the form: on its field when the form has one, else on the form."""
-    if hasattr(exc, "error_dict"):
-        for name, errors in exc.message_dict.items():
-            form.add_error(name if name in form.fields else None, errors)
-    else:
-        form.add_error(None, exc.messages)
-
-
 @login_required
 @require_GET
 def registry_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "registry/list.html", {"accounts": services.accounts_for(request.user)})
+    return render(request, "registry/registry_list.html", {"accounts": services.accounts_for(request.user)})
 
 
 @login_required
@@ -39,12 +32,12 @@ def registry_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             account = services.create_account(request.user, form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
             messages.success(request, f"Registry account “{account.name}” was added.")
-            return redirect("registry-detail", pk=account.pk)
-    return render(request, "registry/form.html", {"form": form, "account": None})
+            return redirect("registry:registry-detail", pk=account.pk)
+    return render(request, "registry/registry_form.html", {"form": form, "account": None})
 
 
 @login_required
@@ -64,7 +57,7 @@ def registry_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "public": public,
         "namespace": namespace_of(request.user),
     }
-    return render(request, "registry/detail.html", context)
+    return render(request, "registry/registry_detail.html", context)
 
 
 @login_required
@@ -73,18 +66,18 @@ def registry_edit(request: HttpRequest, pk: int) -> HttpResponse:
     account = _get_account_for_user(request, pk)
     if account.is_console:
         messages.error(request, "The console's registry account is managed by the console.")
-        return redirect("registry-detail", pk=account.pk)
+        return redirect("registry:registry-detail", pk=account.pk)
     initial = {name: getattr(account, name) for name in ("name", "kind", "url", "username", "ca_certificate")}
     form = RegistryAccountForm(request.POST or None, initial=initial, editing=True)
     if request.method == "POST" and form.is_valid():
         try:
             services.update_account(account, form.cleaned_data)
-        except ValidationError as exc:
-            _add_errors(form, exc)
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
             messages.success(request, f"Registry account “{account.name}” was saved.")
-            return redirect("registry-detail", pk=account.pk)
-    return render(request, "registry/form.html", {"form": form, "account": account})
+            return redirect("registry:registry-detail", pk=account.pk)
+    return render(request, "registry/registry_form.html", {"form": form, "account": account})
 
 
 @login_required
@@ -95,9 +88,9 @@ def registry_delete(request: HttpRequest, pk: int) -> HttpResponse:
         services.delete_account(account)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
-        return redirect("registry-detail", pk=account.pk)
+        return redirect("registry:registry-detail", pk=account.pk)
     messages.success(request, f"Registry account “{account.name}” was deleted.")
-    return redirect("registry-list")
+    return redirect("registry:registry-list")
 
 
 @login_required
@@ -106,7 +99,7 @@ def registry_test(request: HttpRequest, pk: int) -> HttpResponse:
     account = _get_account_for_user(request, pk)
     ok, detail = services.check_login(account)
     (messages.success if ok else messages.error)(request, detail if ok else f"Login failed: {detail}")
-    return redirect("registry-detail", pk=account.pk)
+    return redirect("registry:registry-detail", pk=account.pk)
 
 
 @login_required
@@ -120,7 +113,7 @@ def registry_tags(request: HttpRequest, pk: int, name: str) -> HttpResponse:
         error = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     context = {"account": account, "name": name, "tags": tags, "error": error,
                "reference": account.endpoint.reference(name)}
-    return render(request, "registry/tags.html", context)
+    return render(request, "registry/registry_tags.html", context)
 
 
 @login_required
@@ -138,7 +131,7 @@ def registry_publish(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     else:
         services.make_private(request.user, name)
         messages.success(request, f"{name} is private again.")
-    return redirect("registry-detail", pk=account.pk)
+    return redirect("registry:registry-detail", pk=account.pk)
 
 
 @login_required
@@ -151,10 +144,10 @@ def push_create(request: HttpRequest) -> HttpResponse:
         try:
             push = services.trigger_push(request.user, data["image"], data["registry"], data["repository"],
                                          data["tag"])
-        except ValidationError as exc:
-            _add_errors(form, exc)
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
-            return redirect("push-detail", pk=push.pk)
+            return redirect("registry:push-detail", pk=push.pk)
     pushes = Push.objects.for_user(request.user).select_related("registry")[:20]
     return render(request, "registry/push_form.html", {"form": form, "pushes": pushes})
 
@@ -163,7 +156,8 @@ def push_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def push_detail(request: HttpRequest, pk: int) -> HttpResponse:
     push = get_object_or_404(Push.objects.for_user(request.user).select_related("registry"), pk=pk)
-    return render(request, "registry/transfer.html", {"job": push, "kind": "push", "api": f"/api/v1/pushes/{pk}/"})
+    context = {"job": push, "kind": "push", "api": reverse("push-detail", args=[pk])}
+    return render(request, "registry/transfer_detail.html", context)
 
 
 @login_required
@@ -174,10 +168,10 @@ def pull_create(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         try:
             pull = services.trigger_pull(request.user, form.cleaned_data["registry"], form.cleaned_data["reference"])
-        except ValidationError as exc:
-            _add_errors(form, exc)
+        except FORM_ERRORS as exc:
+            add_domain_error(form, exc)
         else:
-            return redirect("pull-detail", pk=pull.pk)
+            return redirect("registry:pull-detail", pk=pull.pk)
     pulls = Pull.objects.for_user(request.user).select_related("registry")[:20]
     return render(request, "registry/pull_form.html", {"form": form, "pulls": pulls})
 
@@ -186,4 +180,5 @@ def pull_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def pull_detail(request: HttpRequest, pk: int) -> HttpResponse:
     pull = get_object_or_404(Pull.objects.for_user(request.user).select_related("registry"), pk=pk)
-    return render(request, "registry/transfer.html", {"job": pull, "kind": "pull", "api": f"/api/v1/pulls/{pk}/"})
+    context = {"job": pull, "kind": "pull", "api": reverse("pull-detail", args=[pk])}
+    return render(request, "registry/transfer_detail.html", context)

@@ -7,5 +7,7 @@ export DATABASE_URL="${TEST_DATABASE_URL:-postgres://postgres@127.0.0.1:5432/con
 export CELERY_BROKER_URL="${TEST_CELERY_BROKER_URL:-redis://127.0.0.1:6379/15}"
 say "ruff"
 .venv/bin/ruff check .
+say "import-linter (the layering contracts in pyproject.toml)"
+.venv/bin/lint-imports
 say "pytest (database $DATABASE_URL, broker $CELERY_BROKER_URL)"
 exec .venv/bin/pytest "$@"

@@ -42,7 +42,11 @@ def owner_client(client, owner):
 
 
 def pytest_sessionfinish(session, exitstatus):
-    """Remove the temporary data folder tests/settings.py made for this run."""
+    """Remove the temporary data folder tests/settings.py made for this run. Under pytest-xdist (make test-fast)
+    the workers share the run's folder (each in its own sub-folder): only the controlling process, which finishes
+    last, removes it."""
+    if hasattr(session.config, "workerinput"):
+        return
     folder = os.environ.get("CONSOLE_TEST_DATA_DIR", "")
     if os.path.basename(folder).startswith("console-test-"):
         shutil.rmtree(folder, ignore_errors=True)
@@ -98,6 +102,8 @@ REAL_COMPONENT_FIXTURES = {
     "token_registry", "console_registry", "docker_cli", "browser", "page", "screenshot", "live_server", "engine",
     "family", "layered", "unique_image", "built_images", "alice_app", "shared_busybox", "base_image_id",
 }
+# Markers of a real component (pyproject.toml lists them): a test carrying one is left out too.
+REAL_COMPONENT_MARKERS = ("engine", "browser", "worker", "registry", "broker", "postgres")
 REAL_COMPONENT_FOLDERS = ("e2e", "faults", "load")
 
 
@@ -107,7 +113,7 @@ def pytest_collection_modifyitems(config, items):
     kept, left_out = [], []
     for item in items:
         folder = Path(str(item.fspath)).relative_to(Path(__file__).parent).parts[0]
-        real = (item.get_closest_marker("engine") or item.get_closest_marker("browser")
+        real = (any(item.get_closest_marker(marker) for marker in REAL_COMPONENT_MARKERS)
                 or folder in REAL_COMPONENT_FOLDERS or REAL_COMPONENT_FIXTURES & set(item.fixturenames))
         (left_out if real else kept).append(item)
     if left_out:

@@ -7,6 +7,12 @@ import tempfile
 # Set before the console's settings are read, and inherited by the workers the tests start.
 os.environ["CONSOLE_DATA_DIR"] = os.environ.get("CONSOLE_TEST_DATA_DIR") or tempfile.mkdtemp(prefix="console-test-")
 os.environ["CONSOLE_TEST_DATA_DIR"] = os.environ["CONSOLE_DATA_DIR"]
+# Each pytest-xdist worker (make test-fast) has its own database, so its own data folder too: two workers' rows
+# with the same id must not share files. They sit inside the run's folder, which the controller removes.
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    _run_folder = os.environ["CONSOLE_TEST_DATA_DIR"]
+    os.environ["CONSOLE_DATA_DIR"] = os.path.join(_run_folder, os.environ["PYTEST_XDIST_WORKER"])
+    os.makedirs(os.environ["CONSOLE_DATA_DIR"], exist_ok=True)
 
 from console.settings import *  # noqa: E402, F403
 from console.settings import INSTALLED_APPS  # noqa: E402

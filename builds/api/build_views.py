@@ -16,13 +16,10 @@ from builds.api.serializers import (
     BuildSerializer,
     DebugRequestSerializer,
     DebugResultSerializer,
-    LogQuerySerializer,
-    LogSerializer,
 )
 from builds.models import Build, Source
-from builds.options import OptionError
-from console import jobs
 from console.api import ErrorSerializer
+from console.jobs.logs import log_response, log_schema
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `detail` (or the field) says why.")
 
@@ -57,20 +54,13 @@ class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         source = Source.objects.for_user(request.user).select_related("repository").filter(pk=data.pop("source"))
         if not source.exists():
             return Response({"source": ["There is no such source of yours."]}, status=status.HTTP_400_BAD_REQUEST)
-        try:
-            build = buildservice.trigger_build(request.user, source.get(), buildservice.BuildOptions(**data))
-        except OptionError as exc:
-            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        build = buildservice.trigger_build(request.user, source.get(), buildservice.BuildOptions(**data))
         return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(parameters=[OpenApiParameter("offset", int)], responses={200: LogSerializer})
+    @log_schema()
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: str | None = None) -> Response:
-        build = self.get_object()
-        query = LogQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        chunk = jobs.read_log(build, query.validated_data["offset"])
-        return Response(asdict(chunk))
+        return log_response(self.get_object(), request.query_params)
 
     @extend_schema(request=None, responses={202: BuildSerializer, 409: ERROR})
     @action(detail=True, methods=["post"])
@@ -84,10 +74,7 @@ class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=None, responses={202: BuildSerializer, 400: ERROR})
     @action(detail=True, methods=["post"])
     def rebuild(self, request: Request, pk: str | None = None) -> Response:
-        try:
-            build = buildservice.rebuild(self.get_object())
-        except OptionError as exc:
-            return Response({exc.field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
+        build = buildservice.rebuild(self.get_object())
         return Response(BuildSerializer(build).data, status=status.HTTP_202_ACCEPTED)
 
     @extend_schema(request=DebugRequestSerializer, responses={200: DebugResultSerializer, 409: ERROR, 429: ERROR})
@@ -96,10 +83,6 @@ class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         build = self.get_object()
         serializer = DebugRequestSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        try:
-            result = buildservice.debug_in_last_good_layer(build, serializer.validated_data["command"])
-        except buildservice.BuildNotDebuggable as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
-        except buildservice.DebugLimitReached as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_429_TOO_MANY_REQUESTS)
+        # BuildNotDebuggable (409) and DebugLimitReached (429) are answered by console.api's handler.
+        result = buildservice.debug_in_last_good_layer(build, serializer.validated_data["command"])
         return Response(asdict(result))

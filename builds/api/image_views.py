@@ -54,10 +54,8 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     @extend_schema(responses={204: None, 409: ERROR})
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         image = self.get_object()
-        try:
-            images.remove_image(image)
-        except images.ImageInUse as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+        # ImageInUse is a 409, answered by console.api's handler.
+        images.remove_image(image)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     @extend_schema(request=None, responses={200: SyncResultSerializer})
@@ -114,6 +112,4 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             files = analysis.layer_files(image, layer, folder)
         except analysis.BadLayerPath as exc:
             return Response({"path": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        except analysis.NotAnalysed as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
         return Response(files)

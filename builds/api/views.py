@@ -1,11 +1,8 @@
 from __future__ import annotations
 
-from dataclasses import asdict
-
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -15,21 +12,16 @@ from builds.api.lint import FindingSerializer
 from builds.api.serializers import (
     ContextQuerySerializer,
     ContextSerializer,
-    LogQuerySerializer,
-    LogSerializer,
     RepositorySerializer,
     SourceImportSerializer,
     SourceSerializer,
     SourceUploadSerializer,
 )
-from builds.archives import ArchiveError
 from builds.checks import lint_source
-from builds.context import ContextError, plan_context
-from builds.git import GitError
-from builds.lint import LintError
+from builds.context import plan_context
 from builds.models import Repository, Source, SourceImport
-from console import jobs
 from console.api import ErrorSerializer
+from console.jobs.logs import log_response, log_schema
 
 BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="The request is refused; `detail` says why.")
 
@@ -44,16 +36,10 @@ class RepositoryViewSet(viewsets.ModelViewSet):
         return Repository.objects.for_user(self.request.user)
 
     def perform_create(self, serializer: RepositorySerializer) -> None:
-        try:
-            serializer.instance = services.create_repository(self.request.user, **serializer.validated_data)
-        except services.RepositoryNameTaken as exc:
-            raise ValidationError({"name": [str(exc)]}) from None
+        serializer.instance = services.create_repository(self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer: RepositorySerializer) -> None:
-        try:
-            services.update_repository(serializer.instance, **serializer.validated_data)
-        except services.RepositoryNameTaken as exc:
-            raise ValidationError({"name": [str(exc)]}) from None
+        services.update_repository(serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance: Repository) -> None:
         services.delete_repository(instance)
@@ -75,14 +61,11 @@ class RepositoryViewSet(viewsets.ModelViewSet):
         upload = SourceUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
-        try:
-            if not data.get("archive"):
-                job = services.start_git_import(repository, data["git_url"], data.get("ref", ""))
-                return Response(SourceImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
-            archive = data["archive"]
-            source = services.add_archive_source(repository, archive, archive.name or "")
-        except (ArchiveError, GitError) as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        if not data.get("archive"):
+            job = services.start_git_import(repository, data["git_url"], data.get("ref", ""))
+            return Response(SourceImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
+        archive = data["archive"]
+        source = services.add_archive_source(repository, archive, archive.name or "")
         return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
 
 
@@ -109,10 +92,7 @@ class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
         source = self.get_object()
         query = ContextQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        try:
-            plan = plan_context(source, query.validated_data["dockerfile"], query.validated_data["path"])
-        except ContextError as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        plan = plan_context(source, query.validated_data["dockerfile"], query.validated_data["path"])
         return Response(plan.as_dict())
 
     @extend_schema(
@@ -127,10 +107,7 @@ class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
         source = self.get_object()
         query = ContextQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        try:
-            findings = lint_source(source, query.validated_data["dockerfile"], query.validated_data["path"])
-        except (ContextError, LintError) as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_400_BAD_REQUEST)
+        findings = lint_source(source, query.validated_data["dockerfile"], query.validated_data["path"])
         return Response(FindingSerializer(findings, many=True).data)
 
 
@@ -153,10 +130,7 @@ class SourceImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     def list(self, request: Request, *args, **kwargs) -> Response:
         return super().list(request, *args, **kwargs)
 
-    @extend_schema(parameters=[OpenApiParameter("offset", int)], responses={200: LogSerializer})
+    @log_schema()
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: str | None = None) -> Response:
-        job = self.get_object()
-        query = LogQuerySerializer(data=request.query_params)
-        query.is_valid(raise_exception=True)
-        return Response(asdict(jobs.read_log(job, query.validated_data["offset"])))
+        return log_response(self.get_object(), request.query_params)

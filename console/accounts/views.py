@@ -8,6 +8,7 @@ from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
 from console.accounts import services
@@ -21,6 +22,7 @@ class LoginView(auth_views.LoginView):
     """Django's login page, throttled: a locked sign-in is a form error answered 429 with Retry-After."""
 
     authentication_form = LoginForm
+    template_name = "accounts/user_login.html"
     redirect_authenticated_user = True
     # FormView would treat PUT as POST.
     http_method_names = ["get", "post", "head", "options"]
@@ -53,6 +55,9 @@ class LogoutView(auth_views.LogoutView):
 
 
 class PasswordChangeView(auth_views.PasswordChangeView):
+    template_name = "accounts/password_change_form.html"
+    success_url = reverse_lazy("accounts:password-change-done")
+
     def form_valid(self, form) -> HttpResponse:
         response = super().form_valid(form)
         record(self.request.user, Action.PASSWORD_CHANGED, target=self.request.user, request=self.request)
@@ -76,7 +81,7 @@ def signup(request: HttpRequest) -> HttpResponse:
             login(request, user, backend=settings.AUTHENTICATION_BACKENDS[0])
             messages.success(request, f"Welcome, {user.username}. Your account is ready.")
             return redirect("dashboard")
-    return render(request, "registration/signup.html", {"form": form})
+    return render(request, "accounts/user_signup.html", {"form": form})
 
 
 @login_required
@@ -89,7 +94,7 @@ def tokens(request: HttpRequest) -> HttpResponse:
         record(request.user, Action.TOKEN_CREATED, target=token, detail={"via": "browser"}, request=request)
         form = AccessTokenForm()
     context = {"form": form, "tokens": AccessToken.objects.for_user(request.user), "new_token": new_token}
-    return render(request, "accounts/tokens.html", context)
+    return render(request, "accounts/token_list.html", context)
 
 
 @login_required
@@ -99,4 +104,4 @@ def revoke_token(request: HttpRequest, pk: int) -> HttpResponse:
     record(request.user, Action.TOKEN_REVOKED, target=token, detail={"via": "browser"}, request=request)
     services.revoke_access_token(token)
     messages.success(request, f"Token “{token.name}” was revoked.")
-    return redirect("tokens")
+    return redirect("accounts:token-list")

@@ -4,6 +4,8 @@ from django.urls import path
 
 from console.audit import views
 
+app_name = "audit"
+
 urlpatterns = [
-    path("audit/", views.event_list, name="audit"),
+    path("audit/", views.event_list, name="event-list"),
 ]

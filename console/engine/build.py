@@ -8,6 +8,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from console import references
 from console.engine.core import Engine, EngineError, EngineNotFound
 
 OUTPUT_LIMIT = 64 * 1024
@@ -153,8 +154,8 @@ def build(engine: Engine, request: BuildRequest) -> BuildStream:
 
 def tag_image(engine: Engine, image: str, reference: str) -> None:
     """Name an image `reference` (name[:tag], the tag `latest` when none); a registry port is not a tag."""
-    repository, _, tag = reference.rpartition(":") if ":" in reference.rsplit("/", 1)[-1] else (reference, "", "")
-    engine.tag_image(image, repository, tag or "latest")
+    repository, tag = references.split(reference)
+    engine.tag_image(image, repository, tag or references.DEFAULT_TAG)
 
 
 def kill_and_remove_container(engine: Engine, container_id: str) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from console import references
 from console.engine.core import Engine, EngineBadRequest, EngineError, EngineNotFound
 
 CONTAINER_ACTIONS = ("start", "stop", "restart", "remove")
@@ -116,14 +117,7 @@ def pull_image(engine: Engine, reference: str, auth_config: dict[str, str] | Non
 
 def split_reference(reference: str) -> tuple[str, str | None]:
     """`repo[:tag][@digest]` -> (repo, tag or digest), minding a registry's `host:port/` prefix."""
-    if "@" in reference:
-        repository, digest = reference.split("@", 1)
-        return repository, digest
-    last = reference.rsplit("/", 1)[-1]
-    if ":" in last:
-        repository, tag = reference.rsplit(":", 1)
-        return repository, tag
-    return reference, "latest"
+    return references.split(reference)
 
 
 # -- running a container for a deployment -----------------------------------------------------------------

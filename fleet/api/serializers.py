@@ -4,6 +4,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from console.engine import parse_ssh_host_key, ssh_fingerprint
+from console.jobs import logs
 from fleet.constants import RestartPolicy
 from fleet.models import Deployment, DeploymentTarget, Host
 
@@ -145,7 +146,5 @@ class DeploymentRequestSerializer(serializers.Serializer):
                                                                                    "with.")
 
 
-class LogSerializer(serializers.Serializer):
-    lines = serializers.ListField(child=serializers.CharField())
-    next_offset = serializers.IntegerField()
-    finished = serializers.BooleanField()
+# Every job's log answers the same (console/jobs/logs.py); the name stays importable from here.
+LogSerializer = logs.LogSerializer

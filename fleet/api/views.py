@@ -8,8 +8,8 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console import jobs
 from console.api import ErrorSerializer
+from console.jobs.logs import log_response, log_schema
 from fleet import services
 from fleet.api.serializers import (
     ContainerLogsSerializer,
@@ -17,7 +17,6 @@ from fleet.api.serializers import (
     DeploymentRequestSerializer,
     DeploymentSerializer,
     HostSerializer,
-    LogSerializer,
 )
 from fleet.models import Deployment, Host
 
@@ -131,20 +130,11 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
             return Response({"detail": exc.message_dict["detail"][0]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(DeploymentSerializer(_fresh(deployment)).data, status=status.HTTP_202_ACCEPTED)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("offset", int, description="The first line to return.")],
-        responses={200: LogSerializer},
-    )
+    @log_schema()
     @action(detail=True, methods=["get"])
     def log(self, request: Request, pk: str | None = None) -> Response:
         """The deployment's log lines from `offset` on."""
-        deployment = self.get_object()
-        try:
-            offset = max(0, int(request.query_params.get("offset", 0)))
-        except ValueError:
-            return Response({"detail": "offset is a whole number."}, status=status.HTTP_400_BAD_REQUEST)
-        chunk = jobs.read_log(deployment, offset)
-        return Response({"lines": chunk.lines, "next_offset": chunk.next_offset, "finished": chunk.finished})
+        return log_response(self.get_object(), request.query_params, lenient_offset=True)
 
 
 def _fresh(deployment: Deployment) -> Deployment:

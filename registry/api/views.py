@@ -4,11 +4,11 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import APIException
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from console.api import ErrorSerializer
+from console.jobs.logs import log_response, log_schema
 from registry import services
 from registry.api.serializers import (
     PublicSerializer,
@@ -22,11 +22,6 @@ from registry.api.serializers import (
     TestResultSerializer,
 )
 from registry.models import PublicRepository, Pull, Push, RegistryAccount
-
-
-class RegistryUnavailable(APIException):
-    status_code = status.HTTP_502_BAD_GATEWAY
-    default_detail = "The registry did not answer as expected."
 
 
 class RegistryAccountViewSet(
@@ -67,19 +62,14 @@ class RegistryAccountViewSet(
     @extend_schema(responses={200: RepositoryListSerializer, 502: OpenApiResponse(ErrorSerializer)})
     @action(detail=True, methods=["get"])
     def repositories(self, request: Request, pk=None) -> Response:
-        try:
-            names = services.list_repositories(self.get_object())
-        except services.RegistryError as exc:
-            raise RegistryUnavailable(str(exc)) from None
+        # A RegistryError is a 502 with its message, answered by console.api's handler.
+        names = services.list_repositories(self.get_object())
         return Response({"repositories": names})
 
     @extend_schema(responses={200: TagListSerializer, 502: OpenApiResponse(ErrorSerializer)})
     @action(detail=True, methods=["get"], url_path=r"repositories/(?P<name>[^?#]+?)/tags")
     def tags(self, request: Request, pk=None, name: str = "") -> Response:
-        try:
-            tags = services.list_tags(self.get_object(), name)
-        except services.RegistryError as exc:
-            raise RegistryUnavailable(str(exc)) from None
+        tags = services.list_tags(self.get_object(), name)
         return Response({"name": name, "tags": tags})
 
     @extend_schema(request=None, responses={200: PublicSerializer, 400: OpenApiResponse(ErrorSerializer)})
@@ -115,6 +105,12 @@ class _TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     def _answer(self, job) -> Response:
         job = get_object_or_404(self.get_queryset(), pk=job.pk)
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
+
+    @log_schema()
+    @action(detail=True, methods=["get"])
+    def log(self, request: Request, pk: str | None = None) -> Response:
+        """The log lines from `offset` on, as every job's log answers (the job's own `log` has it whole)."""
+        return log_response(self.get_object(), request.query_params)
 
 
 class PushViewSet(_TransferViewSet):

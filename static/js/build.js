@@ -1,10 +1,10 @@
 // The build page: follows the log and the steps through the API until the build ends, then reloads once so
 // the server renders the outcome (failure details, image link). Runs a debug command through the API.
+// Needs poll.js.
 (function () {
   "use strict";
   var root = document.getElementById("build");
   if (!root) { return; }
-  var api = root.dataset.api;
   var offset = parseInt(root.dataset.offset || "0", 10);
   var logBox = document.getElementById("build-log");
   var statusBadge = document.getElementById("build-status");
@@ -12,13 +12,6 @@
   var label = document.getElementById("build-progress-label");
   var stepsBody = document.querySelector("#build-steps tbody");
   var csrf = document.querySelector("[name=csrfmiddlewaretoken]");
-
-  function getJSON(url) {
-    return fetch(url, {headers: {"Accept": "application/json"}, credentials: "same-origin"}).then(function (r) {
-      if (!r.ok) { throw new Error("HTTP " + r.status); }
-      return r.json();
-    });
-  }
 
   function renderSteps(build) {
     var total = build.step_count || 0;
@@ -58,34 +51,25 @@
     });
   }
 
-  function followLog() {
-    getJSON(api + "log/?offset=" + offset).then(function (chunk) {
-      if (chunk.lines.length) {
-        var atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 20;
-        logBox.appendChild(document.createTextNode(chunk.lines.join("\n") + "\n"));
-        if (atBottom) { logBox.scrollTop = logBox.scrollHeight; }
-      }
-      offset = chunk.next_offset;
-      if (!chunk.finished) { window.setTimeout(followLog, 400); }
-    }).catch(function () { window.setTimeout(followLog, 2000); });
+  function appendLog(lines) {
+    var atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 20;
+    logBox.appendChild(document.createTextNode(lines.join("\n") + "\n"));
+    if (atBottom) { logBox.scrollTop = logBox.scrollHeight; }
   }
 
-  function followBuild() {
-    getJSON(api).then(function (build) {
-      statusBadge.textContent = build.status;
-      statusBadge.className = "badge " + build.status;
-      renderSteps(build);
-      if (["succeeded", "failed", "cancelled"].indexOf(build.status) >= 0) {
-        window.setTimeout(function () { window.location.reload(); }, 600);
-        return;
-      }
-      window.setTimeout(followBuild, 1000);
-    }).catch(function () { window.setTimeout(followBuild, 2000); });
+  function drawBuild(build) {
+    statusBadge.textContent = build.status;
+    statusBadge.className = "badge " + build.status;
+    renderSteps(build);
+    // Once the build has ended, reload once so the server renders the outcome.
+    if (consolePoll.isFinal(build.status)) {
+      window.setTimeout(function () { window.location.reload(); }, 600);
+    }
   }
 
   if (!root.dataset.final) {
-    followLog();
-    followBuild();
+    consolePoll.followLog(root.dataset.log, offset, 400, appendLog);
+    consolePoll.follow(root.dataset.api, 1000, drawBuild);
   } else if (parseInt(root.dataset.total || "0", 10)) {
     bar.style.width = Math.round(100 * parseInt(root.dataset.done, 10) / parseInt(root.dataset.total, 10)) + "%";
   }

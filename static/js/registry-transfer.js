@@ -1,10 +1,9 @@
 // A push or pull page: poll the job's API until it ends, redrawing the per-layer progress bars and the log.
+// Needs poll.js.
 (function () {
   "use strict";
   var panel = document.getElementById("transfer");
   if (!panel) { return; }
-  var url = panel.dataset.api;
-  var FINAL = { succeeded: true, failed: true, cancelled: true };
 
   function cell(row, text) {
     var td = document.createElement("td");
@@ -49,14 +48,5 @@
     drawLayers(job.layers || []);
   }
 
-  function poll() {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-      .then(function (job) {
-        draw(job);
-        if (!FINAL[job.status]) { window.setTimeout(poll, 1000); }
-      })
-      .catch(function () { window.setTimeout(poll, 3000); });
-  }
-  poll();
-})();
+  consolePoll.follow(panel.dataset.api, 1000, draw);
+}());

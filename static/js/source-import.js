@@ -1,10 +1,11 @@
 // A git clone's page: poll the clone job's API until it ends; when it succeeded, open the new source.
+// Needs poll.js.
 (function () {
   "use strict";
   var panel = document.getElementById("source-import");
   if (!panel) { return; }
-  var url = panel.dataset.api;
-  var FINAL = { succeeded: true, failed: true, cancelled: true };
+  // data-source-url is the page of source 0 (the server's {% url %}): swap in the new source's id.
+  function sourceUrl(id) { return panel.dataset.sourceUrl.replace(/\/0\/$/, "/" + id + "/"); }
 
   function draw(job) {
     var badge = document.getElementById("import-status");
@@ -14,7 +15,7 @@
     document.getElementById("import-log").textContent = job.log || "";
     if (job.source) {
       var link = document.createElement("a");
-      link.href = panel.dataset.sourceUrl + job.source + "/";
+      link.href = sourceUrl(job.source);
       link.textContent = "source #" + job.source;
       var where = document.getElementById("import-source");
       where.textContent = "";
@@ -22,18 +23,8 @@
     }
   }
 
-  function poll() {
-    fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
-      .then(function (response) { return response.ok ? response.json() : Promise.reject(response.status); })
-      .then(function (job) {
-        draw(job);
-        if (job.status === "succeeded" && job.source) {
-          window.location.assign(panel.dataset.sourceUrl + job.source + "/");
-        } else if (!FINAL[job.status]) {
-          window.setTimeout(poll, 1000);
-        }
-      })
-      .catch(function () { window.setTimeout(poll, 3000); });
-  }
-  poll();
-})();
+  consolePoll.follow(panel.dataset.api, 1000, function (job) {
+    draw(job);
+    if (job.status === "succeeded" && job.source) { window.location.assign(sourceUrl(job.source)); }
+  });
+}());

@@ -34,7 +34,8 @@
       try { body = JSON.parse(request.responseText); } catch (ignored) { body = {}; }
       if (request.status === 201) {
         show(100, "Stored");
-        window.location.href = form.dataset.sourceUrl + body.id + "/";
+        // data-source-url is the page of source 0 (the server's {% url %}): swap in the new source's id.
+        window.location.href = form.dataset.sourceUrl.replace(/\/0\/$/, "/" + body.id + "/");
         return;
       }
       box.hidden = true;

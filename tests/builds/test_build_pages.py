@@ -17,7 +17,7 @@ def source(repository):
 
 
 def test_the_form_shows_lint_and_context_warnings_before_starting(owner_client, source):
-    response = owner_client.get(reverse("build_create", args=[source.pk]) + "?dockerfile=book/Dockerfile")
+    response = owner_client.get(reverse("builds:build-create", args=[source.pk]) + "?dockerfile=book/Dockerfile")
     assert response.status_code == 200
     checks = response.context["checks"]
     assert {f.rule for f in checks.findings} >= {"CONSOLE004", "DL3020"}
@@ -26,19 +26,19 @@ def test_the_form_shows_lint_and_context_warnings_before_starting(owner_client, 
 
 
 def test_it_starts_a_build_with_every_option(owner_client, source, owner):
-    response = owner_client.post(reverse("build_create", args=[source.pk]), {
+    response = owner_client.post(reverse("builds:build-create", args=[source.pk]), {
         "dockerfile": "Dockerfile", "path": ".", "tags": "app:1 app:latest", "build_args": "A=1\n# c\nB=two",
         "secret_args": "TOKEN=hunter2-secret", "labels": "team=web", "target": "base", "no_cache": "on",
         "memory_limit": "256m", "cpu_shares": "512", "cpuset_cpus": "0", "timeout": "600"})
     build = Build.objects.get()
     assert response.status_code == 302
-    assert response.url == reverse("build_detail", args=[build.pk])
+    assert response.url == reverse("builds:build-detail", args=[build.pk])
     assert build.tags == ["app:1", "app:latest"]
     assert build.build_args == {"A": "1", "B": "two", "TOKEN": "****"}
     assert build.secret_args == ["TOKEN"]
     assert (build.target, build.no_cache, build.memory_limit, build.cpu_shares, build.cpuset_cpus, build.timeout) == (
         "base", True, "256m", 512, "0", 600)
-    page = owner_client.get(reverse("build_detail", args=[build.pk])).content.decode()
+    page = owner_client.get(reverse("builds:build-detail", args=[build.pk])).content.decode()
     assert "hunter2-secret" not in page and "TOKEN=****" in page
     Build.objects.filter(pk=build.pk).update(status="cancelled")
 
@@ -51,8 +51,8 @@ def test_it_starts_a_build_with_every_option(owner_client, source, owner):
     ({"dockerfile": "Nope"}, "dockerfile", "There is no 'Nope'"),
 ])
 def test_bad_options_are_form_errors_and_start_nothing(owner_client, source, data, field, message):
-    response = owner_client.post(reverse("build_create", args=[source.pk]), {"dockerfile": "Dockerfile", "path": ".",
-                                                                            **data})
+    response = owner_client.post(reverse("builds:build-create", args=[source.pk]),
+                                 {"dockerfile": "Dockerfile", "path": ".", **data})
     assert response.status_code == 400
     assert message in " ".join(response.context["form"].errors[field])
     assert not Build.objects.exists()
@@ -63,39 +63,40 @@ def test_the_build_page_cancel_and_rebuild(owner_client, source, owner, settings
     build = Build.objects.create(owner=owner, repository=source.repository, source=source, tags=["x:1"],
                                  status="running")
     waiting = Build.objects.create(owner=owner, repository=source.repository, source=source)
-    page = owner_client.get(reverse("build_detail", args=[waiting.pk]))
+    page = owner_client.get(reverse("builds:build-detail", args=[waiting.pk]))
     assert page.status_code == 200
     assert "waiting: 1 in line" in page.content.decode()
-    assert owner_client.get(reverse("build_cancel", args=[waiting.pk])).status_code == 405
-    owner_client.post(reverse("build_cancel", args=[waiting.pk]))
+    assert owner_client.get(reverse("builds:build-cancel", args=[waiting.pk])).status_code == 405
+    owner_client.post(reverse("builds:build-cancel", args=[waiting.pk]))
     waiting.refresh_from_db()
     assert waiting.status == "cancelled"
     Build.objects.filter(pk=build.pk).update(status="failed")
-    response = owner_client.post(reverse("build_rebuild", args=[build.pk]))
+    response = owner_client.post(reverse("builds:build-rebuild", args=[build.pk]))
     new = Build.objects.exclude(pk__in=[build.pk, waiting.pk]).get()
-    assert response.url == reverse("build_detail", args=[new.pk])
+    assert response.url == reverse("builds:build-detail", args=[new.pk])
     assert new.rebuild_of_id == build.pk and new.tags == ["x:1"]
     Build.objects.filter(pk=new.pk).update(status="cancelled")
 
 
 def test_debugging_a_build_that_did_not_fail_is_refused(owner_client, source, owner):
     build = Build.objects.create(owner=owner, repository=source.repository, source=source, status="succeeded")
-    response = owner_client.post(reverse("build_debug", args=[build.pk]), {"command": "id"})
+    response = owner_client.post(reverse("builds:build-debug", args=[build.pk]), {"command": "id"})
     assert response.status_code == 400
     assert "Only a failed build" in response.content.decode()
 
 
 def test_the_list_and_history_show_only_the_users_builds(owner_client, source, owner, outsider, client):
     mine = Build.objects.create(owner=owner, repository=source.repository, source=source, status="succeeded")
-    assert list(owner_client.get(reverse("build_list")).context["builds"]) == [mine]
-    assert list(owner_client.get(reverse("repository_detail", args=[source.repository.pk])).context["builds"]) == [mine]
+    assert list(owner_client.get(reverse("builds:build-list")).context["builds"]) == [mine]
+    repository_page = owner_client.get(reverse("builds:repository-detail", args=[source.repository.pk]))
+    assert list(repository_page.context["builds"]) == [mine]
     client.force_login(outsider)
-    assert list(client.get(reverse("build_list")).context["builds"]) == []
-    for name in ("build_detail",):
+    assert list(client.get(reverse("builds:build-list")).context["builds"]) == []
+    for name in ("builds:build-detail",):
         assert client.get(reverse(name, args=[mine.pk])).status_code == 404
-    for name in ("build_cancel", "build_rebuild", "build_debug"):
+    for name in ("builds:build-cancel", "builds:build-rebuild", "builds:build-debug"):
         assert client.post(reverse(name, args=[mine.pk]), {"command": "id"}).status_code == 404
-    assert client.get(reverse("build_create", args=[source.pk])).status_code == 404
+    assert client.get(reverse("builds:build-create", args=[source.pk])).status_code == 404
     assert Build.objects.count() == 1
 
 

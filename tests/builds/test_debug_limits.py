@@ -103,7 +103,7 @@ def test_a_second_concurrent_debug_command_of_one_user_is_refused(owner_api, own
         refused = debug(owner_api, failed_build, "id")
         assert refused.status_code == 429
         assert "already have 1 debug command running" in refused.json()["detail"]
-        page = owner_client.post(reverse("build_debug", args=[failed_build.pk]), {"command": "id"})
+        page = owner_client.post(reverse("builds:build-debug", args=[failed_build.pk]), {"command": "id"})
         assert page.status_code == 429
         assert "already have 1 debug command running" in page.content.decode()
     finally:

@@ -17,12 +17,15 @@ from rest_framework.test import APIClient
 from builds import nodes, services
 from builds.constants import NodeStatus
 from builds.models import Build, BuildNode, Image
+from console.constants import FINAL_STATUSES
 from console.engine import Engine, EngineNotFound
 from console.engine.images import inspect_image
 from console.engine.transfer import copy_image
+from fleet.models import Deployment
 from tests.builds.build_helpers import source_from, wait_for_build
 from tests.fixtures.fleet import start_fleet
-from tests.fixtures.worker import running_worker, wait_for
+from tests.fixtures.worker import routed_to, running_worker, wait_for
+from tests.fleet.conftest import http_get, register
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 BASE = "busybox:1.35.0"
@@ -149,6 +152,46 @@ def test_it_lists_nodes_for_staff_and_drains_one(farm_nodes, staff_api, owner_ap
         wait_for_build(build, timeout=120)
         assert build.status == "succeeded" and build.node.name == second
     assert staff_api.post(f"/api/v1/build-nodes/{farm_nodes[first][0].pk}/undrain/").json()["drained"] is False
+
+
+def test_an_image_a_node_built_deploys_to_a_host_without_it(farm_nodes, owner, owner_api, tmp_path):
+    """The issue-13 farm deploy: the image lives only on the node that built it; a deployment to another engine
+    streams it from that node (builds/access.py says which engine holds it), not from the build engine."""
+    repository = services.create_repository(owner, "farm-deploy", "")
+    source = source_from(repository, {
+        "Dockerfile": f"FROM {BASE}\nCOPY index.html /www/index.html\n"
+                      'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n',
+        "index.html": "built on a farm node\n",
+    })
+    build = wait_for_build(start(owner, source, tags=["farm-deploy/app:1"]), timeout=180)
+    assert build.status == "succeeded", build.error
+    by_name = {node.name: host for node, host, _ in farm_nodes.values()}
+    builder = by_name[build.node.name]
+    other = next(host for name, host in by_name.items() if name != build.node.name)
+    assert on_engine(builder, build.image_id) and not on_engine(other, build.image_id)
+    # Neither is the machine's build engine holding it: only the node's engine can be the source.
+    with Engine.for_builds() as main:
+        assert not main.image_exists(build.image_id)
+    target = register(owner, other, name="other-node")
+    with running_worker(tmp_path, queues=("celery",), concurrency=1) as worker, routed_to(worker):
+        answer = owner_api.post("/api/v1/deployments/", {
+            "image": "farm-deploy/app:1", "hosts": [target.pk], "name": "farm-app", "ports": {"8080/tcp": 8080},
+        }, format="json")
+        assert answer.status_code == 202, answer.json()
+        deployment = Deployment.objects.get(pk=answer.json()["id"])
+        wait_for(lambda: Deployment.objects.get(pk=deployment.pk).status in FINAL_STATUSES, timeout=120,
+                 message="the deployment to finish")
+    deployment.refresh_from_db()
+    (deployed,) = deployment.targets.all()
+    assert deployment.status == "succeeded", (deployed.error, worker.output()[-2000:])
+    assert deployment.image_id == build.image_id
+    try:
+        assert on_engine(other, build.image_id)
+        assert http_get(deployed.url) == "built on a farm node\n"
+    finally:
+        with other.engine() as engine, engine.errors("Cleaning up"):
+            for container in engine.api.containers(all=True, filters={"label": "console.deployment.name=farm-app"}):
+                engine.api.remove_container(container["Id"], force=True)
 
 
 def test_it_moves_queued_builds_off_a_dead_node_and_fails_its_running_one(farm_nodes, owner, owner_api, staff_api):

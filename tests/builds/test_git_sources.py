@@ -375,9 +375,10 @@ def test_the_reaper_fails_imports_whose_worker_is_gone(owner, repository):
 
 
 def test_the_git_form_opens_the_clone_page_until_the_source_appears(owner_client, repository, upstream, worker):
-    response = owner_client.post(reverse("source_from_git", args=[repository.pk]), {"git_url": upstream["url"]})
+    response = owner_client.post(reverse("builds:source-import-create", args=[repository.pk]),
+                                 {"git_url": upstream["url"]})
     job = SourceImport.objects.get()
-    assert response.status_code == 302 and response.url == reverse("source_import_detail", args=[job.pk])
+    assert response.status_code == 302 and response.url == reverse("builds:source-import-detail", args=[job.pk])
     page = owner_client.get(response.url)
     assert page.status_code == 200
     assert upstream["url"] in page.content.decode()
@@ -388,7 +389,8 @@ def test_the_git_form_opens_the_clone_page_until_the_source_appears(owner_client
 
 
 def test_a_refused_git_url_is_a_form_error(owner_client, repository, upstream):
-    response = owner_client.post(reverse("source_from_git", args=[repository.pk]), {"git_url": upstream["file_url"]})
+    response = owner_client.post(reverse("builds:source-import-create", args=[repository.pk]),
+                                 {"git_url": upstream["file_url"]})
     assert response.status_code == 400
     assert "only staff" in response.context["git_form"].errors["git_url"][0]
     assert not SourceImport.objects.exists()
@@ -397,5 +399,5 @@ def test_a_refused_git_url_is_a_form_error(owner_client, repository, upstream):
 def test_an_outsider_cannot_see_the_clone_page(client, outsider, owner, repository):
     job = SourceImport.objects.create(owner=owner, repository=repository, git_url="https://example.com/r.git")
     client.force_login(outsider)
-    assert client.get(reverse("source_import_detail", args=[job.pk])).status_code == 404
+    assert client.get(reverse("builds:source-import-detail", args=[job.pk])).status_code == 404
     assert APIClient().get(f"/api/v1/source-imports/{job.pk}/").status_code == 401

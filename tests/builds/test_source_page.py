@@ -15,7 +15,7 @@ def make_source(repository) -> Source:
 
 def test_it_shows_the_tree_with_excluded_files_and_their_patterns(owner_client, repository):
     source = make_source(repository)
-    response = owner_client.get(reverse("source_detail", args=[source.pk]))
+    response = owner_client.get(reverse("builds:source-detail", args=[source.pk]))
     assert response.status_code == 200
     rows = {row.path: row for row in response.context["rows"]}
     assert rows["debug.log"].sent is False and rows["debug.log"].pattern == "*.log"
@@ -30,7 +30,7 @@ def test_it_shows_the_tree_with_excluded_files_and_their_patterns(owner_client, 
 
 def test_it_previews_another_dockerfile_and_folder(owner_client, repository):
     source = make_source(repository)
-    response = owner_client.get(reverse("source_detail", args=[source.pk]), {"dockerfile": "Dockerfile",
+    response = owner_client.get(reverse("builds:source-detail", args=[source.pk]), {"dockerfile": "Dockerfile",
                                                                             "path": "services/api"})
     assert {row.path for row in response.context["rows"]} == {".dockerignore", "Dockerfile", "main.sh", "tmp",
                                                               "tmp/cache"}
@@ -38,7 +38,7 @@ def test_it_previews_another_dockerfile_and_folder(owner_client, repository):
 
 def test_a_missing_dockerfile_is_shown_not_raised(owner_client, repository):
     source = make_source(repository)
-    response = owner_client.get(reverse("source_detail", args=[source.pk]), {"dockerfile": "Nope"})
+    response = owner_client.get(reverse("builds:source-detail", args=[source.pk]), {"dockerfile": "Nope"})
     assert response.status_code == 200
     assert "There is no &#x27;Nope&#x27;" in response.content.decode()
 
@@ -46,14 +46,14 @@ def test_a_missing_dockerfile_is_shown_not_raised(owner_client, repository):
 def test_an_outsider_gets_404(client, outsider, repository):
     source = make_source(repository)
     client.force_login(outsider)
-    assert client.get(reverse("source_detail", args=[source.pk])).status_code == 404
-    assert client.post(reverse("source_delete", args=[source.pk])).status_code == 404
+    assert client.get(reverse("builds:source-detail", args=[source.pk])).status_code == 404
+    assert client.post(reverse("builds:source-delete", args=[source.pk])).status_code == 404
     assert Source.objects.filter(pk=source.pk).exists()
 
 
 def test_deleting_needs_post(owner_client, repository):
     source = make_source(repository)
-    assert owner_client.get(reverse("source_delete", args=[source.pk])).status_code == 405
-    response = owner_client.post(reverse("source_delete", args=[source.pk]))
+    assert owner_client.get(reverse("builds:source-delete", args=[source.pk])).status_code == 405
+    response = owner_client.post(reverse("builds:source-delete", args=[source.pk]))
     assert response.status_code == 302
     assert not Source.objects.exists()

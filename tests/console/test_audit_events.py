@@ -34,8 +34,8 @@ def actions() -> list[str]:
 
 
 def test_signing_up_in_the_browser(client, db):
-    client.post(reverse("signup"), {"username": "newcomer", "email": "n@example.com", "password1": NEW_PASSWORD,
-                                    "password2": NEW_PASSWORD})
+    client.post(reverse("accounts:signup"), {"username": "newcomer", "email": "n@example.com",
+                                             "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
     event = AuditEvent.objects.get()
     assert (event.action, event.actor_name, event.detail) == ("signup", "newcomer", {"via": "browser"})
     assert event.address == "127.0.0.1"
@@ -49,37 +49,38 @@ def test_signing_up_through_the_api(api_client, db):
 
 
 def test_signing_in_and_out_in_the_browser(client, owner):
-    client.post(reverse("login"), {"username": "alice", "password": PASSWORD})
-    client.post(reverse("logout"))
+    client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD})
+    client.post(reverse("accounts:logout"))
     assert actions() == ["signin", "signout"]
     signin = AuditEvent.objects.get(action="signin")
     assert (signin.actor, signin.detail, signin.target_type) == (owner, {"via": "browser"}, "auth.user")
 
 
 def test_a_failed_sign_in_for_an_unknown_username(client, db):
-    client.post(reverse("login"), {"username": "ghost", "password": "whatever"})
+    client.post(reverse("accounts:login"), {"username": "ghost", "password": "whatever"})
     event = AuditEvent.objects.get()
     assert (event.action, event.actor, event.target_label) == ("signin_failed", None, "ghost")
 
 
 def test_changing_the_password(owner_client, owner):
-    response = owner_client.post(reverse("password_change"), {"old_password": PASSWORD, "new_password1": NEW_PASSWORD,
-                                                              "new_password2": NEW_PASSWORD})
+    response = owner_client.post(reverse("accounts:password-change"), {"old_password": PASSWORD,
+                                                                       "new_password1": NEW_PASSWORD,
+                                                                       "new_password2": NEW_PASSWORD})
     assert response.status_code == 302
     assert actions() == ["password_changed"]
     assert AuditEvent.objects.get().actor == owner
 
 
 def test_a_refused_password_change_is_not_recorded(owner_client):
-    owner_client.post(reverse("password_change"), {"old_password": "wrong", "new_password1": NEW_PASSWORD,
+    owner_client.post(reverse("accounts:password-change"), {"old_password": "wrong", "new_password1": NEW_PASSWORD,
                                                    "new_password2": NEW_PASSWORD})
     assert actions() == []
 
 
 def test_tokens_created_and_revoked_in_the_browser(owner_client, owner):
-    owner_client.post(reverse("tokens"), {"name": "laptop"})
+    owner_client.post(reverse("accounts:token-list"), {"name": "laptop"})
     token = AccessToken.objects.get()
-    owner_client.post(reverse("revoke_token", args=[token.pk]))
+    owner_client.post(reverse("accounts:token-revoke", args=[token.pk]))
     assert actions() == ["token_created", "token_revoked"]
     created = AuditEvent.objects.get(action="token_created")
     assert (created.target_type, created.target_id) == ("accounts.accesstoken", str(token.pk))
@@ -98,7 +99,7 @@ def test_tokens_created_and_revoked_through_the_api(api_client, owner):
 def test_an_outsider_revoking_anothers_token_records_nothing(client, owner, outsider):
     token, _ = create_access_token(owner, "x")
     client.force_login(outsider)
-    assert client.post(reverse("revoke_token", args=[token.pk])).status_code == 404
+    assert client.post(reverse("accounts:token-revoke", args=[token.pk])).status_code == 404
     assert actions() == []
 
 

@@ -14,7 +14,7 @@ def test_it_lists_the_users_own_events_newest_first(owner_client, owner, outside
     record(owner, Action.SIGNIN, target=owner, detail={"via": "browser"})
     record(owner, Action.TOKEN_CREATED, target="ci")
     record(outsider, Action.REGISTRY_CREATED, target="mallory's hub")
-    response = owner_client.get(reverse("audit"))
+    response = owner_client.get(reverse("audit:event-list"))
     assert response.status_code == 200
     assert [event.action for event in response.context["page"]] == ["token_created", "signin"]
     html = response.content.decode()
@@ -25,7 +25,7 @@ def test_it_lists_the_users_own_events_newest_first(owner_client, owner, outside
 def test_an_outsider_sees_none_of_the_owners_events(client, owner, outsider):
     record(owner, Action.SIGNIN, target=owner)
     client.force_login(outsider)
-    response = client.get(reverse("audit"))
+    response = client.get(reverse("audit:event-list"))
     assert response.status_code == 200
     assert list(response.context["page"]) == []
     assert "No events" in response.content.decode()
@@ -36,16 +36,16 @@ def test_staff_see_every_accounts_events(client, owner, outsider):
     record(outsider, Action.SIGNIN)
     staff = get_user_model().objects.create_user("root", "root@example.com", "x", is_staff=True)
     client.force_login(staff)
-    response = client.get(reverse("audit"))
+    response = client.get(reverse("audit:event-list"))
     assert {event.actor_name for event in response.context["page"]} == {"alice", "mallory"}
 
 
 def test_it_filters_by_action_and_ignores_an_unknown_one(owner_client, owner):
     record(owner, Action.SIGNIN)
     record(owner, Action.SIGNOUT)
-    filtered = owner_client.get(reverse("audit"), {"action": "signout"})
+    filtered = owner_client.get(reverse("audit:event-list"), {"action": "signout"})
     assert [event.action for event in filtered.context["page"]] == ["signout"]
-    unknown = owner_client.get(reverse("audit"), {"action": "nonsense"})
+    unknown = owner_client.get(reverse("audit:event-list"), {"action": "nonsense"})
     assert unknown.status_code == 200
     assert len(unknown.context["page"]) == 2
     assert unknown.context["form"].errors["action"]
@@ -54,22 +54,22 @@ def test_it_filters_by_action_and_ignores_an_unknown_one(owner_client, owner):
 def test_it_pages_through_many_events(owner_client, owner):
     for _ in range(PAGE_SIZE + 3):
         record(owner, Action.SIGNIN)
-    first = owner_client.get(reverse("audit"))
+    first = owner_client.get(reverse("audit:event-list"))
     assert len(first.context["page"]) == PAGE_SIZE
     assert "page=2" in first.content.decode()
-    second = owner_client.get(reverse("audit"), {"page": 2})
+    second = owner_client.get(reverse("audit:event-list"), {"page": 2})
     assert len(second.context["page"]) == 3
 
 
 def test_it_asks_anonymous_visitors_to_log_in(client, db):
-    response = client.get(reverse("audit"))
+    response = client.get(reverse("audit:event-list"))
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("accounts:login"))
 
 
 def test_it_refuses_a_post(owner_client):
-    assert owner_client.post(reverse("audit")).status_code == 405
+    assert owner_client.post(reverse("audit:event-list")).status_code == 405
 
 
 def test_the_navigation_links_to_it(owner_client):
-    assert f'href="{reverse("audit")}"' in owner_client.get(reverse("tokens")).content.decode()
+    assert f'href="{reverse("audit:event-list")}"' in owner_client.get(reverse("accounts:token-list")).content.decode()

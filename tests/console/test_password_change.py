@@ -9,7 +9,7 @@ NEW = "another fine passphrase"
 
 def test_it_changes_the_password(owner_client, owner):
     response = owner_client.post(
-        reverse("password_change"),
+        reverse("accounts:password-change"),
         {"old_password": PASSWORD, "new_password1": NEW, "new_password2": NEW},
     )
     assert response.status_code == 302
@@ -19,7 +19,7 @@ def test_it_changes_the_password(owner_client, owner):
 
 def test_it_refuses_a_wrong_old_password(owner_client, owner):
     response = owner_client.post(
-        reverse("password_change"),
+        reverse("accounts:password-change"),
         {"old_password": "wrong", "new_password1": NEW, "new_password2": NEW},
     )
     assert response.status_code == 200
@@ -29,6 +29,6 @@ def test_it_refuses_a_wrong_old_password(owner_client, owner):
 
 
 def test_it_needs_a_login(client, db):
-    response = client.get(reverse("password_change"))
+    response = client.get(reverse("accounts:password-change"))
     assert response.status_code == 302
-    assert response.url.startswith(reverse("login"))
+    assert response.url.startswith(reverse("accounts:login"))

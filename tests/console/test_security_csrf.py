@@ -36,7 +36,7 @@ def test_no_view_is_exempt_from_csrf():
 def test_a_form_posted_without_the_token_is_refused(owner):
     client = Client(enforce_csrf_checks=True)
     client.force_login(owner)
-    assert client.post(reverse("tokens"), {"name": "x"}).status_code == 403
-    assert client.post(reverse("logout")).status_code == 403
+    assert client.post(reverse("accounts:token-list"), {"name": "x"}).status_code == 403
+    assert client.post(reverse("accounts:logout")).status_code == 403
     anonymous = Client(enforce_csrf_checks=True)
-    assert anonymous.post(reverse("login"), {"username": "alice", "password": "x"}).status_code == 403
+    assert anonymous.post(reverse("accounts:login"), {"username": "alice", "password": "x"}).status_code == 403

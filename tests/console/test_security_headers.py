@@ -41,10 +41,10 @@ def test_it_sends_the_headers_on_pages_redirects_errors_and_the_api(client, db, 
 
 
 def test_it_sends_them_on_a_signed_in_page_and_a_csrf_failure(owner_client, owner):
-    assert_secure(owner_client.get(reverse("tokens")))
+    assert_secure(owner_client.get(reverse("accounts:token-list")))
     strict = Client(enforce_csrf_checks=True)
     strict.force_login(owner)
-    refused = strict.post(reverse("tokens"), {"name": "x"})
+    refused = strict.post(reverse("accounts:token-list"), {"name": "x"})
     assert refused.status_code == 403
     assert_secure(refused)
 
@@ -87,7 +87,7 @@ def test_with_production_settings_cookies_are_secure_and_https_answers_carry_hst
     settings.SESSION_COOKIE_SECURE = settings.CSRF_COOKIE_SECURE = True
     settings.SECURE_HSTS_SECONDS = 3600
     settings.SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-    response = client.post(reverse("login"), {"username": "alice", "password": PASSWORD},
+    response = client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD},
                            HTTP_X_FORWARDED_PROTO="https")
     assert response.status_code == 302
     session = response.cookies["sessionid"]
@@ -95,4 +95,4 @@ def test_with_production_settings_cookies_are_secure_and_https_answers_carry_hst
     assert response["Strict-Transport-Security"] == "max-age=3600"
     assert_secure(response)
     # Over plain HTTP (no proxy header), no HSTS: browsers ignore it there anyway.
-    assert "Strict-Transport-Security" not in client.get(reverse("login"))
+    assert "Strict-Transport-Security" not in client.get(reverse("accounts:login"))

@@ -33,10 +33,10 @@ def test_it_answers_429_once_locked_and_issues_no_token(api_client, owner):
 
 def test_the_browser_and_the_api_share_one_count(api_client, client, owner):
     for _ in range(2):
-        client.post(reverse("login"), {"username": "alice", "password": "wrong"})
+        client.post(reverse("accounts:login"), {"username": "alice", "password": "wrong"})
     ask(api_client, "wrong")
     assert ask(api_client, PASSWORD).status_code == 429
-    assert client.post(reverse("login"), {"username": "alice", "password": PASSWORD}).status_code == 429
+    assert client.post(reverse("accounts:login"), {"username": "alice", "password": PASSWORD}).status_code == 429
 
 
 def test_a_slowed_down_attempt_says_how_long_to_wait(api_client, owner, settings):

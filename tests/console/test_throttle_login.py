@@ -21,7 +21,7 @@ def limits(settings):
 
 
 def log_in(client, password: str, username: str = "alice", **extra):
-    return client.post(reverse("login"), {"username": username, "password": password}, **extra)
+    return client.post(reverse("accounts:login"), {"username": username, "password": password}, **extra)
 
 
 def test_it_locks_after_the_limit_and_the_right_password_does_not_get_in(client, owner):
@@ -85,7 +85,7 @@ def test_a_successful_login_resets_the_usernames_count(client, owner):
     for _ in range(2):
         log_in(client, "wrong")
     assert log_in(client, PASSWORD).status_code == 302
-    client.post(reverse("logout"))
+    client.post(reverse("accounts:logout"))
     for _ in range(2):
         log_in(client, "wrong")
     response = log_in(client, PASSWORD)
@@ -103,4 +103,4 @@ def test_it_records_failures_without_the_password(client, owner):
 
 
 def test_a_wrong_method_is_refused(client, db):
-    assert client.put(reverse("login")).status_code == 405
+    assert client.put(reverse("accounts:login")).status_code == 405

@@ -40,7 +40,7 @@ def basic(username: str, secret: str) -> str:
 
 
 def ask(client, secret: str, username: str = "alice"):
-    return client.get(reverse("registry-token"), {"service": "svc", "scope": "repository:alice/app:pull"},
+    return client.get(reverse("registry:token-issue"), {"service": "svc", "scope": "repository:alice/app:pull"},
                       HTTP_AUTHORIZATION=basic(username, secret))
 
 
@@ -66,7 +66,7 @@ def test_an_access_token_that_works_is_not_a_failure(client, owner, signing):
 
 def test_anonymous_requests_are_not_counted(client, owner, signing):
     for _ in range(5):
-        response = client.get(reverse("registry-token"), {"service": "svc", "scope": "repository:alice/app:pull"})
+        response = client.get(reverse("registry:token-issue"), {"service": "svc", "scope": "repository:alice/app:pull"})
         assert response.status_code == 200
     assert ask(client, PASSWORD).status_code == 200
 
@@ -78,7 +78,7 @@ def test_a_username_with_a_nul_byte_is_a_401_not_a_server_error(client, owner, s
 
 
 def test_it_refuses_a_wrong_method(client, db):
-    assert client.post(reverse("registry-token")).status_code == 405
+    assert client.post(reverse("registry:token-issue")).status_code == 405
 
 
 @pytest.mark.engine

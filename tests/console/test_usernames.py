@@ -59,7 +59,7 @@ def api_signup(api_client, username: str):
 
 
 def browser_signup(client, username: str):
-    return client.post(reverse("signup"), {"username": username, "email": "new@example.com",
+    return client.post(reverse("accounts:signup"), {"username": username, "email": "new@example.com",
                                            "password1": NEW_PASSWORD, "password2": NEW_PASSWORD})
 
 
@@ -130,7 +130,7 @@ def test_a_compatibility_form_is_stored_normalised(api_client, client, db, face)
 
 
 def test_the_browser_form_says_what_is_allowed(client, db):
-    assert usernames.HELP_TEXT.encode() in client.get(reverse("signup")).content
+    assert usernames.HELP_TEXT.encode() in client.get(reverse("accounts:signup")).content
 
 
 def test_the_database_refuses_a_case_variant_that_skipped_the_checks(owner):
@@ -171,7 +171,7 @@ def alice_capital(db):
 @pytest.mark.parametrize("typed", ["Alice", "alice", "ALICE", "ＡＬＩＣＥ", " Alice "])
 def test_sign_in_does_not_depend_on_case(client, alice_capital, typed):
     assert authenticate(None, username=typed, password=PASSWORD) == alice_capital
-    response = client.post(reverse("login"), {"username": typed, "password": PASSWORD})
+    response = client.post(reverse("accounts:login"), {"username": typed, "password": PASSWORD})
     assert response.status_code == 302
     assert client.session["_auth_user_id"] == str(alice_capital.pk)
 

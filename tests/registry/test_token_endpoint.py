@@ -31,7 +31,7 @@ def basic(username: str, secret: str) -> str:
 
 def ask(client, *scopes: str, auth: str | None = None, service: str = "svc"):
     headers = {"HTTP_AUTHORIZATION": auth} if auth else {}
-    return client.get(reverse("registry-token"), {"service": service, "scope": list(scopes)}, **headers)
+    return client.get(reverse("registry:token-issue"), {"service": service, "scope": list(scopes)}, **headers)
 
 
 def claims_of(response, certificate) -> dict:
@@ -110,4 +110,4 @@ def test_it_says_when_the_signing_key_is_missing(client, owner, settings, tmp_pa
 
 
 def test_it_refuses_post(client, owner, signing):
-    assert client.post(reverse("registry-token")).status_code == 405
+    assert client.post(reverse("registry:token-issue")).status_code == 405

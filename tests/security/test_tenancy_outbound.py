@@ -116,7 +116,8 @@ def test_moving_an_account_to_loopback_is_refused(owner_api, owner, internal, pr
 
 
 def test_the_browser_form_refuses_it_too(owner_client, internal, production_allowance):
-    response = owner_client.post(reverse("registry-create"), {"name": "probe", "kind": "generic", "url": internal[0]})
+    response = owner_client.post(reverse("registry:registry-create"),
+                                 {"name": "probe", "kind": "generic", "url": internal[0]})
     assert response.status_code == 200
     assert "loopback" in str(response.context["form"].errors["url"])
     assert not RegistryAccount.objects.filter(name="probe").exists()
@@ -160,7 +161,7 @@ def test_what_an_internal_service_answers_is_never_reflected(owner_api, owner, s
         test = owner_api.post(f"/api/v1/registries/{account.pk}/test/")
         browse = owner_api.get(f"/api/v1/registries/{account.pk}/repositories/")
         tags = owner_api.get(f"/api/v1/registries/{account.pk}/repositories/team/app/tags/")
-        page = owner_api.get(reverse("registry-detail", args=[account.pk]))
+        page = owner_api.get(reverse("registry:registry-detail", args=[account.pk]))
     assert hits, "the allowance lets the console reach the service: the answers were read, and not shown"
     assert test.json()["ok"] is False
     if status in (200, 404):

@@ -1,4 +1,4 @@
-"""The lifecycle every background run shares: builds, pushes, pulls and deployments.
+"""The lifecycle every background run shares: builds, pushes, pulls, deployments and git imports.
 
 A job is a row that starts `queued`, is claimed atomically by exactly one worker (`running`), appends log lines
 with increasing offsets while it runs, sends a heartbeat, and ends in one final status with the error recorded.
