@@ -88,14 +88,19 @@ def _interface_ipv6() -> set[IPAddress]:
     return found
 
 
-def own_addresses() -> frozenset[IPAddress]:
-    """This machine's own addresses, on every interface (read again every half minute)."""
+def own_addresses(fresh: bool = False) -> frozenset[IPAddress]:
+    """This machine's own addresses, on every interface (read again every half minute, or when `fresh`)."""
     global _own_cache
     read_at, addresses = _own_cache
-    if time.monotonic() - read_at > _OWN_ADDRESSES_TTL:
+    if fresh or time.monotonic() - read_at > _OWN_ADDRESSES_TTL:
         addresses = frozenset(_interface_ipv4() | _interface_ipv6())
         _own_cache = (time.monotonic(), addresses)
     return addresses
+
+
+def _is_own(address: IPAddress) -> bool:
+    # An interface made since the last reading (a new bridge, a veth) must count at once: read again on a miss.
+    return address in own_addresses() or address in own_addresses(fresh=True)
 
 
 def _host_of(url: str) -> str:
@@ -161,7 +166,7 @@ def address_class(address: IPAddress) -> str:
         return "an unspecified address"
     if address.is_multicast or address.is_reserved:
         return "a reserved address"
-    if address in own_addresses():
+    if _is_own(address):
         return "an address of the console's own machine"
     if address in _service_addresses():
         return "the address of one of the console's own services"
