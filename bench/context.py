@@ -63,10 +63,10 @@ def console_child(archive: str, data_dir: str) -> None:
     import django
 
     django.setup()
-    from builds.archives import Limits, detect_format, read_members
-    from builds.context import stream_context
     from builds.models import Source
-    from builds.sourcestore import sha256_of, store_members
+    from builds.sources.archives import Limits, detect_format, read_members
+    from builds.sources.context import stream_context
+    from builds.sources.sourcestore import sha256_of, store_members
 
     started = time.perf_counter()
     with open(archive, "rb") as upload:

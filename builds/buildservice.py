@@ -16,7 +16,6 @@ from django.db import transaction
 
 from builds import access, nodes
 from builds.constants import SECRET_MASK
-from builds.context import plan_dockerfile_text
 from builds.models import Build, BuildNode, Dispatch, Source
 from builds.options import (
     OptionError,
@@ -28,6 +27,7 @@ from builds.options import (
     check_target,
     parse_memory,
 )
+from builds.sources.context import plan_dockerfile_text
 from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record

@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from builds.context import ContextError, plan_context, plan_dockerfile_text
-from builds.lint import Finding, LintError, lint_dockerfile
+from builds.dockerfile.lint import Finding, LintError, lint_dockerfile
 from builds.models import Source
+from builds.sources.context import ContextError, plan_context, plan_dockerfile_text
 
 
 @dataclass

@@ -97,6 +97,10 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     layers = layers_from_history(history, (details.get("RootFS") or {}).get("Layers") or [])
     steps = {step.layer_id: step for step in build.steps.exclude(layer_id="")} if build else {}
     engine_names = access.user_names(owner, details.get("RepoTags") or [])
+    # Names the engine moved to this image leave the owner's older records first, each in its own short update,
+    # so the record's own transaction below locks no other image (an analysis may be writing one).
+    _forget_moved_names(owner, details["Id"], [tag for tag in names or []
+                                              if access.engine_name(owner, tag) in engine_names])
     with transaction.atomic():
         existing = Image.objects.for_user(owner).filter(image_id=details["Id"]).first()
         candidates = list(dict.fromkeys([*(existing.tags if existing else []), *(names or [])]))
@@ -122,7 +126,6 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
                 **({"repository": repository} if repository and not build else {}),
             },
         )
-        _forget_moved_names(owner, image, tags)
         kept = image.layers.all()
         if not created and image.analysis_status == AnalysisStatus.SUCCEEDED and kept.count() == len(layers):
             # The same image again (a build served from the cache): its analysed layers, with their files and
@@ -148,12 +151,12 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     return image
 
 
-def _forget_moved_names(owner, image: Image, tags: list[str]) -> None:
-    """A name the user gave `image` now no longer names their older images (the engine moved it)."""
+def _forget_moved_names(owner, image_id: str, tags: list[str]) -> None:
+    """A name the user gave the image `image_id` no longer names their older images (the engine moved it)."""
     if not tags:
         return
     moved = {access.normalise(tag) for tag in tags}
-    for other in Image.objects.for_user(owner).exclude(pk=image.pk).filter(tags__icontains=":"):
+    for other in Image.objects.for_user(owner).exclude(image_id=image_id).filter(tags__icontains=":"):
         kept = [tag for tag in other.tags if access.normalise(tag) not in moved]
         if kept != other.tags:
             Image.objects.filter(pk=other.pk).update(tags=kept)

@@ -7,8 +7,8 @@ import re
 from django.conf import settings
 
 from builds import access, dockerfile
-from builds.context import ContextError, plan_dockerfile_text
 from builds.models import Source
+from builds.sources.context import ContextError, plan_dockerfile_text
 from console import netpolicy, references, units
 from console.errors import DomainError
 

@@ -33,11 +33,11 @@ from builds import access
 from builds import dockerfile as dockerfiles
 from builds.buildservice import engine_for, mask_secrets
 from builds.constants import LABEL_BUILD_ID, LABEL_CREATED, LABEL_REVISION, LABEL_SOURCE, StepStatus
-from builds.context import ContextError, plan_dockerfile_text, stream_context
-from builds.dockerignore import DockerIgnore, DockerIgnoreError, dropped_by_engine
 from builds.models import Build, BuildNode, BuildStep, Image
 from builds.nodes import dispatch_waiting
 from builds.options import build_memory
+from builds.sources.context import ContextError, plan_dockerfile_text, stream_context
+from builds.sources.dockerignore import DockerIgnore, DockerIgnoreError, dropped_by_engine
 from console import jobs
 from console.constants import JobStatus
 from console.engine import Engine, EngineError

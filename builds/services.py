@@ -10,11 +10,11 @@ from typing import BinaryIO
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
-from builds.archives import ArchiveError, Limits, detect_format, read_members
 from builds.constants import SourceKind
-from builds.git import GitError, checkout, redact_url, validate_ref, validate_url
 from builds.models import Repository, Source, SourceImport
-from builds.sourcestore import delete_unused, is_stored, sha256_of, store_members
+from builds.sources.archives import ArchiveError, Limits, detect_format, read_members
+from builds.sources.git import GitError, checkout, redact_url, validate_ref, validate_url
+from builds.sources.sourcestore import delete_unused, is_stored, sha256_of, store_members
 from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record

@@ -35,7 +35,7 @@ class DomainError(Exception):
 
     @property
     def message(self) -> str:
-        # Some subclasses (builds.lint.LintError) set their own message; the rest say it as str() would.
+        # Some subclasses (builds.dockerfile.lint.LintError) set their own message; the rest say it as str() would.
         own = self.__dict__.get("_message")
         return own if own is not None else Exception.__str__(self)
 

@@ -264,7 +264,7 @@ STORAGES = {
 FILE_UPLOAD_TEMP_DIR = str(DATA_DIR / "tmp")
 os.makedirs(FILE_UPLOAD_TEMP_DIR, exist_ok=True)
 
-# Limits on uploaded archives (see builds/archives.py).
+# Limits on uploaded archives (see builds/sources/archives.py).
 CONSOLE_MAX_UPLOAD_BYTES = envint("CONSOLE_MAX_UPLOAD_BYTES", 1024**3, minimum=1)
 CONSOLE_MAX_UNPACKED_BYTES = envint("CONSOLE_MAX_UNPACKED_BYTES", 4 * 1024**3, minimum=1)
 CONSOLE_MAX_ARCHIVE_MEMBERS = envint("CONSOLE_MAX_ARCHIVE_MEMBERS", 200_000, minimum=1)

@@ -9,7 +9,7 @@ from rest_framework.decorators import api_view
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from builds.lint import MAX_DOCKERFILE_BYTES, SEVERITIES, LintError, lint_dockerfile
+from builds.dockerfile.lint import MAX_DOCKERFILE_BYTES, SEVERITIES, LintError, lint_dockerfile
 
 
 class StrictTextField(serializers.CharField):

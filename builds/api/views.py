@@ -18,8 +18,8 @@ from builds.api.serializers import (
     SourceUploadSerializer,
 )
 from builds.checks import lint_source
-from builds.context import plan_context
 from builds.models import Repository, Source, SourceImport
+from builds.sources.context import plan_context
 from console.api import ErrorSerializer
 from console.jobs.logs import log_response, log_schema
 

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from builds import archives
-from builds.archives import MAX_SYMLINK_HOPS, ArchiveError, Limits, detect_format, read_members
 from builds.constants import ArchiveFormat
+from builds.sources import archives
+from builds.sources.archives import MAX_SYMLINK_HOPS, ArchiveError, Limits, detect_format, read_members
 from tests.builds.archive_factory import (
     HELLO_TREE,
     gnu_longname_tar,

@@ -13,7 +13,7 @@ import uuid
 import pytest
 
 from builds import services
-from builds.context import stream_context
+from builds.sources.context import stream_context
 from tests.builds.archive_factory import tar_bytes
 
 LIST_CTX = "cd /ctx && find . | sort && find . -type f | sort | xargs md5sum"

@@ -1,11 +1,12 @@
-"""One reading of a Dockerfile (builds/dockerfile.py) behind build options, scheduling and lint: line
+"""One reading of a Dockerfile (builds/dockerfile/) behind build options, scheduling and lint: line
 continuations, empty and comment lines inside them, and the `# escape=` directive are read the same way by each."""
 
 from __future__ import annotations
 
 import pytest
 
-from builds import dockerfile, lint, nodes, options
+from builds import dockerfile, nodes, options
+from builds.dockerfile import lint
 
 # The same three stages written four ways Docker reads alike.
 WRITTEN = {

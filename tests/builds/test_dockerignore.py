@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from builds.dockerignore import DockerIgnore, DockerIgnoreError, dropped_by_engine, go_clean, is_sent
+from builds.sources.dockerignore import DockerIgnore, DockerIgnoreError, dropped_by_engine, go_clean, is_sent
 
 
 def excluded(text: str, *paths: str) -> dict[str, bool]:

@@ -1,4 +1,4 @@
-"""Conformance of builds.dockerignore with the real Docker CLI and engine.
+"""Conformance of builds.sources.dockerignore with the real Docker CLI and engine.
 
 Each case is a small tree. It is built twice on the real engine with the classic builder
 (`FROM busybox:1.35.0` + `COPY . /ctx-<run>/`): once by `docker build DIR` (the CLI applies the `.dockerignore`),
@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pytest
 
-from builds.dockerignore import DockerIgnore, dropped_by_engine, is_sent
+from builds.sources.dockerignore import DockerIgnore, dropped_by_engine, is_sent
 from console.engine import Engine, EngineError
 
 pytestmark = pytest.mark.engine

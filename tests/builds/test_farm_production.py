@@ -99,7 +99,7 @@ def test_it_refuses_to_start_without_a_real_secret_key(tmp_path, key):
 def settings_of(tmp_path, code: str, **env) -> subprocess.CompletedProcess:
     environment = {**production_env(tmp_path, 8000), "DEBUG": "true", **env}
     program = ("import django; django.setup(); from django.conf import settings; "
-               f"from builds.sourcestore import source_storage; print({code})")
+               f"from builds.sources.sourcestore import source_storage; print({code})")
     return subprocess.run([sys.executable, "-c", program], cwd=ROOT, env=environment, capture_output=True, text=True,
                           timeout=60)
 

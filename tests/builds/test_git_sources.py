@@ -25,11 +25,11 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from builds import git as gitmodule
 from builds import services
-from builds.git import GitError
 from builds.models import Source, SourceImport
-from builds.sourcestore import read_file, read_index
+from builds.sources import git as gitmodule
+from builds.sources.git import GitError
+from builds.sources.sourcestore import read_file, read_index
 from console import jobs
 from console.constants import JobStatus
 from tests.builds.conftest import stored_files

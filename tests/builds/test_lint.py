@@ -8,8 +8,8 @@ from collections import Counter
 
 import pytest
 
-from builds import lint
-from builds.lint import (
+from builds.dockerfile import lint
+from builds.dockerfile.lint import (
     ADD_FOR_COPY,
     COPY_BEFORE_INSTALL,
     LATEST_FROM,

@@ -6,7 +6,7 @@ import io
 import tarfile
 
 from builds import services
-from builds.sourcestore import open_tar, read_file, read_index
+from builds.sources.sourcestore import open_tar, read_file, read_index
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 
 

@@ -10,14 +10,14 @@ from django.db import IntegrityError, OperationalError
 
 from builds.access import ImageAccessError
 from builds.analysis import NotAnalysed
-from builds.archives import ArchiveError
 from builds.buildservice import BuildNotDebuggable, DebugLimitReached
-from builds.context import ContextError
-from builds.git import GitError
+from builds.dockerfile.lint import LintError
 from builds.images import ImageInUse
-from builds.lint import LintError
 from builds.options import OptionError
 from builds.services import RepositoryNameTaken
+from builds.sources.archives import ArchiveError
+from builds.sources.context import ContextError
+from builds.sources.git import GitError
 from console.api import exception_handler
 from console.errors import DomainError, add_domain_error, api_body
 from console.netpolicy import DestinationRefused

@@ -60,7 +60,7 @@ def test_rollback_from_the_page(owner_client, owner, queued, monkeypatch):
                                       status=JobStatus.SUCCEEDED, env={"WHO": "first"})
     first.targets.create(host=host, host_name="h1", status=JobStatus.SUCCEEDED)
     second = Deployment.objects.create(owner=owner, name="hello", image=HELLO, status=JobStatus.SUCCEEDED)
-    monkeypatch.setattr("fleet.services.resolve_image", lambda owner, image, pulled: (image, image))
+    monkeypatch.setattr("fleet.services.deployments.resolve_image", lambda owner, image, pulled: (image, image))
     answer = owner_client.post(f"/deployments/{second.pk}/rollback/")
     rollback = Deployment.objects.latest("pk")
     assert answer["Location"] == f"/deployments/{rollback.pk}/"

@@ -16,7 +16,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 @pytest.fixture
 def no_queue(monkeypatch):
     """Deployments are run here by calling the task's body; nothing goes to the broker."""
-    monkeypatch.setattr("fleet.services._enqueue_deployment", lambda deployment: None)
+    monkeypatch.setattr("fleet.services.deployments._enqueue_deployment", lambda deployment: None)
 
 
 def deploy(owner, host, image, name, who="Sean and Karl", port=8080) -> Deployment:

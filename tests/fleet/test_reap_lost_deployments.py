@@ -14,6 +14,7 @@ from console import jobs
 from console.constants import JobStatus
 from fleet import services, tasks
 from fleet.models import Deployment, DeploymentTarget, Host
+from fleet.services import deployer
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -74,7 +75,7 @@ def test_a_running_deployment_sends_heartbeats_while_its_targets_work(owner, hos
     """A target that takes long (a slow pull) keeps the deployment alive; it is not mistaken for a lost one."""
     deployment = make(owner, host, JobStatus.QUEUED, None, target_status=JobStatus.QUEUED)
     release, beats = threading.Event(), []
-    monkeypatch.setattr(services, "DEPLOY_HEARTBEAT_SECONDS", 0.05)
+    monkeypatch.setattr(deployer, "DEPLOY_HEARTBEAT_SECONDS", 0.05)
     heartbeat = jobs.heartbeat
     monkeypatch.setattr(jobs, "heartbeat", lambda job: beats.append(timezone.now()) or heartbeat(job))
 
@@ -82,7 +83,7 @@ def test_a_running_deployment_sends_heartbeats_while_its_targets_work(owner, hos
         release.wait(10)
         services._update_target(target, status=JobStatus.SUCCEEDED)
 
-    monkeypatch.setattr(services, "run_target", slow_target)
+    monkeypatch.setattr(deployer, "run_target", slow_target)
     def run() -> None:
         try:
             services.run_deployment(deployment.pk)

@@ -1,6 +1,6 @@
 """Hostile `.dockerignore` patterns cost time linear in the path: no pattern can freeze a web process.
 
-The patterns below make a backtracking engine (Python's `re`, which builds/dockerignore.py used before) run for
+The patterns below make a backtracking engine (Python's `re`, which builds/sources/dockerignore.py used before) run for
 minutes on one path a few thousand characters long: `*a*a*a*a*a*a*a*a*a*ab` against "aaa...a" took 0.6 s for
 a 30-character path and did not finish in two minutes for 3,000 characters. Go's regexp, which the CLI uses, is
 RE2 and answers at once; so must the console.
@@ -14,7 +14,7 @@ import time
 import pytest
 
 from builds import services
-from builds.dockerignore import MAX_PATTERN_BYTES, DockerIgnore, DockerIgnoreError, is_sent
+from builds.sources.dockerignore import MAX_PATTERN_BYTES, DockerIgnore, DockerIgnoreError, is_sent
 from tests.builds.archive_factory import tar_bytes
 
 # Generous: RE2 answers these in well under 10 ms; the old code needed minutes.

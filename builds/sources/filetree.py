@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from builds.archives import DIR
-from builds.context import ContextFile
+from builds.sources.archives import DIR
+from builds.sources.context import ContextFile
 
 
 @dataclass

@@ -1,8 +1,8 @@
 """Where sources live: a normalised tar and its index per content hash, through Django's storage API.
 
-On upload every member is checked (builds/archives.py) and written to a plain, uncompressed tar with clean
+On upload every member is checked (builds/sources/archives.py) and written to a plain, uncompressed tar with clean
 names and root ownership, and a line per member goes into an index (kind, size, byte range, path). Contexts are
-then cut from that tar by copying byte ranges (builds/context.py): no extraction to disk, no decompression,
+then cut from that tar by copying byte ranges (builds/sources/context.py): no extraction to disk, no decompression,
 memory flat whatever the size. Names are `<sha256 of the upload>.tar` and `.index`, so the same bytes uploaded
 twice are stored once.
 """
@@ -23,7 +23,7 @@ from django.conf import settings
 from django.core.files import File
 from django.core.files.storage import Storage, storages
 
-from builds.archives import DIR, FILE, HARDLINK, SYMLINK, Member
+from builds.sources.archives import DIR, FILE, HARDLINK, SYMLINK, Member
 
 COPY_CHUNK = 1024 * 1024
 KIND_TO_TARTYPE = {FILE: tarfile.REGTYPE, DIR: tarfile.DIRTYPE, SYMLINK: tarfile.SYMTYPE, HARDLINK: tarfile.LNKTYPE}

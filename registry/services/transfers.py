@@ -1,5 +1,6 @@
-"""Registry accounts, their checks and browsing, pushes and pulls: one function per act, for the browser and the
-API alike. Secrets go to the registry (requests' Basic auth) and to the engine (the SDK's auth_config) only."""
+"""Pushes and pulls: triggering them (the image to push, the reference to pull), the worker's run
+(TransferRunner, with Progress as the job's heartbeat), the lock on a pushed name (exclusive_name) and the
+reaper of transfers whose worker was lost."""
 
 from __future__ import annotations
 
@@ -7,36 +8,31 @@ import contextlib
 import hashlib
 import logging
 import re
-import socket
 import time
 import uuid
 from datetime import timedelta
 from typing import Any
-from urllib.parse import urlsplit
 
-from cryptography import x509
 from django.conf import settings
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
-from django.db import IntegrityError, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from builds import access
 from builds.constants import ImageOrigin
 from builds.images import record_image
-from console import jobs, netpolicy, references
+from console import jobs, references
 from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import JobStatus
 from console.crypto import DecryptionError
 from console.engine import Engine, EngineError
 from console.engine import registry as engine_registry
-from console.errors import UpstreamError
-from registry import kinds
-from registry.client import RegistryClient, RegistryHTTPError, RegistryRefused
-from registry.constants import PROGRESS_INTERVAL, USER_KINDS, RegistryKind
-from registry.models import PublicRepository, Pull, Push, RegistryAccount
-from registry.tokens import Scope, SigningMaterialMissing, issue_token, namespace_of, parse_scopes
+from registry.constants import PROGRESS_INTERVAL
+from registry.models import Pull, Push, RegistryAccount
+from registry.services.accounts import RegistryError, check_destination, destination_refusal
+from registry.tokens import Scope, SigningMaterialMissing, issue_token, namespace_of
 
 log = logging.getLogger(__name__)
 
@@ -45,249 +41,6 @@ RUN_PUSH_TASK = "registry.run_push"
 RUN_PULL_TASK = "registry.run_pull"
 
 LAYER_ID_RE = re.compile(r"^[0-9a-f]{12}$")
-CATALOG_PAGE = 100
-CATALOG_LIMIT = 5000
-NO_CATALOG = (
-    "This registry does not offer a catalog of its repositories (Docker Hub, Quay, GCR and GHCR keep theirs "
-    "closed): open a repository by its name instead."
-)
-
-
-class RegistryError(UpstreamError):
-    """A registry act that cannot be done; the message is fit to show the user."""
-
-
-# -- accounts --------------------------------------------------------------------------------------------------
-
-
-def ensure_console_account(user) -> RegistryAccount:
-    """The account of the console's own registry that every user has; made the first time it is needed."""
-    account, _ = RegistryAccount.objects.get_or_create(
-        owner=user,
-        kind=RegistryKind.CONSOLE,
-        defaults={"name": "console", "url": settings.REGISTRY_ADDRESS, "username": user.get_username()},
-    )
-    return account
-
-
-def accounts_for(user):
-    """The user's accounts, the console's own registry among them."""
-    if not RegistryAccount.objects.filter(owner=user, kind=RegistryKind.CONSOLE).exists():
-        try:
-            with transaction.atomic():
-                ensure_console_account(user)
-        except IntegrityError:
-            # The user already named an account "console": keep theirs, name the console's after the address.
-            RegistryAccount.objects.get_or_create(
-                owner=user,
-                kind=RegistryKind.CONSOLE,
-                defaults={"name": settings.REGISTRY_ADDRESS, "url": settings.REGISTRY_ADDRESS,
-                          "username": user.get_username()},
-            )
-    # The account's username follows the user's (the registry's namespace is the user's name).
-    RegistryAccount.objects.filter(owner=user, kind=RegistryKind.CONSOLE).exclude(
-        username=user.get_username()
-    ).update(username=user.get_username())
-    return RegistryAccount.objects.for_user(user)
-
-
-def _clean_account(owner, data: dict[str, Any], instance: RegistryAccount | None = None) -> dict[str, Any]:
-    kind = data.get("kind", instance.kind if instance else "")
-    if kind not in USER_KINDS:
-        raise ValidationError({"kind": f"Choose one of: {', '.join(USER_KINDS)}."})
-    name = (data.get("name", instance.name if instance else "") or "").strip()
-    if not name:
-        raise ValidationError({"name": "Give the account a name."})
-    taken = RegistryAccount.objects.for_user(owner).filter(name=name)
-    if instance is not None:
-        taken = taken.exclude(pk=instance.pk)
-    if taken.exists():
-        raise ValidationError({"name": f"You already have a registry account named {name!r}."})
-    url = data.get("url", instance.url if instance else "")
-    username = data.get("username", instance.username if instance else "")
-    url, username = kinds.normalise(kind, url, username)
-    if kind == RegistryKind.GENERIC:
-        _check_registry_url(owner, url)
-    ca_certificate = (data.get("ca_certificate", instance.ca_certificate if instance else "") or "").strip()
-    if kind != RegistryKind.GENERIC and "ca_certificate" not in data:
-        # A kind changed away from generic drops the CA it no longer uses.
-        ca_certificate = ""
-    if ca_certificate:
-        if kind != RegistryKind.GENERIC:
-            raise ValidationError({"ca_certificate": "Only a generic registry takes a CA certificate."})
-        try:
-            x509.load_pem_x509_certificates(ca_certificate.encode())
-        except ValueError:
-            raise ValidationError({"ca_certificate": "This is not a PEM certificate."}) from None
-    return {"name": name, "kind": kind, "url": url, "username": username, "ca_certificate": ca_certificate}
-
-
-def _check_registry_url(owner, url: str) -> None:
-    """A generic registry's URL must not reach the console's own machine (for users who are not staff).
-
-    A name that does not resolve now is taken (it may be a registry not set up yet): every request to it is
-    checked again before it is sent."""
-    reason = netpolicy.refused_reason(url, user=owner, purpose=netpolicy.REGISTRY)
-    if reason and not _unresolvable(url):
-        raise ValidationError({"url": reason})
-
-
-def _unresolvable(url: str) -> bool:
-    host = (urlsplit(url).hostname or "").strip("[]")
-    try:
-        socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)
-    except (socket.gaierror, UnicodeError):
-        return True
-    return False
-
-
-@transaction.atomic
-def create_account(owner, data: dict[str, Any]) -> RegistryAccount:
-    """A new account from `name, kind, url, username, secret, ca_certificate`; ValidationError names bad fields."""
-    fields = _clean_account(owner, data)
-    account = RegistryAccount.objects.create(owner=owner, secret=data.get("secret") or "", **fields)
-    record(owner, Action.REGISTRY_CREATED, target=account, detail={"kind": account.kind, "url": account.url})
-    return account
-
-
-@transaction.atomic
-def update_account(account: RegistryAccount, data: dict[str, Any]) -> RegistryAccount:
-    """Change some fields; an absent or empty `secret` keeps the stored one (it is never shown to edit)."""
-    if account.is_console:
-        raise ValidationError({"detail": "The console's registry account is managed by the console."})
-    fields = _clean_account(account.owner, data, account)
-    for name, value in fields.items():
-        setattr(account, name, value)
-    if data.get("secret"):
-        account.secret = data["secret"]
-    account.save()
-    # Which fields were sent, never their values: the secret's is not for the log.
-    record(account.owner, Action.REGISTRY_UPDATED, target=account,
-           detail={"fields": sorted(name for name in data if name in {*fields, "secret"})})
-    return account
-
-
-def delete_account(account: RegistryAccount) -> None:
-    if account.is_console:
-        raise ValidationError({"detail": "The console's registry account is always present; it cannot be deleted."})
-    with transaction.atomic():
-        record(account.owner, Action.REGISTRY_DELETED, target=account, detail={"kind": account.kind})
-        account.delete()
-
-
-def _console_token_source(user):
-    """For the console's own registry, the console signs the token itself instead of asking its realm."""
-
-    def source(params: dict[str, str]) -> str:
-        scopes = parse_scopes([params.get("scope", "")])
-        return issue_token(user, params.get("service", settings.REGISTRY_SERVICE), scopes, internal=True)["token"]
-
-    return source
-
-
-def client_for(account: RegistryAccount) -> RegistryClient:
-    """A client for the account's registry; every request it makes is checked against the network policy for the
-    account's owner, except for the console's own registry (reached with a token the console signs)."""
-    endpoint = account.endpoint
-    if account.is_console:
-        return RegistryClient(endpoint.api_url, token_source=_console_token_source(account.owner), trusted=True)
-    return RegistryClient(
-        endpoint.api_url, account.username, account.secret, account.ca_certificate, user=account.owner
-    )
-
-
-def destination_refusal(account: RegistryAccount) -> str:
-    """Why the console will not connect to this account's registry for its owner ("" when it may).
-
-    A name that does not resolve is no refusal here: nothing can connect to it, and the engine says so."""
-    if account.is_console:
-        return ""
-    url = account.endpoint.api_url
-    reason = netpolicy.refused_reason(url, user=account.owner, purpose=netpolicy.REGISTRY)
-    return "" if reason and _unresolvable(url) else reason
-
-
-def check_destination(account: RegistryAccount) -> None:
-    """RegistryError unless the account's owner may have the console (or its engine) connect to the registry."""
-    reason = destination_refusal(account)
-    if reason:
-        raise RegistryError(reason)
-
-
-def check_login(account: RegistryAccount) -> tuple[bool, str]:
-    """Log in the way `docker login` does (GET /v2/ answering the registry's challenge): (ok, what happened).
-
-    What happened is one of the client's fixed sentences, never what the other side answered."""
-    try:
-        client_for(account).ping()
-    except RegistryHTTPError as exc:
-        return False, str(exc)
-    except (DecryptionError, SigningMaterialMissing) as exc:
-        return False, str(exc)
-    return True, f"Logged in to {account.endpoint.api_url} as {account.username or 'anonymous'}."
-
-
-# -- browsing --------------------------------------------------------------------------------------------------
-
-
-def list_repositories(account: RegistryAccount) -> list[str]:
-    """The repositories of the registry's catalog (for the console's own: the user's namespace)."""
-    client = client_for(account)
-    names: list[str] = []
-    last = ""
-    while len(names) < CATALOG_LIMIT:
-        params = {"n": CATALOG_PAGE, **({"last": last} if last else {})}
-        try:
-            response = client.get("/v2/_catalog", params=params)
-            page = response.json().get("repositories") or []
-        except RegistryHTTPError as exc:
-            if exc.status in (401, 403, 404, 405) and not isinstance(exc, RegistryRefused):
-                raise RegistryError(NO_CATALOG) from None
-            raise RegistryError(str(exc)) from None
-        except (ValueError, AttributeError):
-            raise RegistryError(NO_CATALOG) from None
-        names.extend(page)
-        if len(page) < CATALOG_PAGE or "next" not in response.links:
-            break
-        last = page[-1]
-    if account.is_console:
-        prefix = f"{namespace_of(account.owner)}/"
-        names = [name for name in names if name.startswith(prefix)]
-    return sorted(names)
-
-
-def list_tags(account: RegistryAccount, repository: str) -> list[str]:
-    if not references.is_path(repository):
-        raise ValidationError({"repository": f"{repository!r} is not a repository name."})
-    try:
-        response = client_for(account).get(f"/v2/{repository}/tags/list")
-        return sorted(response.json().get("tags") or [])
-    except RegistryHTTPError as exc:
-        if exc.status == 404 and not isinstance(exc, RegistryRefused):
-            raise RegistryError(f"The registry has no repository {repository!r}.") from None
-        raise RegistryError(str(exc)) from None
-    except (ValueError, AttributeError):
-        raise RegistryError("The registry's answer is not a list of tags.") from None
-
-
-# -- public repositories of the console's registry ----------------------------------------------------------
-
-
-def make_public(user, repository: str) -> PublicRepository:
-    if not repository.startswith(f"{namespace_of(user)}/") or not references.is_path(repository):
-        raise ValidationError({"repository": f"Only repositories under {namespace_of(user)}/ are yours to publish."})
-    public, created = PublicRepository.objects.get_or_create(name=repository, defaults={"owner": user})
-    if created:
-        record(user, Action.REGISTRY_REPOSITORY_PUBLIC, target=repository)
-    return public
-
-
-def make_private(user, repository: str) -> None:
-    if PublicRepository.objects.for_user(user).filter(name=repository).delete()[0]:
-        record(user, Action.REGISTRY_REPOSITORY_PRIVATE, target=repository)
-
-
-# -- pushes and pulls ------------------------------------------------------------------------------------------
 
 
 def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]) -> dict[str, str]:

@@ -39,8 +39,8 @@ from urllib.parse import urlsplit, urlunsplit
 
 from django.conf import settings
 
-from builds.archives import ArchiveError, check_symlink
-from builds.sourcestore import scratch_dir
+from builds.sources.archives import ArchiveError, check_symlink
+from builds.sources.sourcestore import scratch_dir
 from console import netpolicy
 from console.errors import DomainError
 

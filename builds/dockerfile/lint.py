@@ -258,7 +258,7 @@ def _exec_form(arguments: str) -> list[str] | None:
 
 def parse_dockerfile(text: str) -> list[Instruction]:
     """Instructions with their first line, continuation lines joined and comments dropped, as Docker reads them
-    (builds/dockerfile.py reads it, as for builds and scheduling).
+    (builds/dockerfile/__init__.py reads it, as for builds and scheduling).
 
     Lenient on purpose: whether the file parses at all is hadolint's verdict.
     """

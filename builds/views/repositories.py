@@ -9,13 +9,13 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from builds import services
-from builds.archives import ArchiveError
 from builds.checks import check_source
-from builds.context import ContextError, plan_context
-from builds.filetree import file_tree_rows
 from builds.forms import ArchiveUploadForm, ContextForm, GitSourceForm, RepositoryForm
-from builds.git import GitError
 from builds.models import Repository, Source, SourceImport
+from builds.sources.archives import ArchiveError
+from builds.sources.context import ContextError, plan_context
+from builds.sources.filetree import file_tree_rows
+from builds.sources.git import GitError
 from console import jobs
 from console.errors import FORM_ERRORS, add_domain_error
 

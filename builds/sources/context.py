@@ -1,7 +1,7 @@
 """Build contexts: a stored source, cut to one context folder and filtered by its `.dockerignore`.
 
 `plan_context` says what the Docker CLI would send (and why each file is left out); `stream_context` produces
-the tar for the engine by copying byte ranges of the stored tar (builds/sourcestore.py), so nothing is
+the tar for the engine by copying byte ranges of the stored tar (builds/sources/sourcestore.py), so nothing is
 extracted to disk and memory stays flat whatever the size of the source.
 """
 
@@ -14,10 +14,10 @@ from dataclasses import dataclass, field
 
 from django.conf import settings
 
-from builds.archives import DIR, FILE, HARDLINK, ArchiveError, clean_path
-from builds.dockerignore import DockerIgnore, DockerIgnoreError
 from builds.models import Source
-from builds.sourcestore import IndexEntry, open_tar, read_file, read_index
+from builds.sources.archives import DIR, FILE, HARDLINK, ArchiveError, clean_path
+from builds.sources.dockerignore import DockerIgnore, DockerIgnoreError
+from builds.sources.sourcestore import IndexEntry, open_tar, read_file, read_index
 from console.errors import DomainError
 
 DOCKERIGNORE = ".dockerignore"

@@ -1,0 +1,241 @@
+"""Deployments, what the user asks for: validating the app, its image, hosts and limits, creating the
+deployment and its targets, the release history (previous_release) and rollbacks. fleet/services/deployer.py
+runs what is created here."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from django.core.exceptions import ValidationError
+from django.db import transaction
+
+from builds import access
+from console import jobs, units
+from console.audit.constants import Action
+from console.audit.services import record
+from console.constants import ACTIVE_STATUSES
+from fleet.constants import RestartPolicy
+from fleet.models import Deployment, DeploymentTarget, Host
+from fleet.services.hosts import parse_selector
+
+# The task a worker deploys with (fleet/tasks.py), sent by name.
+RUN_DEPLOYMENT_TASK = "fleet.run_deployment"
+
+NAME_RE = re.compile(r"^[a-zA-Z0-9][a-zA-Z0-9_.-]{0,62}$")
+ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+MIN_MEMORY = units.MINIMUM_MEMORY
+# What `docker run --cpus` takes.
+MIN_CPUS, MAX_CPUS = 0.01, 1024
+
+
+def clean_ports(value: Any) -> dict[str, int]:
+    """{"8080/tcp": 8080} (or "8080": 8080, or rows of (container port, host port)) -> {"8080/tcp": 8080}."""
+    if value in (None, ""):
+        return {}
+    items = value.items() if isinstance(value, dict) else value
+    if not isinstance(items, list | tuple) and not isinstance(value, dict):
+        raise ValidationError({"ports": 'Ports are an object like {"8080/tcp": 8080}.'})
+    ports: dict[str, int] = {}
+    for item in items:
+        try:
+            container_port, host_port = item
+        except (TypeError, ValueError):
+            raise ValidationError({"ports": 'Ports are an object like {"8080/tcp": 8080}.'}) from None
+        number, _, protocol = str(container_port).strip().partition("/")
+        protocol = protocol or "tcp"
+        try:
+            number_value, host_value = int(number), int(host_port)
+        except (TypeError, ValueError):
+            raise ValidationError({"ports": f"{container_port!r}: ports are numbers."}) from None
+        if protocol not in ("tcp", "udp") or not 1 <= number_value <= 65535 or not 1 <= host_value <= 65535:
+            raise ValidationError({"ports": f"{container_port!r} -> {host_port!r}: ports are 1-65535, tcp or udp."})
+        if host_value in ports.values():
+            raise ValidationError({"ports": f"Host port {host_value} is published twice."})
+        ports[f"{number_value}/{protocol}"] = host_value
+    return ports
+
+
+def clean_env(value: Any) -> dict[str, str]:
+    if value in (None, ""):
+        return {}
+    items = value.items() if isinstance(value, dict) else value
+    env: dict[str, str] = {}
+    try:
+        pairs = list(items)
+    except TypeError:
+        raise ValidationError({"env": 'The environment is an object like {"WHO": "World"}.'}) from None
+    for pair in pairs:
+        try:
+            key, item = pair
+        except (TypeError, ValueError):
+            raise ValidationError({"env": 'The environment is an object like {"WHO": "World"}.'}) from None
+        if not ENV_KEY_RE.match(str(key)):
+            raise ValidationError({"env": f"{key!r} is not a variable name (letters, digits, _)."})
+        if not isinstance(item, str | int | float) or isinstance(item, bool):
+            raise ValidationError({"env": f"The value of {key} is text."})
+        env[str(key)] = str(item)
+    return env
+
+
+def clean_memory(value: Any) -> int | None:
+    """Bytes, or text like "64m", "1g" or "1.5g" (console/units.py reads it as `docker run --memory` does)."""
+    if value in (None, "", 0):
+        return None
+    if isinstance(value, bool):
+        raise ValidationError({"memory_limit": "Give bytes or a size like 64m."})
+    try:
+        number = value if isinstance(value, int) else units.parse_memory(str(value).strip())
+    except units.UnitError:
+        raise ValidationError({"memory_limit": "Give bytes or a size like 64m or 1g."}) from None
+    if number < MIN_MEMORY:
+        raise ValidationError({"memory_limit": "The engine needs at least 6m for a container."})
+    return number
+
+
+def clean_cpus(value: Any) -> float | None:
+    if value in (None, "", 0):
+        return None
+    try:
+        cpus = units.parse_cpus(value)
+    except units.UnitError:
+        raise ValidationError({"cpus": "cpus is a number, like 0.5."}) from None
+    if not MIN_CPUS <= cpus <= MAX_CPUS:
+        raise ValidationError({"cpus": "cpus is between 0.01 and 1024."})
+    return cpus
+
+
+def select_hosts(owner, host_ids: list[int] | None, selector: str) -> list[Host]:
+    """The hosts a deployment goes to: chosen by id, or every host of the owner whose labels match."""
+    owned = Host.objects.for_user(owner)
+    if host_ids and selector:
+        raise ValidationError({"hosts": "Choose hosts or give a selector, not both."})
+    if host_ids:
+        ids = list(dict.fromkeys(host_ids))
+        hosts = list(owned.filter(pk__in=ids))
+        missing = sorted(set(ids) - {host.pk for host in hosts})
+        if missing:
+            raise ValidationError({"hosts": f"You have no host with id {', '.join(map(str, missing))}."})
+        return hosts
+    if selector:
+        labels = parse_selector(selector)
+        if not labels:
+            raise ValidationError({"selector": "A selector is key=value, like env=prod."})
+        hosts = [host for host in owned if host.matches(labels)]
+        if not hosts:
+            raise ValidationError({"selector": f"None of your hosts has the labels {selector}."})
+        return hosts
+    raise ValidationError({"hosts": "Choose at least one host, or give a selector like env=prod."})
+
+
+def _registry_account(owner, account_id: int | None):
+    if account_id in (None, ""):
+        return None
+    try:
+        from registry.models import RegistryAccount
+    except ImportError:  # the registry app without accounts: nothing to pull with
+        raise ValidationError({"registry": "This console has no registry accounts."}) from None
+    account = RegistryAccount.objects.for_user(owner).filter(pk=account_id).first()
+    if account is None:
+        raise ValidationError({"registry": f"You have no registry account with id {account_id}."})
+    return account
+
+
+def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
+    """(the reference to deploy, the image id when the console holds it).
+
+    `image` is a registry reference (pulled on each host with the deployment's registry account), or one of the
+    owner's images or a shared base image, by record number, tag, digest or id (builds/access.py decides; it is
+    streamed to each host from the engine that holds it).
+    """
+    image = (image or "").strip()
+    if not image or len(image) > 500 or any(char.isspace() for char in image):
+        raise ValidationError({"image": "Name the image: a reference like hello:1 or an image id."})
+    if pulled:
+        return image, ""
+    try:
+        granted = access.grant(owner, image)
+    except access.ImageAccessError as exc:
+        raise ValidationError({"image": str(exc)}) from None
+    with granted.engine() as engine:
+        image_id = granted.engine_id(engine)
+    if not image_id:
+        raise ValidationError(
+            {"image": f"The build engine no longer has the image {image!r}: build it again, or choose the "
+                      "registry to pull it from."}
+        )
+    if image.isdigit() and granted.record is not None:
+        # A record number: the deployment shows the image by the owner's name for it (or its id).
+        image = granted.record.tags[0] if granted.record.tags else image_id
+    return image, image_id
+
+
+def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | None = None) -> Deployment:
+    """Validate a deployment, make its row and one target per host, and queue it. Raises ValidationError."""
+    name = (data.get("name") or "").strip()
+    if not NAME_RE.match(name):
+        raise ValidationError({"name": "Name the app with letters, digits and ._- (at most 63)."})
+    account = _registry_account(owner, data.get("registry"))
+    hosts = select_hosts(owner, data.get("hosts") or [], (data.get("selector") or "").strip())
+    ports = clean_ports(data.get("ports"))
+    env = clean_env(data.get("env"))
+    restart_policy = data.get("restart_policy") or RestartPolicy.NO
+    if restart_policy not in RestartPolicy.values:
+        raise ValidationError({"restart_policy": f"Choose one of {', '.join(RestartPolicy.values)}."})
+    memory_limit = clean_memory(data.get("memory_limit"))
+    cpus = clean_cpus(data.get("cpus"))
+    user = (data.get("user") or "").strip()
+    if len(user) > 100 or any(char.isspace() for char in user):
+        raise ValidationError({"user": "A user is a name or uid[:gid], without spaces."})
+    image, image_id = resolve_image(owner, data.get("image", ""), pulled=account is not None)
+    with transaction.atomic():
+        busy = Deployment.objects.select_for_update().filter(owner=owner, name=name, status__in=ACTIVE_STATUSES)
+        if busy.exists():
+            raise ValidationError({"name": f"{name} is being deployed right now (#{busy.first().pk}); wait for it."})
+        deployment = Deployment.objects.create(
+            owner=owner, name=name, image=image, image_id=image_id,
+            image_digest=data.get("image_digest", "") if rollback_of else "",
+            registry_account_id=account.pk if account else None, selector=(data.get("selector") or "").strip(),
+            ports=ports, env=env, restart_policy=restart_policy, memory_limit=memory_limit, cpus=cpus, user=user,
+            rollback_of=rollback_of,
+        )
+        DeploymentTarget.objects.bulk_create(
+            DeploymentTarget(deployment=deployment, host=host, host_name=host.name) for host in hosts
+        )
+        # The environment stays out of the event: its values may be passwords.
+        detail = {"name": name, "image": image, "image_id": image_id, "hosts": [host.name for host in hosts],
+                  "selector": deployment.selector, "registry": account.name if account else None}
+        if rollback_of is None:
+            record(owner, Action.DEPLOY_STARTED, target=deployment, detail=detail)
+        else:
+            record(owner, Action.ROLLBACK, target=deployment, detail={**detail, "release": rollback_of.pk})
+        _enqueue_deployment(deployment)
+    return deployment
+
+
+def _enqueue_deployment(deployment: Deployment) -> None:
+    jobs.enqueue_on_commit(deployment, RUN_DEPLOYMENT_TASK)
+
+
+def previous_release(deployment: Deployment) -> Deployment | None:
+    """The last successful release of the same app before this deployment."""
+    return Deployment.objects.releases(deployment.owner, deployment.name).filter(pk__lt=deployment.pk).first()
+
+
+def rollback(deployment: Deployment) -> Deployment:
+    """Redeploy the release before `deployment`, by image id (or registry digest), with its settings."""
+    release = previous_release(deployment)
+    if release is None:
+        raise ValidationError({"detail": f"There is no successful release of {deployment.name} before "
+                                         f"#{deployment.pk} to roll back to."})
+    image = release.image_digest or release.image_id or release.image
+    hosts = [target.host_id for target in release.targets.all() if target.host_id]
+    if not hosts:
+        raise ValidationError({"detail": f"The hosts of release #{release.pk} are gone."})
+    data = {
+        "name": release.name, "image": image, "image_digest": release.image_digest, "hosts": hosts,
+        "ports": release.ports, "env": release.env, "restart_policy": release.restart_policy,
+        "memory_limit": release.memory_limit, "cpus": release.cpus, "user": release.user,
+        "registry": release.registry_account_id if release.image_digest else None,
+    }
+    return create_deployment(deployment.owner, data, rollback_of=release)
