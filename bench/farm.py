@@ -75,13 +75,13 @@ def stop(process: subprocess.Popen) -> None:
 def run_farm(label: str, node_names: list[str]) -> dict:
     from django.contrib.auth import get_user_model
 
-    from builds import nodes, services
+    from builds import buildservice, services
     from builds.buildservice import BuildOptions, trigger_build
     from builds.models import Build, BuildNode
 
     deadline = time.monotonic() + 60
     while BuildNode.objects.filter(name__in=node_names).count() < len(node_names) or not all(
-            nodes.is_available(node) for node in BuildNode.objects.filter(name__in=node_names)):
+            buildservice.is_available(node) for node in BuildNode.objects.filter(name__in=node_names)):
         if time.monotonic() > deadline:
             raise RuntimeError(f"the nodes {node_names} did not register")
         time.sleep(0.2)

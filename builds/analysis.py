@@ -15,10 +15,10 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from builds.constants import AnalysisStatus
-from builds.images import COMMITTING_INSTRUCTIONS
+from builds.constants import COMMITTING_INSTRUCTIONS, AnalysisStatus
 from builds.layerfiles import DIR, SYMLINK, LayerAnalysis, LayerAnalysisError, analyse_saved_image
 from builds.models import Image, Layer
+from console import jobs
 from console.engine import Engine, EngineError
 from console.engine.images import export_image
 from console.errors import Conflict
@@ -64,11 +64,13 @@ def request_analysis_by_id(image_pk: int) -> None:
         request_analysis(image)
 
 
-def _send(image_pk: int) -> None:
-    from builds.tasks import analyse_image
+# The Celery task that runs `run_analysis` (builds/tasks.py), sent by name: builds.tasks imports this module.
+ANALYSE_IMAGE_TASK = "builds.analyse_image"
 
+
+def _send(image_pk: int) -> None:
     try:
-        analyse_image.delay(image_pk)
+        jobs.send(ANALYSE_IMAGE_TASK, image_pk)
     except Exception:
         # The row must not stay queued for a task that no broker holds: it can be asked again.
         log.exception("Could not queue the analysis of image record %s", image_pk)

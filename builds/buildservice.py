@@ -8,14 +8,17 @@ import logging
 import secrets as tokens
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.db import transaction
+from django.db.models import Count, Max
+from django.utils import timezone
 
-from builds import access, nodes
-from builds.constants import SECRET_MASK
+from builds import access
+from builds.constants import SECRET_MASK, NodeStatus
 from builds.models import Build, BuildNode, Dispatch, Source
 from builds.options import (
     OptionError,
@@ -121,7 +124,7 @@ def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Buil
 def dispatch_queued(owner) -> list[int]:
     """Enqueue the owner's oldest waiting builds while fewer than BUILDS_PER_USER are running or handed out.
 
-    On a build farm each build goes to the queue of the node `nodes.choose_node` picks; a build no node has room
+    On a build farm each build goes to the queue of the node `choose_node` picks; a build no node has room
     for waits (its place in the owner's queue kept) until a node frees one. With no node registered, builds go
     to the plain builds queue as on a single engine. See builds.models.Dispatch for the states.
     """
@@ -135,13 +138,13 @@ def dispatch_queued(owner) -> list[int]:
         room = max(0, settings.BUILDS_PER_USER - busy)
         waiting = mine.waiting().order_by("queued_at", "id")
         placed: list[tuple[int, BuildNode | None]] = []
-        farm = nodes.farm_nodes(lock=True) if room and waiting.exists() else []
-        counts = nodes.assigned_counts(farm) if farm else {}
+        farm = farm_nodes(lock=True) if room and waiting.exists() else []
+        counts = assigned_counts(farm) if farm else {}
         # On a farm a build waiting for its repository's node lets later ones go first: look further than `room`.
         for build in waiting[:room * 10 if farm else room]:
             if len(placed) >= room:
                 break
-            node = nodes.choose_node(build, farm, counts) if farm else None
+            node = choose_node(build, farm, counts) if farm else None
             if farm and node is None:
                 continue
             if node is not None:
@@ -235,6 +238,64 @@ def _debug_slot(user_id: int) -> Iterator[None]:
         # Only our own: after an expiry the slot may be someone else's command now.
         if cache.get(key) == token:
             cache.delete(key)
+
+
+# -- scheduling (the dispatcher's side) -----------------------------------------------------------------------
+
+
+def farm_nodes(lock: bool = False) -> list[BuildNode]:
+    """Every registered node (an empty farm means the single-engine default), locked while a dispatcher places
+    builds so that two dispatchers cannot both take a node's last place."""
+    nodes = BuildNode.objects.order_by("pk")
+    if lock:
+        nodes = nodes.select_for_update()
+    return list(nodes)
+
+
+def assigned_counts(nodes: list[BuildNode]) -> dict[int, int]:
+    """Builds each node is running or has been handed and not yet started."""
+    counts = {node.pk: 0 for node in nodes}
+    rows = (Build.objects.filter(node__in=[n.pk for n in nodes]).busy()
+            .values("node").annotate(count=Count("pk")))
+    for row in rows:
+        counts[row["node"]] = row["count"]
+    return counts
+
+
+def is_available(node: BuildNode) -> bool:
+    fresh = timezone.now() - timedelta(seconds=settings.BUILD_NODE_TIMEOUT)
+    return (node.status == NodeStatus.UP and not node.drained and node.engine_ok
+            and node.heartbeat_at is not None and node.heartbeat_at >= fresh)
+
+
+def choose_node(build: Build, nodes: list[BuildNode], counts: dict[int, int]) -> BuildNode | None:
+    """A healthy, non-drained node with room: first the one that built this repository last (its layer cache),
+    then one that holds the build's base images, then the least loaded.
+
+    When the repository's last node is healthy but full, the build waits for it (None) for BUILD_AFFINITY_WAIT
+    seconds after it was queued, and later builds may go first: a build placed elsewhere would redo every
+    step its cache holds, which costs more than the wait for a place on that node.
+    """
+    available = [node for node in nodes if is_available(node)]
+    with_room = [node for node in available if counts.get(node.pk, 0) < node.capacity]
+    if not with_room:
+        return None
+    last_built = dict(
+        Build.objects.filter(repository=build.repository_id, node__in=[n.pk for n in available])
+        .exclude(pk=build.pk).values("node").annotate(last=Max("pk")).values_list("node", "last")
+    )
+    if last_built:
+        home = max(available, key=lambda node: last_built.get(node.pk, 0))
+        waited = (timezone.now() - build.queued_at).total_seconds()
+        if home not in with_room and waited < settings.BUILD_AFFINITY_WAIT:
+            return None
+    needed = set(build.base_images or [])
+
+    def rank(node: BuildNode) -> tuple:
+        holds_bases = needed <= set(node.base_images or [])
+        return (-last_built.get(node.pk, 0), not holds_bases, counts.get(node.pk, 0) / node.capacity, node.name)
+
+    return min(with_room, key=rank)
 
 
 def engine_for(build: Build, timeout: int | None = None) -> Engine:

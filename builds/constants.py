@@ -31,6 +31,10 @@ LABEL_BUILD_ID = "io.console.build-id"
 
 SECRET_MASK = "****"
 
+# The Dockerfile instructions that commit a layer of files (the others only change the config): images.py guesses
+# which history entries have a layer by them, analysis.py which layers are config-only.
+COMMITTING_INSTRUCTIONS = ("COPY", "ADD", "RUN", "WORKDIR")
+
 
 class ImageOrigin(models.TextChoices):
     BUILT = "built", "Built here"

@@ -14,8 +14,9 @@ from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
 
 from builds import access
+from builds.analysis import request_analysis_by_id
 from builds.buildservice import mask_secrets
-from builds.constants import LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
+from builds.constants import COMMITTING_INSTRUCTIONS, LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
 from builds.models import Build, Image, ImageQuerySet, Layer, SharedImage
 from builds.options import OptionError, check_tag
 from console.engine import Engine, EngineConflict, EngineNotFound, imagestore
@@ -27,7 +28,6 @@ log = logging.getLogger(__name__)
 
 # The diff_id of a layer that changes no file: the sha256 of an empty tar (two zero blocks).
 EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
-COMMITTING_INSTRUCTIONS = ("COPY", "ADD", "RUN", "WORKDIR")
 
 
 def image_config(config: dict) -> dict:
@@ -163,8 +163,6 @@ def _forget_moved_names(owner, image_id: str, tags: list[str]) -> None:
 
 
 def record_built_image(build: Build, engine: Engine, image_id: str) -> Image:
-    from builds.analysis import request_analysis_by_id
-
     secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
     image = record_image(build.owner, engine, image_id, ImageOrigin.BUILT, build=build, secrets=secrets,
                          names=build.tags)

@@ -18,10 +18,11 @@ from datetime import timedelta
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import close_old_connections, connection, transaction
-from django.db.models import Count, Max, Min, Q
+from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from builds import dockerfile
+from builds.buildservice import dispatch_queued
 from builds.constants import LABEL_BUILD_ID, NODE_LOST_ERROR, NodeStatus
 from builds.models import Build, BuildNode, Dispatch, Image
 from console import jobs, references
@@ -157,68 +158,11 @@ def stop_agent() -> None:
     connection.close()
 
 
-# -- scheduling (the dispatcher's side) -----------------------------------------------------------------------
-
-
-def farm_nodes(lock: bool = False) -> list[BuildNode]:
-    """Every registered node (an empty farm means the single-engine default), locked while a dispatcher places
-    builds so that two dispatchers cannot both take a node's last place."""
-    nodes = BuildNode.objects.order_by("pk")
-    if lock:
-        nodes = nodes.select_for_update()
-    return list(nodes)
-
-
-def assigned_counts(nodes: list[BuildNode]) -> dict[int, int]:
-    """Builds each node is running or has been handed and not yet started."""
-    counts = {node.pk: 0 for node in nodes}
-    rows = (Build.objects.filter(node__in=[n.pk for n in nodes]).busy()
-            .values("node").annotate(count=Count("pk")))
-    for row in rows:
-        counts[row["node"]] = row["count"]
-    return counts
-
-
-def is_available(node: BuildNode) -> bool:
-    fresh = timezone.now() - timedelta(seconds=settings.BUILD_NODE_TIMEOUT)
-    return (node.status == NodeStatus.UP and not node.drained and node.engine_ok
-            and node.heartbeat_at is not None and node.heartbeat_at >= fresh)
-
-
-def choose_node(build: Build, nodes: list[BuildNode], counts: dict[int, int]) -> BuildNode | None:
-    """A healthy, non-drained node with room: first the one that built this repository last (its layer cache),
-    then one that holds the build's base images, then the least loaded.
-
-    When the repository's last node is healthy but full, the build waits for it (None) for BUILD_AFFINITY_WAIT
-    seconds after it was queued, and later builds may go first: a build placed elsewhere would redo every
-    step its cache holds, which costs more than the wait for a place on that node.
-    """
-    available = [node for node in nodes if is_available(node)]
-    with_room = [node for node in available if counts.get(node.pk, 0) < node.capacity]
-    if not with_room:
-        return None
-    last_built = dict(
-        Build.objects.filter(repository=build.repository_id, node__in=[n.pk for n in available])
-        .exclude(pk=build.pk).values("node").annotate(last=Max("pk")).values_list("node", "last")
-    )
-    if last_built:
-        home = max(available, key=lambda node: last_built.get(node.pk, 0))
-        waited = (timezone.now() - build.queued_at).total_seconds()
-        if home not in with_room and waited < settings.BUILD_AFFINITY_WAIT:
-            return None
-    needed = set(build.base_images or [])
-
-    def rank(node: BuildNode) -> tuple:
-        holds_bases = needed <= set(node.base_images or [])
-        return (-last_built.get(node.pk, 0), not holds_bases, counts.get(node.pk, 0) / node.capacity, node.name)
-
-    return min(with_room, key=rank)
+# -- handing out waiting builds (the choice of a node is builds/buildservice.py's) ------------------------
 
 
 def dispatch_waiting() -> None:
     """Hand waiting builds of every owner to nodes with room (a node came up, or one of its builds ended)."""
-    from builds.buildservice import dispatch_queued
-
     owners = (Build.objects.waiting().values("owner")
               .annotate(first=Min("queued_at")).order_by("first").values_list("owner", flat=True))
     for owner in get_user_model().objects.filter(pk__in=list(owners)):

@@ -29,7 +29,7 @@ from django.conf import settings
 from django.db import close_old_connections, connection
 from django.utils import timezone
 
-from builds import access
+from builds import access, images
 from builds import dockerfile as dockerfiles
 from builds.buildservice import engine_for, mask_secrets
 from builds.constants import LABEL_BUILD_ID, LABEL_CREATED, LABEL_REVISION, LABEL_SOURCE, StepStatus
@@ -541,8 +541,6 @@ def _cut_context(build: Build, cut: bytes) -> tuple[dict[str, bytes], str]:
 
 def record_image(build: Build, engine: Engine, image_id: str) -> None:
     """Hook for the image records (builds/images.py) once they exist."""
-    from builds import images
-
     image = images.record_built_image(build, engine, image_id)
     if build.node_id is not None:
         # Where the image lives: its push and analysis are routed to this node's queue (builds/nodes.route_task).

@@ -9,7 +9,7 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from builds import nodes
+from builds import buildservice, nodes
 from builds.models import BuildNode
 
 
@@ -28,7 +28,7 @@ class BuildNodeSerializer(serializers.ModelSerializer):
         read_only_fields = fields
 
     def get_available(self, node: BuildNode) -> bool:
-        return nodes.is_available(node)
+        return buildservice.is_available(node)
 
 
 class BuildNodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):

@@ -14,7 +14,7 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from builds import nodes, services
+from builds import buildservice, nodes, services
 from builds.constants import NodeStatus
 from builds.models import Build, BuildNode, Image
 from console.constants import FINAL_STATUSES
@@ -64,7 +64,7 @@ def farm_nodes(farm, settings):
 
     def registered():
         found = {node.name: node for node in BuildNode.objects.filter(name__in=farm)}
-        return found if len(found) == 2 and all(nodes.is_available(n) for n in found.values()) else None
+        return found if len(found) == 2 and all(buildservice.is_available(n) for n in found.values()) else None
 
     # The database is emptied after each test: the workers' heartbeats register the nodes again within a second.
     found = wait_for(registered, timeout=30, message="both build nodes to register")

@@ -9,7 +9,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from builds import nodes, services
+from builds import buildservice, nodes, services
 from builds.buildservice import BuildOptions, trigger_build
 from builds.constants import NodeStatus
 from builds.models import Build, BuildNode, Image, SharedImage
@@ -79,7 +79,7 @@ def test_it_registers_a_node_with_what_its_real_engine_holds(db, settings):
     identity = nodes.identity_from_worker(["celery", "builds.local-1a2b"], 3, "w@host")
     assert (identity.queue, identity.capacity, identity.engine_url) == ("builds.local-1a2b", 3, url)
     node = nodes.send_heartbeat(identity)
-    assert node.engine_ok and node.status == NodeStatus.UP and nodes.is_available(node)
+    assert node.engine_ok and node.status == NodeStatus.UP and buildservice.is_available(node)
     assert BASE in node.base_images
     assert node.free_disk > 0 and node.load is not None and node.running_builds == 0
     # A node that was marked down comes back with its next heartbeat.
@@ -95,7 +95,7 @@ def test_it_records_an_engine_that_does_not_answer(db, settings, tmp_path):
     node = nodes.send_heartbeat(nodes.identity_from_worker([], 1, "w@host"))
     assert node.capacity == 4 and node.queue == "builds.broken"
     assert node.engine_ok is False and "does not answer" in node.engine_error
-    assert not nodes.is_available(node)
+    assert not buildservice.is_available(node)
 
 
 def test_a_worker_without_a_node_name_is_no_node(settings):
