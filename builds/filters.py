@@ -1,15 +1,18 @@
-"""The image list's filter, one definition for the browser page and the API: labels, a tag, a repository."""
+"""The lists' filters, one FilterSet per list for its browser page and its API endpoint: images (labels, a tag, a
+repository), builds (repository, status) and source imports (repository)."""
 
 from __future__ import annotations
 
 import re
 
+import django_filters
 from django import forms
 from django.db.models import TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
-from builds.models import ImageQuerySet
+from builds.models import Build, Image, ImageQuerySet, SourceImport
+from console.filters import AnyTextFilter, IdFilter
 
 # A tag as the engine writes it (`name[:tag]`, with an optional registry host); no quotes, so it can be looked
 # for inside the JSON text of the tags list.
@@ -79,3 +82,41 @@ class ImageFilter(forms.Form):
 
     def error_detail(self) -> dict[str, list[str]]:
         return {field: [str(message) for message in messages] for field, messages in self.errors.items()}
+
+
+class ImageFilterSet(django_filters.FilterSet):
+    """The image list's FilterSet: its form is ImageFilter above, whose repeatable labels and JSON lookups are more
+    than one field each, so the form does the filtering."""
+
+    class Meta:
+        model = Image
+        form = ImageFilter
+        fields: list[str] = []
+
+    @property
+    def labels_given(self) -> list[str]:
+        return self.form.labels_given
+
+    def filter_queryset(self, queryset: ImageQuerySet) -> ImageQuerySet:
+        return self.form.filter(queryset)
+
+
+class BuildFilter(django_filters.FilterSet):
+    """`repository=<id>` (not an id: nothing) and `status=<status>` (exact; no such status: nothing)."""
+
+    repository = IdFilter(field_name="repository_id")
+    status = AnyTextFilter(field_name="status")
+
+    class Meta:
+        model = Build
+        fields: list[str] = []
+
+
+class SourceImportFilter(django_filters.FilterSet):
+    """`repository=<id>` (not an id: nothing)."""
+
+    repository = IdFilter(field_name="repository_id")
+
+    class Meta:
+        model = SourceImport
+        fields: list[str] = []

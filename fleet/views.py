@@ -11,6 +11,7 @@ from console import jobs
 from console.engine import EngineError, EngineNotFound
 from console.errors import FORM_ERRORS, add_domain_error
 from fleet import services
+from fleet.filters import DeploymentFilter
 from fleet.forms import DeployForm, HostForm, rows
 from fleet.models import Deployment, Host
 
@@ -94,6 +95,7 @@ def container_action(request: HttpRequest, pk: int, cid: str, action: str) -> Ht
 @require_GET
 def deployments(request: HttpRequest) -> HttpResponse:
     queryset = Deployment.objects.for_user(request.user).prefetch_related("targets")
+    queryset = DeploymentFilter(request.GET, queryset=queryset).qs
     return render(request, "fleet/deployment_list.html", {"deployments": queryset[:200]})
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -17,6 +18,7 @@ from builds.api.serializers import (
     DebugRequestSerializer,
     DebugResultSerializer,
 )
+from builds.filters import BuildFilter
 from builds.models import Build, Source
 from console.api import ErrorSerializer
 from console.jobs.logs import log_response, log_schema
@@ -28,17 +30,11 @@ class BuildViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     """The caller's builds."""
 
     serializer_class = BuildSerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = BuildFilter
 
     def get_queryset(self):
-        builds = Build.objects.for_user(self.request.user).select_related("node").prefetch_related("steps", "images")
-        repository = self.request.query_params.get("repository")
-        if repository:
-            builds = builds.filter(repository_id=repository if repository.isdigit() else -1)
-        state = self.request.query_params.get("status")
-        if state:
-            # No status holds a NUL, and PostgreSQL refuses to compare with one: such a filter matches nothing.
-            builds = builds.filter(status=state) if "\x00" not in state else builds.none()
-        return builds
+        return Build.objects.for_user(self.request.user).select_related("node").prefetch_related("steps", "images")
 
     @extend_schema(
         parameters=[OpenApiParameter("repository", int), OpenApiParameter("status", str)],

@@ -18,7 +18,7 @@ from builds.api.serializers import (
     TreeNodeSerializer,
 )
 from builds.constants import AnalysisStatus
-from builds.filters import ImageFilter
+from builds.filters import ImageFilterSet
 from builds.models import Image
 from builds.options import OptionError
 from console.api import ErrorSerializer
@@ -46,10 +46,10 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         responses={200: ImageSerializer(many=True), 400: ERROR},
     )
     def list(self, request: Request, *args, **kwargs) -> Response:
-        search = ImageFilter(request.query_params)
+        search = ImageFilterSet(request.query_params)
         if not search.is_valid():
-            return Response(search.error_detail(), status=status.HTTP_400_BAD_REQUEST)
-        return Response(images.list_rows(search.filter(Image.objects.for_user(request.user))))
+            return Response(search.form.error_detail(), status=status.HTTP_400_BAD_REQUEST)
+        return Response(images.list_rows(search.filter_queryset(Image.objects.for_user(request.user))))
 
     @extend_schema(responses={204: None, 409: ERROR})
     def destroy(self, request: Request, *args, **kwargs) -> Response:

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -18,6 +19,7 @@ from builds.api.serializers import (
     SourceUploadSerializer,
 )
 from builds.checks import lint_source
+from builds.filters import SourceImportFilter
 from builds.models import Repository, Source, SourceImport
 from builds.sources.context import plan_context
 from console.api import ErrorSerializer
@@ -118,13 +120,11 @@ class SourceImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
 
     serializer_class = SourceImportSerializer
     queryset = SourceImport.objects.none()
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = SourceImportFilter
 
     def get_queryset(self):
-        imports = SourceImport.objects.for_user(self.request.user)
-        repository = self.request.query_params.get("repository")
-        if repository:
-            imports = imports.filter(repository_id=repository if repository.isdigit() else -1)
-        return imports
+        return SourceImport.objects.for_user(self.request.user)
 
     @extend_schema(parameters=[OpenApiParameter("repository", int)])
     def list(self, request: Request, *args, **kwargs) -> Response:

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from builds import buildservice
 from builds.checks import check_source
+from builds.filters import BuildFilter
 from builds.forms import BuildForm, DebugForm
 from builds.models import Build, Source
 from builds.options import OptionError
@@ -29,10 +30,7 @@ def _get_build_for_user(request: HttpRequest, pk: int) -> Build:
 @login_required
 @require_GET
 def build_list(request: HttpRequest) -> HttpResponse:
-    builds = Build.objects.for_user(request.user).select_related("repository")
-    repository_id = request.GET.get("repository", "")
-    if repository_id.isdigit():
-        builds = builds.filter(repository_id=int(repository_id))
+    builds = BuildFilter(request.GET, queryset=Build.objects.for_user(request.user).select_related("repository")).qs
     return render(request, "builds/build_list.html", {"builds": builds[:200]})
 
 

@@ -12,7 +12,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from builds import analysis, images
 from builds.constants import AnalysisStatus
-from builds.filters import ImageFilter
+from builds.filters import ImageFilterSet
 from builds.models import Image
 from builds.options import OptionError
 from console.engine import EngineError, EngineNotFound
@@ -30,13 +30,10 @@ def _get_image_for_user(request: HttpRequest, pk: int) -> Image:
 @login_required
 @require_GET
 def image_list(request: HttpRequest) -> HttpResponse:
-    search = ImageFilter(request.GET)
+    search = ImageFilterSet(request.GET)
     found = Image.objects.for_user(request.user).select_related("repository")
-    if search.is_valid():
-        found = search.filter(found)
-    else:
-        found = found.none()
-    context = {"images": found[:500], "search": search, "labels": search.labels_given}
+    found = search.filter_queryset(found) if search.is_valid() else found.none()
+    context = {"images": found[:500], "search": search.form, "labels": search.labels_given}
     return render(request, "builds/image_list.html", context, status=200 if search.is_valid() else 400)
 
 

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.shortcuts import get_object_or_404
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -18,6 +19,7 @@ from fleet.api.serializers import (
     DeploymentSerializer,
     HostSerializer,
 )
+from fleet.filters import DeploymentFilter
 from fleet.models import Deployment, Host
 
 ERRORS = {
@@ -96,14 +98,11 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
     serializer_class = DeploymentSerializer
     queryset = Deployment.objects.none()  # for the schema; requests go through get_queryset
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = DeploymentFilter
 
     def get_queryset(self):
-        queryset = Deployment.objects.for_user(self.request.user).prefetch_related("targets")
-        name = self.request.query_params.get("name")
-        # No name holds a NUL, and PostgreSQL refuses to compare with one: such a filter matches nothing.
-        if name and "\x00" in name:
-            return queryset.none()
-        return queryset.filter(name=name) if name else queryset
+        return Deployment.objects.for_user(self.request.user).prefetch_related("targets")
 
     @extend_schema(
         parameters=[OpenApiParameter("name", str, description="Only the deployments of this app.")],
