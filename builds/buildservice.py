@@ -30,7 +30,6 @@ from builds.options import (
     check_target,
     parse_memory,
 )
-from builds.sources.context import plan_dockerfile_text
 from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record
@@ -86,8 +85,7 @@ def check_options(owner, source: Source, options: BuildOptions) -> list[str]:
         raise OptionError("cpu_shares", "cpu_shares must be at least 2.")
     if options.timeout is not None and options.timeout < 1:
         raise OptionError("timeout", "The timeout must be at least one second.")
-    check_target(source, options.dockerfile, options.path, options.target)
-    text = plan_dockerfile_text(source, options.dockerfile, options.path)
+    text = check_target(source, options.dockerfile, options.path, options.target)
     granted = check_dockerfile(owner, text, options.build_args or {})
     base_images = []
     for use, grant in granted:

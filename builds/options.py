@@ -87,8 +87,8 @@ def stages_of(dockerfile_text: str) -> list[str]:
     return [stage for stage in dockerfile.parse(dockerfile_text).stages if not stage.startswith("#")]
 
 
-def check_target(source: Source, dockerfile: str, path: str, target: str) -> None:
-    """The Dockerfile must exist in the context; a target must name one of its stages."""
+def check_target(source: Source, dockerfile: str, path: str, target: str) -> str:
+    """The Dockerfile must exist in the context; a target must name one of its stages. Returns its text."""
     try:
         text = plan_dockerfile_text(source, dockerfile, path)
     except ContextError as exc:
@@ -97,6 +97,7 @@ def check_target(source: Source, dockerfile: str, path: str, target: str) -> Non
     if target and target.lower() not in stages:
         known = ", ".join(stages) or "none"
         raise OptionError("target", f"The Dockerfile has no stage named {target!r} (stages: {known}).")
+    return text
 
 
 def check_dockerfile(

@@ -405,13 +405,12 @@ def _dockerfile_with_ids(engine: Engine, build: Build, text: str | None, build_a
         return text, {}
     sent = dockerfiles.rewrite_image_uses(text, build_args, resolved)
     original, rewritten = text.splitlines(), sent.splitlines()
+    by_line = {item["startline"]: item for item in dockerfiles.parse(text, build_args).instructions}
     shown = {}
     for step in plan or []:
-        if 0 <= step.startline < len(original) and original[step.startline] != rewritten[step.startline]:
-            item = next((item for item in dockerfiles.parse(text, build_args).instructions
-                         if item["startline"] == step.startline), None)
-            if item is not None:
-                shown[step.number] = f"{item['instruction'].upper()} {item['value']}"
+        item = by_line.get(step.startline)
+        if item is not None and original[step.startline] != rewritten[step.startline]:
+            shown[step.number] = f"{item['instruction'].upper()} {item['value']}"
     return sent, shown
 
 

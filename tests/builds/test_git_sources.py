@@ -7,13 +7,11 @@ that stores nothing. The worker runs with GIT_TIMEOUT=4 so that a server that ne
 
 from __future__ import annotations
 
-import contextlib
 import http.server
 import os
 import shutil
 import socket
 import subprocess
-import threading
 import time
 from datetime import timedelta
 from functools import partial
@@ -34,6 +32,7 @@ from console import jobs
 from console.constants import JobStatus
 from tests.builds.conftest import stored_files
 from tests.conftest import PASSWORD
+from tests.fixtures.http import serving
 from tests.fixtures.worker import routed_to, running_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -51,17 +50,6 @@ class _Quiet(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def serving(handler, host: str = "127.0.0.1"):
-    """An HTTP server on a free port of `host`, in a thread of this process; yields its base URL."""
-    server = http.server.ThreadingHTTPServer((host, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 @pytest.fixture(scope="module")

@@ -8,9 +8,7 @@ allowance the console may talk to it, but what it answered never reaches the use
 
 from __future__ import annotations
 
-import contextlib
 import http.server
-import threading
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -23,6 +21,7 @@ from registry import services
 from registry.client import NOT_A_REGISTRY
 from registry.models import Pull, RegistryAccount
 from tests.conftest import PASSWORD
+from tests.fixtures.http import serving
 from tests.fixtures.registry import console_registry, open_registry, token_registry  # noqa: F401  (fixtures)
 
 SECRET = "INTERNAL-SECRET"
@@ -49,16 +48,6 @@ class InternalService(http.server.BaseHTTPRequestHandler):
         pass
 
 
-@contextlib.contextmanager
-def serving(handler, host: str = "127.0.0.1"):
-    server = http.server.ThreadingHTTPServer((host, 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://{host}:{server.server_address[1]}"
-    finally:
-        server.shutdown()
-        server.server_close()
 
 
 def internal_service(status: int = 200):
