@@ -6,9 +6,9 @@ loopback. One function answers "may this user make the console connect there", f
 
 - `check_destination(host, port, user=..., purpose=...)` resolves the name and refuses any address that is
   loopback, link-local, unspecified or multicast, one of this machine's own addresses, or the address of one of
-  the console's own services (the build engine, the build nodes' engines, the console's registry, the database,
-  the broker) — unless the user is staff and the purpose lets staff through, or an operator allowed that
-  network by setting (`OUTBOUND_ALLOWED_NETWORKS`).
+  the console's own services (the build engine, the console's registry, the database, the broker, and what apps
+  add with `register_service_urls`: builds adds its build nodes' engines) — unless the user is staff and the
+  purpose lets staff through, or an operator allowed that network by setting (`OUTBOUND_ALLOWED_NETWORKS`).
 - `check_url(url, ...)` does the same for a URL.
 
 Private ranges (10/8, 172.16/12, 192.168/16) are allowed: that is where users' own Docker hosts and registries
@@ -27,7 +27,7 @@ import ipaddress
 import socket
 import struct
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
@@ -114,15 +114,25 @@ def _host_of(url: str) -> str:
         return ""
 
 
-def service_hosts() -> set[str]:
-    """The host names of the console's own services, as its settings name them."""
-    from builds.models import BuildNode
+# Apps that run services of their own add them here (builds: its build nodes' engines, in BuildsConfig.ready()):
+# each callable returns the URLs of those services, read anew on every check; this module imports no app above it.
+_service_url_providers: list[Callable[[], Iterable[str]]] = []
 
+
+def register_service_urls(provider: Callable[[], Iterable[str]]) -> None:
+    """Count the hosts of the URLs `provider()` returns among the console's own services (once per provider)."""
+    if provider not in _service_url_providers:
+        _service_url_providers.append(provider)
+
+
+def service_hosts() -> set[str]:
+    """The host names of the console's own services, as its settings and the registered providers name them."""
     urls = [settings.DOCKER_HOST or "", f"//{settings.REGISTRY_ADDRESS}", getattr(settings, "CELERY_BROKER_URL", "")]
     database = settings.DATABASES["default"]
     hosts = {_host_of(url) for url in urls}
     hosts.add(database.get("HOST") or "")
-    hosts.update(_host_of(url) for url in BuildNode.objects.values_list("engine_url", flat=True))
+    for provider in _service_url_providers:
+        hosts.update(_host_of(url) for url in provider())
     return {host for host in hosts if host}
 
 

@@ -6,7 +6,7 @@ login (console/accounts/forms.py AdminLoginForm), `POST /api/v1/auth/token/` and
 (`docker login`). Counters live in Django's cache, which the settings point at a table in the database or at Redis
 (CACHE_URL), so every web process sees the same ones.
 
-Usernames are counted in their canonical form (accounts/usernames.py: NFKC, case folded, hashed), the form sign-in
+Usernames are counted in their canonical form (console/accountnames.py: NFKC, case folded, hashed), the form sign-in
 matches them by, so `ALICE` and `ＡＬＩＣＥ` count against `alice`. The client address is
 console.security.client_address. Within LOGIN_FAILURE_WINDOW seconds from the first failure of each key:
 - (username, address): from LOGIN_SLOWDOWN_AFTER failures on, the next attempt must wait 1, 2, 4... seconds after
@@ -37,6 +37,7 @@ from django.conf import settings
 from django.core.cache import cache
 from django.http import HttpRequest
 
+from console.accountnames import canonical, find_user
 from console.security import client_address
 
 PAIR = "pair"
@@ -78,8 +79,6 @@ def now() -> float:
 
 
 def _username_digest(username: str) -> str:
-    from console.accounts.usernames import canonical
-
     # Hashed: usernames are free text, and cache keys must be short and plain.
     return hashlib.sha256(canonical(username).encode()).hexdigest()[:32]
 
@@ -194,6 +193,4 @@ def authenticate(
 
 def _account(username: str):
     """The account a failed attempt was aimed at, if there is one: its owner should see the attempt."""
-    from console.accounts.usernames import find_user
-
     return find_user(username)

@@ -14,13 +14,18 @@ lower-cased), so two rules follow:
 from __future__ import annotations
 
 import re
-import unicodedata
 from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
+
+# How a typed name is matched to an account lives below console.accounts (the login throttle needs it, and
+# console.accounts imports the throttle); these names stay importable from here.
+from console.accountnames import canonical as canonical
+from console.accountnames import find_user as find_user
+from console.accountnames import normalise as normalise
 
 # Short enough for `<namespace>/<repository>:<tag>` to stay well inside a registry's 255-character names.
 USERNAME_MAX_LENGTH = 64
@@ -41,17 +46,6 @@ MESSAGE_SEPARATORS = (
     "letters and digits: the username is also a registry namespace."
 )
 MESSAGE_TAKEN = "A user with that username already exists (usernames do not differ by case)."
-
-
-def normalise(raw: str) -> str:
-    """The username as it is stored and checked: surrounding spaces dropped, NFKC-normalised (as Django's own
-    `AbstractBaseUser.normalize_username` does, but before the uniqueness check, not after it)."""
-    return unicodedata.normalize("NFKC", raw.strip())
-
-
-def canonical(name: str) -> str:
-    """The key two names are compared by: equal keys are the same account (case and compatibility forms folded)."""
-    return unicodedata.normalize("NFKC", normalise(name).casefold())
 
 
 def problems(name: str) -> list[str]:
@@ -85,22 +79,6 @@ def validate_new(raw: str, *, exclude_pk: int | None = None) -> str:
     if is_taken(name, exclude_pk=exclude_pk):
         raise ValidationError(MESSAGE_TAKEN, code="unique")
     return name
-
-
-def find_user(raw: str):
-    """The account a sign-in names, or None. The name is normalised like at sign-up; an exact match wins, then the
-    one account equal without regard to case (so `alice` signs in `Alice`). Should old accounts still differ by
-    case only (see migration accounts 0002), a name that is not exactly one of them matches none."""
-    model = get_user_model()
-    name = normalise(raw)
-    if not name or "\x00" in name:
-        return None
-    candidates = list(model._default_manager.filter(username__iexact=name)[:10])
-    exact = [user for user in candidates if user.get_username() == name]
-    if exact:
-        return exact[0]
-    folded = [user for user in candidates if canonical(user.get_username()) == canonical(name)]
-    return folded[0] if len(folded) == 1 else None
 
 
 def same_account_name(a: str, b: str) -> bool:

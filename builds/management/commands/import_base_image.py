@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from builds.access import share_image
 from console.baseimage import BaseImageError, import_base_image
 from console.engine import Engine, EngineError
 
@@ -21,8 +22,6 @@ class Command(BaseCommand):
         except (BaseImageError, EngineError) as exc:
             raise CommandError(str(exc)) from exc
         # Every user may build FROM the base image by its plain name (builds/access.py).
-        from builds.access import share_image
-
         for tag in tags:
             share_image(tag, image_id)
         verb = "Imported" if made else "Already present:"
