@@ -10,7 +10,6 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
 
-from console.engine import EngineError, EngineNotFound, EngineUnavailable
 from console.errors import DomainError, api_body, unique_violation
 
 log = logging.getLogger(__name__)
@@ -22,18 +21,13 @@ class ErrorSerializer(serializers.Serializer):
 
 def exception_handler(exc, context):
     """DRF's handler, plus the console's own errors as clear JSON answers instead of server errors. This is the
-    one place a service's refusal (console/errors.py) becomes the API's answer: views do not catch it."""
+    one place a service's refusal (console/errors.py) becomes the API's answer: views do not catch it. The engine
+    wrapper's errors are such refusals too (console.engine.EngineError: 502, unavailable 503, not found 404)."""
     if isinstance(exc, DomainError):
         return Response(api_body(exc), status=exc.status)
     if isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         return Response(detail, status=status.HTTP_400_BAD_REQUEST)
-    if isinstance(exc, EngineNotFound):
-        return Response({"detail": str(exc)}, status=status.HTTP_404_NOT_FOUND)
-    if isinstance(exc, EngineUnavailable):
-        return Response({"detail": str(exc)}, status=status.HTTP_503_SERVICE_UNAVAILABLE)
-    if isinstance(exc, EngineError):
-        return Response({"detail": str(exc)}, status=status.HTTP_502_BAD_GATEWAY)
     if isinstance(exc, DataError):
         # A value the database cannot hold (too long for its column, say): the request's fault.
         return Response({"detail": "A value is too long or malformed for where it is stored."},

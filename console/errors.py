@@ -13,11 +13,14 @@ raised, so it is a 400 and not "database not available"."""
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from http import HTTPStatus
-from typing import Any
+from typing import Any, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import IntegrityError
+
+T = TypeVar("T")
 
 
 class DomainError(Exception):
@@ -122,6 +125,16 @@ def unique_violation(error: IntegrityError) -> DomainError | None:
     return DomainError(f"That {noun} exists already.")
 
 
+def check_name_free(owned, name: str, instance=None, *, noun: str) -> None:
+    """A service's own check before it saves a name: ValidationError on `name` when another of `owned` (the
+    owner's objects of one kind; `instance`, the one being changed, does not count) has it already."""
+    others = owned.filter(name=name)
+    if instance is not None:
+        others = others.exclude(pk=instance.pk)
+    if others.exists():
+        raise ValidationError({"name": f"You already have {noun} named {name!r}."})
+
+
 # -- forms -----------------------------------------------------------------------------------------------------
 
 # What a browser view catches around a service call to show it on the form (add_domain_error translates each).
@@ -148,3 +161,16 @@ def add_domain_error(form, error: Exception) -> None:
             form.add_error(None, error.messages)
         return
     raise TypeError(f"add_domain_error takes a refusal, not {type(error).__name__}")
+
+
+def run_form(request, form, service: Callable[[dict[str, Any]], T]) -> T | None:
+    """A browser view's form around one service call: for a POST whose form is valid, what
+    `service(form.cleaned_data)` returns. None when there is nothing to act on (a GET, an invalid form) or the
+    service refused (FORM_ERRORS, put on the form by add_domain_error): the view shows the form again."""
+    if request.method != "POST" or not form.is_valid():
+        return None
+    try:
+        return service(form.cleaned_data)
+    except FORM_ERRORS as exc:
+        add_domain_error(form, exc)
+        return None

@@ -1,4 +1,4 @@
-"""Is each service the console needs answering? Used by /healthz and the dashboard."""
+"""Is each service the console needs answering? Used by /healthz and the dashboard (the engine's facts)."""
 
 from __future__ import annotations
 
@@ -49,6 +49,19 @@ def check_engine() -> ServiceState:
     except EngineError as exc:
         return ServiceState(False, str(exc))
     return ServiceState(True, engine.url)
+
+
+def engine_overview() -> tuple[dict | None, str | None, str]:
+    """The build engine's facts for the dashboard: (its info, None, its URL), or (None, why it did not answer,
+    where it was asked)."""
+    info, error = None, None
+    try:
+        with Engine.for_builds(timeout=settings.HEALTH_TIMEOUT) as engine:
+            info = engine.info()
+            url = engine.url
+    except EngineError as exc:
+        error, url = str(exc), settings.DOCKER_HOST or "the local socket"
+    return info, error, url
 
 
 def service_states() -> dict[str, ServiceState]:

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import logging
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser
 from django.db import IntegrityError, InterfaceError, OperationalError
@@ -12,9 +11,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from console import dashboard
-from console.engine import Engine, EngineError
 from console.errors import api_body, unique_violation
-from console.health import service_states
+from console.health import engine_overview, service_states
 
 log = logging.getLogger(__name__)
 
@@ -33,13 +31,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 @login_required
 @require_GET
 def home(request: HttpRequest) -> HttpResponse:
-    engine_info, engine_error = None, None
-    try:
-        with Engine.for_builds(timeout=settings.HEALTH_TIMEOUT) as engine:
-            engine_info = engine.info()
-            engine_url = engine.url
-    except EngineError as exc:
-        engine_error, engine_url = str(exc), settings.DOCKER_HOST or "the local socket"
+    engine_info, engine_error, engine_url = engine_overview()
     context = {
         "counts": dashboard.counts_for(request.user),
         "engine": engine_info,

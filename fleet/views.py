@@ -8,8 +8,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from console import jobs
-from console.engine import EngineError, EngineNotFound
-from console.errors import FORM_ERRORS, add_domain_error
+from console.errors import DomainError, NotFound, run_form
 from fleet import services
 from fleet.filters import DeploymentFilter
 from fleet.forms import DeployForm, HostForm, rows
@@ -24,18 +23,18 @@ def _get_deployment_for_user(request: HttpRequest, pk: int) -> Deployment:
     return get_object_or_404(Deployment.objects.for_user(request.user).prefetch_related("targets"), pk=pk)
 
 
+def _refusal_text(error: DomainError | ValidationError) -> str:
+    """What a page shows for a refusal it does not put on a form (an engine that did not answer, a bad tail)."""
+    return "; ".join(error.messages) if isinstance(error, ValidationError) else error.message
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def hosts(request: HttpRequest) -> HttpResponse:
     form = HostForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            host = services.create_host(request.user, form.cleaned_data)
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            messages.success(request, f"Host {host.name} was added; it is being checked.")
-            return redirect("fleet:host-detail", host.pk)
+    if host := run_form(request, form, lambda data: services.create_host(request.user, data)):
+        messages.success(request, f"Host {host.name} was added; it is being checked.")
+        return redirect("fleet:host-detail", host.pk)
     return render(request, "fleet/host_list.html", {"hosts": Host.objects.for_user(request.user), "form": form})
 
 
@@ -50,8 +49,8 @@ def host(request: HttpRequest, pk: int) -> HttpResponse:
             context["logs_of"] = request.GET["logs"]
             context["logs"] = services.container_logs(host, request.user, request.GET["logs"],
                                                       services.clean_tail(request.GET.get("tail")))
-    except (EngineError, ValidationError) as exc:
-        context["engine_error"] = "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+    except (DomainError, ValidationError) as exc:
+        context["engine_error"] = _refusal_text(exc)
     return render(request, "fleet/host_detail.html", context)
 
 
@@ -81,11 +80,11 @@ def container_action(request: HttpRequest, pk: int, cid: str, action: str) -> Ht
     host = _get_host_for_user(request, pk)
     try:
         services.container_action(host, request.user, cid, action)
-    except EngineNotFound as exc:
+    except NotFound as exc:
         # Missing, or another user's on a shared engine: the same 404, which confirms nothing.
-        raise Http404(str(exc)) from exc
-    except (EngineError, ValidationError) as exc:
-        messages.error(request, "; ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+        raise Http404(exc.message) from exc
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, _refusal_text(exc))
     else:
         messages.success(request, f"Container {cid[:12]}: {action} done.")
     return redirect("fleet:host-detail", host.pk)
@@ -103,16 +102,15 @@ def deployments(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def deploy(request: HttpRequest) -> HttpResponse:
     form = DeployForm(request.user, request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        data = {**form.cleaned_data, "hosts": [host.pk for host in form.cleaned_data["hosts"]],
+
+    def create(data: dict) -> Deployment:
+        data = {**data, "hosts": [host.pk for host in data["hosts"]],
                 "ports": rows(request.POST, "port_container", "port_host"),
                 "env": rows(request.POST, "env_key", "env_value")}
-        try:
-            deployment = services.create_deployment(request.user, data)
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            return redirect("fleet:deployment-detail", deployment.pk)
+        return services.create_deployment(request.user, data)
+
+    if deployment := run_form(request, form, create):
+        return redirect("fleet:deployment-detail", deployment.pk)
     context = {
         "form": form,
         "port_rows": rows(request.POST, "port_container", "port_host") or [("8080/tcp", "8080")],

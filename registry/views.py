@@ -1,14 +1,17 @@
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from console.errors import FORM_ERRORS, add_domain_error
+from console.errors import run_form
 from registry import services
 from registry.forms import PullForm, PushForm, RegistryAccountForm
 from registry.models import PublicRepository, Pull, Push, RegistryAccount
@@ -17,6 +20,28 @@ from registry.tokens import namespace_of
 
 def _get_account_for_user(request: HttpRequest, pk: int) -> RegistryAccount:
     return get_object_or_404(RegistryAccount.objects.for_user(request.user), pk=pk)
+
+
+def _account_form(request: HttpRequest, form: RegistryAccountForm, account: RegistryAccount | None,
+                  save: Callable[[dict], RegistryAccount], done: str) -> HttpResponse:
+    """The account form (a new account's when `account` is None); once `save` has saved it, the account's page."""
+    if saved := run_form(request, form, save):
+        messages.success(request, f"Registry account “{saved.name}” was {done}.")
+        return redirect("registry:registry-detail", pk=saved.pk)
+    return render(request, "registry/registry_form.html", {"form": form, "account": account})
+
+
+def _transfers(request: HttpRequest, model: type[Push | Pull]) -> QuerySet:
+    """The user's pushes or pulls, for the list below their form: the latest 20."""
+    return model.objects.for_user(request.user).select_related("registry")[:20]
+
+
+def _transfer_page(request: HttpRequest, model: type[Push | Pull], pk: int) -> HttpResponse:
+    """A push's or a pull's page: one template, the API's detail URL to poll (`push-detail`, `pull-detail`)."""
+    job = get_object_or_404(model.objects.for_user(request.user).select_related("registry"), pk=pk)
+    kind = model.__name__.lower()
+    context = {"job": job, "kind": kind, "api": reverse(f"{kind}-detail", args=[pk])}
+    return render(request, "registry/transfer_detail.html", context)
 
 
 @login_required
@@ -29,15 +54,7 @@ def registry_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def registry_create(request: HttpRequest) -> HttpResponse:
     form = RegistryAccountForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            account = services.create_account(request.user, form.cleaned_data)
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            messages.success(request, f"Registry account “{account.name}” was added.")
-            return redirect("registry:registry-detail", pk=account.pk)
-    return render(request, "registry/registry_form.html", {"form": form, "account": None})
+    return _account_form(request, form, None, lambda data: services.create_account(request.user, data), "added")
 
 
 @login_required
@@ -69,15 +86,7 @@ def registry_edit(request: HttpRequest, pk: int) -> HttpResponse:
         return redirect("registry:registry-detail", pk=account.pk)
     initial = {name: getattr(account, name) for name in ("name", "kind", "url", "username", "ca_certificate")}
     form = RegistryAccountForm(request.POST or None, initial=initial, editing=True)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.update_account(account, form.cleaned_data)
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            messages.success(request, f"Registry account “{account.name}” was saved.")
-            return redirect("registry:registry-detail", pk=account.pk)
-    return render(request, "registry/registry_form.html", {"form": form, "account": account})
+    return _account_form(request, form, account, lambda data: services.update_account(account, data), "saved")
 
 
 @login_required
@@ -139,25 +148,17 @@ def registry_publish(request: HttpRequest, pk: int, name: str) -> HttpResponse:
 def push_create(request: HttpRequest) -> HttpResponse:
     accounts = services.accounts_for(request.user)
     form = PushForm(request.POST or None, accounts=accounts, initial={"image": request.GET.get("image", "")})
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            push = services.trigger_push(request.user, data["image"], data["registry"], data["repository"],
-                                         data["tag"])
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            return redirect("registry:push-detail", pk=push.pk)
-    pushes = Push.objects.for_user(request.user).select_related("registry")[:20]
-    return render(request, "registry/push_form.html", {"form": form, "pushes": pushes})
+    push = run_form(request, form, lambda data: services.trigger_push(
+        request.user, data["image"], data["registry"], data["repository"], data["tag"]))
+    if push:
+        return redirect("registry:push-detail", pk=push.pk)
+    return render(request, "registry/push_form.html", {"form": form, "pushes": _transfers(request, Push)})
 
 
 @login_required
 @require_GET
 def push_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    push = get_object_or_404(Push.objects.for_user(request.user).select_related("registry"), pk=pk)
-    context = {"job": push, "kind": "push", "api": reverse("push-detail", args=[pk])}
-    return render(request, "registry/transfer_detail.html", context)
+    return _transfer_page(request, Push, pk)
 
 
 @login_required
@@ -165,20 +166,14 @@ def push_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def pull_create(request: HttpRequest) -> HttpResponse:
     accounts = services.accounts_for(request.user)
     form = PullForm(request.POST or None, accounts=accounts)
-    if request.method == "POST" and form.is_valid():
-        try:
-            pull = services.trigger_pull(request.user, form.cleaned_data["registry"], form.cleaned_data["reference"])
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            return redirect("registry:pull-detail", pk=pull.pk)
-    pulls = Pull.objects.for_user(request.user).select_related("registry")[:20]
-    return render(request, "registry/pull_form.html", {"form": form, "pulls": pulls})
+    pull = run_form(request, form, lambda data: services.trigger_pull(
+        request.user, data["registry"], data["reference"]))
+    if pull:
+        return redirect("registry:pull-detail", pk=pull.pk)
+    return render(request, "registry/pull_form.html", {"form": form, "pulls": _transfers(request, Pull)})
 
 
 @login_required
 @require_GET
 def pull_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    pull = get_object_or_404(Pull.objects.for_user(request.user).select_related("registry"), pk=pk)
-    context = {"job": pull, "kind": "pull", "api": reverse("pull-detail", args=[pk])}
-    return render(request, "registry/transfer_detail.html", context)
+    return _transfer_page(request, Pull, pk)

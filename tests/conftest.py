@@ -24,6 +24,19 @@ def outsider(db):
 
 
 @pytest.fixture
+def staff(db):
+    """An operator: may reach what the outbound policy keeps from users (console/netpolicy.py)."""
+    return get_user_model().objects.create_user("root", "root@example.com", PASSWORD, is_staff=True)
+
+
+@pytest.fixture
+def staff_api(staff) -> APIClient:
+    client = APIClient()
+    client.force_authenticate(staff)
+    return client
+
+
+@pytest.fixture
 def api_client() -> APIClient:
     return APIClient()
 

@@ -19,6 +19,7 @@ import ssl
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -32,19 +33,28 @@ import urllib3.exceptions
 from django.conf import settings
 from docker.transport.sshconn import SSHHTTPAdapter
 
+from console.errors import NotFound, UpstreamError
+
 DEFAULT_SOCKET = "unix:///var/run/docker.sock"
 
 
-class EngineError(Exception):
-    """Something went wrong on a Docker Engine; the message says what, in words a user understands."""
+class EngineError(UpstreamError):
+    """Something went wrong on a Docker Engine; the message says what, in words a user understands.
+
+    One of the console's own refusals (console/errors.py): the API answers {"detail": message} with its status
+    (502 unless a subclass says otherwise), a form shows it, and no view needs this package to catch it."""
 
 
 class EngineUnavailable(EngineError):
     """The engine did not answer: it is stopped, unreachable, or refused our credentials."""
 
+    status = HTTPStatus.SERVICE_UNAVAILABLE.value
 
-class EngineNotFound(EngineError):
-    """The engine does not have the image or container asked for."""
+
+class EngineNotFound(EngineError, NotFound):
+    """The engine does not have the image or container asked for (a console.errors.NotFound too: a 404)."""
+
+    status = HTTPStatus.NOT_FOUND.value
 
 
 class EngineConflict(EngineError):

@@ -3,8 +3,8 @@ from __future__ import annotations
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from console.engine import parse_ssh_host_key, ssh_fingerprint
 from console.jobs import logs
+from fleet import services
 from fleet.constants import RestartPolicy
 from fleet.models import Deployment, DeploymentTarget, Host
 
@@ -65,12 +65,7 @@ class HostSerializer(serializers.ModelSerializer):
         return bool(instance.ssh_private_key)
 
     def get_ssh_host_key_fingerprint(self, instance: Host) -> str:
-        if not instance.ssh_host_key:
-            return ""
-        try:
-            return ssh_fingerprint(parse_ssh_host_key(instance.ssh_host_key))
-        except ValueError:
-            return ""
+        return services.ssh_host_key_fingerprint(instance.ssh_host_key)
 
     @extend_schema_field(EngineInfoSerializer(allow_null=True))
     def get_info(self, instance: Host) -> dict | None:

@@ -79,6 +79,7 @@ from fleet.services.hosts import (
     engine_address,
     engine_is_shared,
     parse_selector,
+    ssh_host_key_fingerprint,
     update_host,
 )
 
@@ -101,6 +102,7 @@ __all__ = [
     "check_all_hosts",
     "engine_address",
     "engine_is_shared",
+    "ssh_host_key_fingerprint",
     "CONTAINER_ID_RE",
     "_container_id",
     "ContainerScope",

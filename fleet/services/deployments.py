@@ -10,7 +10,6 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from builds import access
 from console import jobs, units
 from console.audit.constants import Action
 from console.audit.services import record
@@ -18,6 +17,7 @@ from console.constants import ACTIVE_STATUSES
 from fleet.constants import RestartPolicy
 from fleet.models import Deployment, DeploymentTarget, Host
 from fleet.services.hosts import parse_selector
+from registry.services import grant_image
 
 # The task a worker deploys with (fleet/tasks.py), sent by name.
 RUN_DEPLOYMENT_TASK = "fleet.run_deployment"
@@ -153,17 +153,7 @@ def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
         raise ValidationError({"image": "Name the image: a reference like hello:1 or an image id."})
     if pulled:
         return image, ""
-    try:
-        granted = access.grant(owner, image)
-    except access.ImageAccessError as exc:
-        raise ValidationError({"image": str(exc)}) from None
-    with granted.engine() as engine:
-        image_id = granted.engine_id(engine)
-    if not image_id:
-        raise ValidationError(
-            {"image": f"The build engine no longer has the image {image!r}: build it again, or choose the "
-                      "registry to pull it from."}
-        )
+    granted, image_id = grant_image(owner, image, missing=": build it again, or choose the registry to pull it from")
     if image.isdigit() and granted.record is not None:
         # A record number: the deployment shows the image by the owner's name for it (or its id).
         image = granted.record.tags[0] if granted.record.tags else image_id

@@ -18,7 +18,14 @@ from django.utils import timezone
 from console import jobs, netpolicy
 from console.audit.constants import Action
 from console.audit.services import record
-from console.engine import EngineError, load_ssh_private_key, parse_ssh_host_key, ssh_host_key_line
+from console.engine import (
+    EngineError,
+    load_ssh_private_key,
+    parse_ssh_host_key,
+    ssh_fingerprint,
+    ssh_host_key_line,
+)
+from console.errors import check_name_free
 from fleet.constants import CHECK_TIMEOUT_SECONDS, MAX_PARALLEL_TARGETS, HostStatus
 from fleet.models import Host
 
@@ -74,6 +81,17 @@ def _check_pem(field: str, text: str, kind: str) -> None:
 TLS_FIELDS = {"tls_ca_cert": "cert", "tls_client_cert": "cert", "tls_client_key": "key"}
 
 
+def ssh_host_key_fingerprint(text: str) -> str:
+    """The SHA256 fingerprint of a recorded ssh host key line, as `ssh-keygen -l` prints it; "" when there is no
+    key (or one that does not parse)."""
+    if not text:
+        return ""
+    try:
+        return ssh_fingerprint(parse_ssh_host_key(text))
+    except ValueError:
+        return ""
+
+
 def clean_labels(value: Any) -> dict[str, str]:
     """Labels from a dict (API) or "env=prod, region=eu" text (form)."""
     if value in (None, ""):
@@ -114,11 +132,7 @@ def _clean_host(owner, data: dict[str, Any], instance: Host | None = None) -> di
         name = (data.get("name") or "").strip()
         if not name:
             raise ValidationError({"name": "Give the host a name."})
-        others = Host.objects.for_user(owner).filter(name=name)
-        if instance is not None:
-            others = others.exclude(pk=instance.pk)
-        if others.exists():
-            raise ValidationError({"name": f"You already have a host named {name!r}."})
+        check_name_free(Host.objects.for_user(owner), name, instance, noun="a host")
         clean["name"] = name
     if "url" in data or instance is None:
         clean["url"] = clean_url(data.get("url", ""))

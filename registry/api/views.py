@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -96,13 +96,21 @@ class RegistryAccountViewSet(
 
 
 class _TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Pushes or pulls: a subclass names the model, its serializers and the service that starts one."""
+
     model: type
     request_serializer: type
 
     def get_queryset(self):
         return self.model.objects.for_user(self.request.user).select_related("registry")
 
-    def _answer(self, job) -> Response:
+    def trigger(self, user, data: dict):
+        raise NotImplementedError
+
+    def create(self, request: Request) -> Response:
+        serializer = self.request_serializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        job = self.trigger(request.user, serializer.validated_data)
         job = get_object_or_404(self.get_queryset(), pk=job.pk)
         return Response(self.get_serializer(job).data, status=status.HTTP_202_ACCEPTED)
 
@@ -113,33 +121,31 @@ class _TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
         return log_response(self.get_object(), request.query_params)
 
 
+@extend_schema_view(
+    create=extend_schema(request=PushRequestSerializer, responses={202: PushSerializer, 400: ErrorSerializer}),
+)
 class PushViewSet(_TransferViewSet):
     """Pushes: an image of the build engine sent to a registry, run by a worker with per-layer progress."""
 
     model = Push
     serializer_class = PushSerializer
+    request_serializer = PushRequestSerializer
     queryset = Push.objects.none()
 
-    @extend_schema(request=PushRequestSerializer, responses={202: PushSerializer, 400: ErrorSerializer})
-    def create(self, request: Request) -> Response:
-        serializer = PushRequestSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        push = services.trigger_push(request.user, data["image"], data["registry"], data["repository"], data["tag"])
-        return self._answer(push)
+    def trigger(self, user, data: dict) -> Push:
+        return services.trigger_push(user, data["image"], data["registry"], data["repository"], data["tag"])
 
 
+@extend_schema_view(
+    create=extend_schema(request=PullRequestSerializer, responses={202: PullSerializer, 400: ErrorSerializer}),
+)
 class PullViewSet(_TransferViewSet):
     """Pulls: an image fetched from a registry onto the build engine, with per-layer progress."""
 
     model = Pull
     serializer_class = PullSerializer
+    request_serializer = PullRequestSerializer
     queryset = Pull.objects.none()
 
-    @extend_schema(request=PullRequestSerializer, responses={202: PullSerializer, 400: ErrorSerializer})
-    def create(self, request: Request) -> Response:
-        serializer = PullRequestSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        pull = services.trigger_pull(request.user, serializer.validated_data["registry"],
-                                     serializer.validated_data["reference"])
-        return self._answer(pull)
+    def trigger(self, user, data: dict) -> Pull:
+        return services.trigger_pull(user, data["registry"], data["reference"])

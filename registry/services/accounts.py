@@ -17,7 +17,7 @@ from console import netpolicy
 from console.audit.constants import Action
 from console.audit.services import record
 from console.crypto import DecryptionError
-from console.errors import UpstreamError
+from console.errors import UpstreamError, check_name_free
 from registry import kinds
 from registry.client import RegistryClient, RegistryHTTPError
 from registry.constants import USER_KINDS, RegistryKind
@@ -67,11 +67,7 @@ def _clean_account(owner, data: dict[str, Any], instance: RegistryAccount | None
     name = (data.get("name", instance.name if instance else "") or "").strip()
     if not name:
         raise ValidationError({"name": "Give the account a name."})
-    taken = RegistryAccount.objects.for_user(owner).filter(name=name)
-    if instance is not None:
-        taken = taken.exclude(pk=instance.pk)
-    if taken.exists():
-        raise ValidationError({"name": f"You already have a registry account named {name!r}."})
+    check_name_free(RegistryAccount.objects.for_user(owner), name, instance, noun="a registry account")
     url = data.get("url", instance.url if instance else "")
     username = data.get("username", instance.username if instance else "")
     url, username = kinds.normalise(kind, url, username)

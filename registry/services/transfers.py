@@ -55,9 +55,10 @@ def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]
     return {"username": account.username, "password": account.secret, "serveraddress": account.endpoint.auth_server}
 
 
-def resolve_image(owner, image: str) -> str:
-    """The engine id of the image to push: one of the owner's images (by record number, tag, digest or id) or a
-    shared base image (builds/access.py decides), present on the engine that holds it."""
+def grant_image(owner, image: str, missing: str = "") -> tuple[access.ImageGrant, str]:
+    """One of the owner's images (by record number, tag, digest or id) or a shared base image (builds/access.py
+    decides), and its id on the engine that holds it. A refusal, or an engine that no longer has the image, is a
+    ValidationError on `image`; `missing` ends the latter's message (what to do instead)."""
     try:
         granted = access.grant(owner, image)
     except access.ImageAccessError as exc:
@@ -65,8 +66,13 @@ def resolve_image(owner, image: str) -> str:
     with granted.engine() as engine:
         image_id = granted.engine_id(engine)
     if not image_id:
-        raise ValidationError({"image": f"The build engine no longer has the image {image!r}."})
-    return image_id
+        raise ValidationError({"image": f"The build engine no longer has the image {image!r}{missing}."})
+    return granted, image_id
+
+
+def resolve_image(owner, image: str) -> str:
+    """The engine id of the image to push (grant_image)."""
+    return grant_image(owner, image)[1]
 
 
 def trigger_push(owner, image: str, registry: RegistryAccount, repository: str, tag: str = "latest") -> Push:

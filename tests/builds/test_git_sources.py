@@ -18,7 +18,6 @@ from functools import partial
 from pathlib import Path
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
@@ -31,7 +30,6 @@ from builds.sources.sourcestore import read_file, read_index
 from console import jobs
 from console.constants import JobStatus
 from tests.builds.conftest import stored_files
-from tests.conftest import PASSWORD
 from tests.fixtures.http import serving
 from tests.fixtures.worker import routed_to, running_worker, wait_for
 
@@ -89,15 +87,6 @@ def worker(django_db_setup, django_db_blocker, tmp_path_factory):
     env = {"GIT_TIMEOUT": str(WORKER_GIT_TIMEOUT)}
     with running_worker(tmp_path_factory.mktemp("worker"), env=env) as running, routed_to(running):
         yield running
-
-
-@pytest.fixture
-def staff_api(db) -> APIClient:
-    staff = get_user_model().objects.create_user("root", "root@example.com", PASSWORD, is_staff=True)
-    client = APIClient()
-    client.force_authenticate(staff)
-    client.staff = staff
-    return client
 
 
 def files_of(source: Source) -> dict[str, bytes]:
@@ -184,8 +173,8 @@ def test_a_missing_ref_fails_the_job_with_a_clear_error(owner_api, repository, u
     assert stored_files() == []
 
 
-def test_staff_may_clone_over_file_urls(staff_api, upstream, worker):
-    repository = services.create_repository(staff_api.staff, "ops")
+def test_staff_may_clone_over_file_urls(staff, staff_api, upstream, worker):
+    repository = services.create_repository(staff, "ops")
     job = clone(staff_api, repository, git_url=upstream["file_url"])
     assert job["status"] == "succeeded", job
     assert Source.objects.get(pk=job["source"]).commit == upstream["second"]

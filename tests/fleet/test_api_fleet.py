@@ -6,17 +6,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 import uuid
 
 import pytest
 from django.conf import settings
 from django.db import connection
 
-from console.constants import FINAL_STATUSES
 from console.engine.containers import list_containers
 from fleet import services
 from fleet.models import Host
+from tests.fixtures.fleet import wait_final
 from tests.fleet.conftest import HELLO, ROOT, http_get, remove_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -43,16 +42,6 @@ def worker(tmp_path):
     process.terminate()
     process.wait(timeout=30)
     output.close()
-
-
-def wait_final(api, deployment_id: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get(f"/api/v1/deployments/{deployment_id}/").json()
-        if body["status"] in FINAL_STATUSES:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"deployment {deployment_id} did not finish: {body}")
 
 
 def answers(body: dict) -> dict[str, str]:

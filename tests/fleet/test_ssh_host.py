@@ -3,15 +3,12 @@
 
 from __future__ import annotations
 
-import time
-
 import pytest
 
 from builds import access
-from console.constants import FINAL_STATUSES
 from console.engine import Engine, SSHMaterial
 from fleet.models import Host
-from tests.fixtures.fleet import ssh_key_pair, ssh_server  # noqa: F401  (the module's sshd)
+from tests.fixtures.fleet import ssh_key_pair, ssh_server, wait_final  # noqa: F401  (the module's sshd)
 from tests.fixtures.worker import routed_to, running_worker
 from tests.fleet.conftest import HELLO, http_get, remove_app
 
@@ -29,16 +26,6 @@ def register(api, server, **fields) -> dict:  # noqa: F811
                                          "ssh_private_key": server.client_key, **fields}, format="json")
     assert answer.status_code == 201, answer.json()
     return answer.json()
-
-
-def wait_final(api, deployment_id: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get(f"/api/v1/deployments/{deployment_id}/").json()
-        if body["status"] in FINAL_STATUSES:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"deployment {deployment_id} did not finish: {body}")
 
 
 def test_it_registers_checks_deploys_to_and_lists_an_ssh_host(owner_api, owner, fleet, ssh_server, images,  # noqa: F811

@@ -15,23 +15,19 @@ from __future__ import annotations
 import contextlib
 import socket
 import threading
-import time
 from collections.abc import Iterator
 
 import pytest
-from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
 from builds import access
 from builds.models import BuildNode
-from console.constants import FINAL_STATUSES
 from console.engine import Engine, EngineConflict, EngineNotFound
 from console.engine.containers import ContainerSpec, create_container
 from console.engine.transfer import copy_image
 from fleet import services
 from fleet.models import Host
-from tests.conftest import PASSWORD
-from tests.fixtures.fleet import fleet  # noqa: F401  (the session's engines)
+from tests.fixtures.fleet import fleet, wait_final  # noqa: F401  (the session's engines)
 from tests.fixtures.worker import routed_to, running_worker
 from tests.fleet.conftest import ROOT, _build, http_get, remove_app
 
@@ -59,11 +55,6 @@ def production_network_policy(settings):
 def no_check(monkeypatch):
     """Registering queues a check on the broker; these tests check synchronously, when they check."""
     monkeypatch.setattr("fleet.tasks.check_host.delay", lambda host_id: None)
-
-
-@pytest.fixture
-def staff(db):
-    return get_user_model().objects.create_user("root", "root@example.com", PASSWORD, is_staff=True)
 
 
 def api_for(user) -> APIClient:
@@ -250,16 +241,6 @@ def test_an_engines_own_errors_are_still_shown(fleet, images):  # noqa: F811
 
 
 # -- two users on one engine ---------------------------------------------------------------------------------
-
-def wait_final(api, deployment_id: int, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = api.get(f"/api/v1/deployments/{deployment_id}/").json()
-        if body["status"] in FINAL_STATUSES:
-            return body
-        time.sleep(0.3)
-    raise AssertionError(f"deployment {deployment_id} did not finish: {body}")
-
 
 def deploy(api, host_id: int, port: int, who: str) -> dict:
     answer = api.post("/api/v1/deployments/", {"image": HELLO, "hosts": [host_id], "name": "shop",

@@ -11,16 +11,13 @@ from __future__ import annotations
 import http.server
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.urls import reverse
-from rest_framework.test import APIClient
 
 from builds import services as build_services
 from builds.models import Source, SourceImport
 from registry import services
 from registry.client import NOT_A_REGISTRY
 from registry.models import Pull, RegistryAccount
-from tests.conftest import PASSWORD
 from tests.fixtures.http import serving
 from tests.fixtures.registry import console_registry, open_registry, token_registry  # noqa: F401  (fixtures)
 
@@ -66,15 +63,6 @@ def internal():
 @pytest.fixture
 def production_allowance(settings):
     settings.OUTBOUND_ALLOWED_NETWORKS = []
-
-
-@pytest.fixture
-def staff_api(db) -> APIClient:
-    staff = get_user_model().objects.create_user("root", "root@example.com", PASSWORD, is_staff=True)
-    client = APIClient()
-    client.force_authenticate(staff)
-    client.user = staff
-    return client
 
 
 def generic(owner, url: str, name: str = "target") -> RegistryAccount:

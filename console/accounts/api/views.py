@@ -24,17 +24,25 @@ from console.audit.constants import Action
 from console.audit.services import record
 
 
+def _anonymous_post(view):
+    """A POST endpoint for callers without credentials yet (signing up, trading a password for a token)."""
+    return api_view(["POST"])(authentication_classes([])(permission_classes([AllowAny])(view)))
+
+
+def _validated(serializer_class: type[serializers.Serializer], request: Request) -> dict:
+    """The request's data as `serializer_class` validates it; a refusal is the usual 400."""
+    serializer = serializer_class(data=request.data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
 @extend_schema(
     request=SignupSerializer,
     responses={201: UserSerializer, 400: OpenApiResponse(ErrorSerializer, description="Field errors.")},
 )
-@api_view(["POST"])
-@authentication_classes([])
-@permission_classes([AllowAny])
+@_anonymous_post
 def signup(request: Request) -> Response:
-    serializer = SignupSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
+    data = _validated(SignupSerializer, request)
     try:
         user = services.create_user(data["username"], data["email"], data["password"])
     except DjangoValidationError as exc:
@@ -52,13 +60,9 @@ def signup(request: Request) -> Response:
         429: OpenApiResponse(ErrorSerializer, description="Too many failed attempts; see the Retry-After header."),
     },
 )
-@api_view(["POST"])
-@authentication_classes([])
-@permission_classes([AllowAny])
+@_anonymous_post
 def create_token(request: Request) -> Response:
-    serializer = TokenRequestSerializer(data=request.data)
-    serializer.is_valid(raise_exception=True)
-    data = serializer.validated_data
+    data = _validated(TokenRequestSerializer, request)
     try:
         user = throttle.authenticate(
             request._request, data["username"],
