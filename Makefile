@@ -28,10 +28,12 @@ setup:
 test-setup: setup
 	@scripts/test-services.sh
 
-# ruff, then the layering contracts of pyproject.toml [tool.importlinter] (import-linter).
+# ruff, the layering contracts of pyproject.toml [tool.importlinter] (import-linter), and no import cycle
+# between any two modules (scripts/import_cycles.py; function-local imports count).
 lint:
 	@.venv/bin/ruff check .
 	@.venv/bin/lint-imports
+	@.venv/bin/python scripts/import_cycles.py
 
 worker:
 	@.venv/bin/celery -A console worker --loglevel=INFO --concurrency=2 -Q celery,builds

@@ -81,8 +81,8 @@ def seed(rows: int) -> str:
     from django.utils import timezone
 
     from builds.constants import SourceKind
-    from builds.images import image_config
     from builds.models import Build, BuildStep, Image, Layer, Repository, Source
+    from builds.services.images import image_config
     from console.accounts.services import create_access_token
     from console.constants import JobStatus
 

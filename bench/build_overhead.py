@@ -94,15 +94,16 @@ def main() -> None:
         from django.utils import timezone
         from rest_framework.test import APIClient
 
-        from builds import services
         from builds.models import Build, Image
+        from builds.services import repositories
 
         user = get_user_model().objects.create_user("bench", "bench@example.com", "bench-password-1")
         client = APIClient()
         client.force_authenticate(user)
-        repository = services.create_repository(user, "bench")
-        source = services.add_archive_source(repository, io.BytesIO(tar_of(context_files(DOCKERFILE))), "b.tar")
-        ticker = services.add_archive_source(repository, io.BytesIO(tar_of({"Dockerfile": TICKER.encode()})), "t.tar")
+        repository = repositories.create_repository(user, "bench")
+        source = repositories.add_archive_source(repository, io.BytesIO(tar_of(context_files(DOCKERFILE))), "b.tar")
+        ticker_archive = io.BytesIO(tar_of({"Dockerfile": TICKER.encode()}))
+        ticker = repositories.add_archive_source(repository, ticker_archive, "t.tar")
         cli_dir = work / "cli"
         cli_dir.mkdir()
         for name, data in context_files(DOCKERFILE).items():

@@ -75,9 +75,10 @@ def stop(process: subprocess.Popen) -> None:
 def run_farm(label: str, node_names: list[str]) -> dict:
     from django.contrib.auth import get_user_model
 
-    from builds import buildservice, services
-    from builds.buildservice import BuildOptions, trigger_build
     from builds.models import Build, BuildNode
+    from builds.services import builds as buildservice
+    from builds.services import repositories
+    from builds.services.builds import BuildOptions, trigger_build
 
     deadline = time.monotonic() + 60
     while BuildNode.objects.filter(name__in=node_names).count() < len(node_names) or not all(
@@ -88,10 +89,10 @@ def run_farm(label: str, node_names: list[str]) -> dict:
     user = get_user_model().objects.create_user(f"bench-{label}", f"{label}@example.com", "bench-password-1")
     sources = {}
     for name in REPOSITORIES:
-        repository = services.create_repository(user, name)
+        repository = repositories.create_repository(user, name)
         dockerfile = DOCKERFILE.format(base=BASE, repository=name).encode()
         sources[name] = [
-            services.add_archive_source(repository, io.BytesIO(tar_of(
+            repositories.add_archive_source(repository, io.BytesIO(tar_of(
                 {"Dockerfile": dockerfile, "app.txt": f"{name} {round_}\n".encode()})), "b.tar")
             for round_ in range(ROUNDS)
         ]

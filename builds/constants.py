@@ -48,10 +48,11 @@ class AnalysisStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"
     FAILED = "failed", "Failed"
+    CANCELLED = "cancelled", "Cancelled"
 
 
 class NodeStatus(models.TextChoices):
-    """A build node's health as its heartbeats show it (builds/nodes.py)."""
+    """A build node's health as its heartbeats show it (builds/services/nodes.py)."""
 
     UP = "up", "Up"
     DOWN = "down", "Down"

@@ -80,7 +80,7 @@ class BuildForm(forms.Form):
         return _pairs(self.cleaned_data["labels"], "labels")
 
     def options(self):
-        from builds.buildservice import BuildOptions
+        from builds.services.builds import BuildOptions
 
         data = self.cleaned_data
         secrets = data["secret_args"]

@@ -76,7 +76,7 @@ class BuildNode(models.Model):
     """An engine and the Celery worker bound to it, consuming its own queue: one member of the build farm.
 
     The worker registers the node when it starts and keeps `heartbeat_at` and the figures below fresh; the
-    scheduler (builds/nodes.py) sends a build only to a node that is up, not drained and has room.
+    scheduler (builds/services/nodes.py) sends a build only to a node that is up, not drained and has room.
     """
 
     name = models.CharField(max_length=100, unique=True)
@@ -122,7 +122,7 @@ class Dispatch:
     """Where a queued build is in being handed to a worker, as its `task_id` says (no column of its own).
 
     A queued build with no task id is WAITING: it keeps its place in its owner's queue until the dispatcher
-    (builds/buildservice.py `dispatch_queued`) has room for it. Any other task id means HANDED_OUT: it holds a place
+    (builds/services/builds.py `dispatch_queued`) has room for it. Any other task id means HANDED_OUT: it holds a place
     (on its node, on a farm) until a worker claims it. While the dispatcher sends it, the task id is HANDING_OUT;
     a broker that gives no task id leaves SENT_WITHOUT_ID. Query these states through `Build.objects.waiting()`,
     `.handed_out()` and `.busy()`, never by the raw strings."""
@@ -271,11 +271,9 @@ class Image(models.Model):
     # Where the image lives in a build farm (None: the single build engine); its push and analysis run there.
     node = models.ForeignKey(BuildNode, null=True, blank=True, on_delete=models.SET_NULL, related_name="images")
     recorded = models.DateTimeField(auto_now_add=True)
-    # The per-layer file analysis (builds/layerfiles.py), stored once per image.
-    analysis_status = models.CharField(max_length=16, choices=AnalysisStatus.choices, default=AnalysisStatus.NONE)
-    analysis_error = models.TextField(blank=True)
-    # When the analysis was last queued or started: a run whose worker died is failed after a while.
-    analysis_changed_at = models.DateTimeField(null=True, blank=True)
+    # The latest run of the per-layer file analysis (ImageAnalysis, a job); its result is stored below and on the
+    # layers once it succeeds.
+    analysis = models.ForeignKey("ImageAnalysis", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     wasted_bytes = models.BigIntegerField(null=True, blank=True)
     efficiency = models.FloatField(null=True, blank=True)
     files_size = models.BigIntegerField(null=True, blank=True)
@@ -288,6 +286,33 @@ class Image(models.Model):
 
     def __str__(self) -> str:
         return self.tags[0] if self.tags else self.image_id[:19]
+
+    @property
+    def analysis_status(self) -> str:
+        """Where the file analysis stands: its latest run's status, `none` before the first."""
+        return self.analysis.status if self.analysis_id else AnalysisStatus.NONE
+
+    @property
+    def analysis_error(self) -> str:
+        return self.analysis.error if self.analysis_id else ""
+
+    def get_analysis_status_display(self) -> str:
+        return AnalysisStatus(self.analysis_status).label
+
+
+class ImageAnalysis(Job):
+    """One run of an image's per-layer file analysis (builds/runner/analysis.py): a job like a build, claimed by
+    one worker, logged, and failed by the reaper when its worker is lost. One runs at a time per image; a failed
+    one may be asked for again, as a new run."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="analyses")
+
+    class Meta:
+        ordering = ["-queued_at", "-id"]
+        verbose_name_plural = "image analyses"
+        constraints = [models.UniqueConstraint(
+            fields=["image"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
+            name="one_active_analysis_per_image")]
 
 
 class Layer(models.Model):
@@ -318,8 +343,8 @@ class SourceImportQuerySet(models.QuerySet):
 
 
 class SourceImport(Job):
-    """A git clone that becomes a Source, run by a worker (builds/services.py: run_git_import) with a deadline
-    and a size limit.
+    """A git clone that becomes a Source, run by a worker (builds/services/repositories.py: run_git_import) with a
+    deadline and a size limit.
 
     `git_url` is the URL as it may be shown (no password); a URL that carries credentials is kept encrypted in
     `secret_url` only until the clone ends. `source` is set when the clone succeeded.

@@ -3,7 +3,8 @@ from __future__ import annotations
 from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
-from builds import analysis, nodes, runner, services
+from builds import runner
+from builds.services import analysis, nodes, repositories
 
 
 @shared_task(bind=True, acks_late=True, name="builds.run_build")
@@ -24,10 +25,16 @@ def check_nodes() -> list[str]:
     return nodes.check_nodes()
 
 
+@shared_task(bind=True, acks_late=True, name="builds.run_image_analysis")
+def run_image_analysis(self, analysis_id: int) -> None:
+    """Read which files each layer of an image changes (the ImageAnalysis job's id)."""
+    runner.run_analysis(analysis_id)
+
+
 @shared_task(bind=True, acks_late=True, name="builds.analyse_image")
 def analyse_image(self, image_id: int) -> None:
-    """Read which files each layer of an image changes (the image record's id)."""
-    analysis.run_analysis(image_id)
+    """The analysis task's name before analyses were jobs (the image record's id): runs its queued analysis."""
+    runner.run_queued_analysis_of(image_id)
 
 
 @worker_ready.connect
@@ -56,10 +63,10 @@ def reap_lost_analyses() -> list[int]:
 @shared_task(bind=True, acks_late=True, name="builds.run_source_import")
 def run_source_import(self, import_id: int) -> None:
     """Clone a git repository into a source (the SourceImport's id)."""
-    services.run_git_import(import_id, worker=self.request.hostname or "")
+    repositories.run_git_import(import_id, worker=self.request.hostname or "")
 
 
 @shared_task(name="builds.reap_lost_imports", acks_late=True)
 def reap_lost_imports() -> list[int]:
     """Fail git imports whose worker died (runs every half minute, see console/celery.py)."""
-    return services.reap_lost_imports()
+    return repositories.reap_lost_imports()

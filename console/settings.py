@@ -287,14 +287,14 @@ for _network in OUTBOUND_ALLOWED_NETWORKS:
 # git clones of file:// URLs read the console's own disk: off unless an operator turns them on (staff always may).
 GIT_ALLOW_FILE_URLS = envbool("GIT_ALLOW_FILE_URLS", False)
 
-# Builds (builds/buildservice.py, builds/runner.py).
+# Builds (builds/services/builds.py, builds/runner/).
 BUILDS_PER_USER = envint("BUILDS_PER_USER", 2, minimum=1)
 # A running build whose worker sent no heartbeat for this long is failed as "worker lost".
 BUILD_HEARTBEAT_TIMEOUT = envint("BUILD_HEARTBEAT_TIMEOUT", 60, minimum=5)
 BUILD_DEFAULT_TIMEOUT = envint("BUILD_DEFAULT_TIMEOUT", 3600, minimum=10)
 DEBUG_COMMAND_TIMEOUT = envint("DEBUG_COMMAND_TIMEOUT", 30, minimum=1)
-# The build farm (builds/nodes.py, README "Build farm"): a worker started with BUILD_NODE_NAME registers its engine
-# (DOCKER_HOST) as a build node with its own queue, builds.<name> unless BUILD_NODE_QUEUE says otherwise.
+# The build farm (builds/services/nodes.py, README "Build farm"): a worker started with BUILD_NODE_NAME registers
+# its engine (DOCKER_HOST) as a build node with its own queue, builds.<name> unless BUILD_NODE_QUEUE says otherwise.
 BUILD_NODE_NAME = envstr("BUILD_NODE_NAME", "")
 BUILD_NODE_QUEUE = envstr("BUILD_NODE_QUEUE", "")
 # Builds the node takes at once; 0 means the worker's concurrency.
@@ -333,9 +333,10 @@ CELERY_TASK_IGNORE_RESULT = True
 # Builds go to workers bound to a build engine; everything else to the default queue.
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_DEFAULT_QUEUE", "celery")
 BUILDS_QUEUE = envstr("BUILDS_QUEUE", "builds")
-# A build placed on a node goes to that node's queue (builds/buildservice.py); the router sends the analysis and
-# the push of an image to the queue of the node that holds it.
-CELERY_TASK_ROUTES = ("builds.nodes.route_task", {"builds.run_build": {"queue": BUILDS_QUEUE}})
+# A build placed on a node goes to that node's queue (builds/services/builds.py); the routers send the analysis
+# (builds) and the push (registry) of an image to the queue of the node that holds it.
+CELERY_TASK_ROUTES = ("builds.services.nodes.route_task", "registry.routing.route_task",
+                      {"builds.run_build": {"queue": BUILDS_QUEUE}})
 CELERY_TASK_ACKS_LATE = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ALWAYS_EAGER = envbool("CELERY_TASK_ALWAYS_EAGER", False)

@@ -9,5 +9,7 @@ say "ruff"
 .venv/bin/ruff check .
 say "import-linter (the layering contracts in pyproject.toml)"
 .venv/bin/lint-imports
+say "import cycles (scripts/import_cycles.py)"
+.venv/bin/python scripts/import_cycles.py
 say "pytest (database $DATABASE_URL, broker $CELERY_BROKER_URL)"
 exec .venv/bin/pytest "$@"

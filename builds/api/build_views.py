@@ -11,7 +11,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from builds import buildservice
 from builds.api.serializers import (
     BuildCreateSerializer,
     BuildSerializer,
@@ -20,6 +19,7 @@ from builds.api.serializers import (
 )
 from builds.filters import BuildFilter
 from builds.models import Build, Source
+from builds.services import builds as buildservice
 from console.api import ErrorSerializer
 from console.jobs.logs import log_response, log_schema
 

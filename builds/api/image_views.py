@@ -8,7 +8,6 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from builds import analysis, images
 from builds.api.serializers import (
     ImageSerializer,
     ImageTagSerializer,
@@ -20,12 +19,12 @@ from builds.api.serializers import (
 from builds.constants import AnalysisStatus
 from builds.filters import ImageFilterSet
 from builds.models import Image
-from builds.options import OptionError
+from builds.services import analysis, images
+from builds.services.options import OptionError
 from console.api import ErrorSerializer
-from console.engine import EngineNotFound
+from console.jobs.logs import log_response, log_schema
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `detail` (or the field) says why.")
-GONE = "The build engine no longer has this image: sync to forget it."
 
 
 class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.DestroyModelMixin,
@@ -54,7 +53,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     @extend_schema(responses={204: None, 409: ERROR})
     def destroy(self, request: Request, *args, **kwargs) -> Response:
         image = self.get_object()
-        # ImageInUse is a 409, answered by console.api's handler.
+        # ImageInUse is a 409, answered by console.api's handler (as ImageGone is for a tag).
         images.remove_image(image)
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -78,6 +77,16 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         analysis.request_analysis(image)
         return Response(ImageSerializer(image).data, status=status.HTTP_202_ACCEPTED)
 
+    @log_schema(responses={404: ERROR})
+    @action(detail=True, methods=["get"], url_path="analysis/log")
+    def analysis_log(self, request: Request, pk: str | None = None) -> Response:
+        """The log of the image's latest analysis run, as every job's log answers."""
+        image = self.get_object()
+        if image.analysis is None:
+            return Response({"detail": "The image has not been analysed: ask for its analysis first."},
+                            status=status.HTTP_404_NOT_FOUND)
+        return log_response(image.analysis, request.query_params)
+
     @extend_schema(request=ImageTagSerializer, responses={200: ImageSerializer, 400: ERROR, 409: ERROR})
     @action(detail=True, methods=["post"])
     def tag(self, request: Request, pk: str | None = None) -> Response:
@@ -89,8 +98,6 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         except OptionError as exc:
             field = "repository" if exc.field in ("tags", "repository") else exc.field
             return Response({field: [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        except EngineNotFound:
-            return Response({"detail": GONE}, status=status.HTTP_409_CONFLICT)
         return Response(ImageSerializer(self.get_queryset().get(pk=image.pk)).data)
 
     @extend_schema(

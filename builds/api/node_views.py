@@ -9,8 +9,9 @@ from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from builds import buildservice, nodes
 from builds.models import BuildNode
+from builds.services import builds as buildservice
+from builds.services import nodes
 
 
 class BuildNodeSerializer(serializers.ModelSerializer):

@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
+from builds.constants import AnalysisStatus
 from builds.models import Build, BuildStep, Image, Layer, Repository, Source, SourceImport
 from console import jobs
 from console.jobs import logs
@@ -133,7 +134,7 @@ class BuildSerializer(serializers.ModelSerializer):
         return images[0].pk if images else None
 
     def get_queue_position(self, build) -> int | None:
-        from builds.buildservice import queue_position
+        from builds.services.builds import queue_position
 
         return queue_position(build)
 
@@ -183,6 +184,9 @@ class LayerSerializer(serializers.ModelSerializer):
 class ImageSerializer(serializers.ModelSerializer):
     config = ImageConfigSerializer(read_only=True)
     layers = LayerSerializer(many=True, read_only=True)
+    # The latest analysis run's (an ImageAnalysis job), "none" before the first.
+    analysis_status = serializers.ChoiceField(choices=AnalysisStatus.choices, read_only=True)
+    analysis_error = serializers.CharField(read_only=True)
 
     class Meta:
         model = Image

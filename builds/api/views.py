@@ -8,7 +8,6 @@ from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from builds import services
 from builds.api.lint import FindingSerializer
 from builds.api.serializers import (
     ContextQuerySerializer,
@@ -18,9 +17,10 @@ from builds.api.serializers import (
     SourceSerializer,
     SourceUploadSerializer,
 )
-from builds.checks import lint_source
 from builds.filters import SourceImportFilter
 from builds.models import Repository, Source, SourceImport
+from builds.services import repositories
+from builds.services.checks import lint_source
 from builds.sources.context import plan_context
 from console.api import ErrorSerializer
 from console.jobs.logs import log_response, log_schema
@@ -38,13 +38,13 @@ class RepositoryViewSet(viewsets.ModelViewSet):
         return Repository.objects.for_user(self.request.user)
 
     def perform_create(self, serializer: RepositorySerializer) -> None:
-        serializer.instance = services.create_repository(self.request.user, **serializer.validated_data)
+        serializer.instance = repositories.create_repository(self.request.user, **serializer.validated_data)
 
     def perform_update(self, serializer: RepositorySerializer) -> None:
-        services.update_repository(serializer.instance, **serializer.validated_data)
+        repositories.update_repository(serializer.instance, **serializer.validated_data)
 
     def perform_destroy(self, instance: Repository) -> None:
-        services.delete_repository(instance)
+        repositories.delete_repository(instance)
 
     @extend_schema(
         methods=["POST"],
@@ -64,10 +64,10 @@ class RepositoryViewSet(viewsets.ModelViewSet):
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
         if not data.get("archive"):
-            job = services.start_git_import(repository, data["git_url"], data.get("ref", ""))
+            job = repositories.start_git_import(repository, data["git_url"], data.get("ref", ""))
             return Response(SourceImportSerializer(job).data, status=status.HTTP_202_ACCEPTED)
         archive = data["archive"]
-        source = services.add_archive_source(repository, archive, archive.name or "")
+        source = repositories.add_archive_source(repository, archive, archive.name or "")
         return Response(SourceSerializer(source).data, status=status.HTTP_201_CREATED)
 
 
@@ -80,7 +80,7 @@ class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
         return Source.objects.for_user(self.request.user).select_related("repository")
 
     def perform_destroy(self, instance: Source) -> None:
-        services.delete_source(instance)
+        repositories.delete_source(instance)
 
     @extend_schema(
         parameters=[

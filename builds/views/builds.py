@@ -8,15 +8,14 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from builds import buildservice
-from builds.checks import check_source
 from builds.filters import BuildFilter
 from builds.forms import BuildForm, DebugForm
 from builds.models import Build, Source
-from builds.options import OptionError
+from builds.services import builds as buildservice
+from builds.services.checks import check_source
+from builds.services.options import OptionError
 from console import jobs
-from console.engine import EngineError
-from console.errors import FORM_ERRORS, add_domain_error
+from console.errors import DomainError, run_form
 
 
 def _get_source_for_user(request: HttpRequest, pk: int) -> Source:
@@ -40,13 +39,9 @@ def build_create(request: HttpRequest, pk: int) -> HttpResponse:
     source = _get_source_for_user(request, pk)
     form = BuildForm(request.POST or None, initial={"dockerfile": request.GET.get("dockerfile", "Dockerfile"),
                                                     "path": request.GET.get("path", ".")})
-    if request.method == "POST" and form.is_valid():
-        try:
-            build = buildservice.trigger_build(request.user, source, form.options())
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            return redirect("builds:build-detail", pk=build.pk)
+    if build := run_form(request, form, lambda data: buildservice.trigger_build(request.user, source,
+                                                                              form.options())):
+        return redirect("builds:build-detail", pk=build.pk)
     dockerfile = (form.data.get("dockerfile") if form.is_bound else form.initial["dockerfile"]) or "Dockerfile"
     path = (form.data.get("path") if form.is_bound else form.initial["path"]) or "."
     context = {"source": source, "repository": source.repository, "form": form,
@@ -105,7 +100,7 @@ def build_debug(request: HttpRequest, pk: int) -> HttpResponse:
             code = 200
         except buildservice.DebugLimitReached as exc:
             error, code = str(exc), 429
-        except (buildservice.BuildNotDebuggable, EngineError) as exc:
+        except DomainError as exc:  # BuildNotDebuggable, or what the engine said
             error = str(exc)
     context = {"build": build, "form": form, "result": result, "error": error}
     return render(request, "builds/build_debug.html", context, status=code)

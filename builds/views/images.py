@@ -10,12 +10,12 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from builds import analysis, images
 from builds.constants import AnalysisStatus
 from builds.filters import ImageFilterSet
 from builds.models import Image
-from builds.options import OptionError
-from console.engine import EngineError, EngineNotFound
+from builds.services import analysis, images
+from builds.services.options import OptionError
+from console.errors import DomainError
 
 
 class ImageTagForm(forms.Form):
@@ -24,14 +24,15 @@ class ImageTagForm(forms.Form):
 
 
 def _get_image_for_user(request: HttpRequest, pk: int) -> Image:
-    return get_object_or_404(Image.objects.for_user(request.user).select_related("build", "repository"), pk=pk)
+    found = Image.objects.for_user(request.user).select_related("build", "repository", "analysis")
+    return get_object_or_404(found, pk=pk)
 
 
 @login_required
 @require_GET
 def image_list(request: HttpRequest) -> HttpResponse:
     search = ImageFilterSet(request.GET)
-    found = Image.objects.for_user(request.user).select_related("repository")
+    found = Image.objects.for_user(request.user).select_related("repository", "analysis")
     found = search.filter_queryset(found) if search.is_valid() else found.none()
     context = {"images": found[:500], "search": search.form, "labels": search.labels_given}
     return render(request, "builds/image_list.html", context, status=200 if search.is_valid() else 400)
@@ -70,7 +71,7 @@ def image_tree(request: HttpRequest) -> HttpResponse:
 def image_sync(request: HttpRequest) -> HttpResponse:
     try:
         result = images.sync_images(request.user)
-    except EngineError as exc:
+    except DomainError as exc:  # the engine's errors included
         messages.error(request, f"Could not sync with the build engine: {exc}")
     else:
         messages.success(request, f"Synced: {len(result.recorded)} images recorded, {result.forgotten} forgotten.")
@@ -98,9 +99,7 @@ def image_tag(request: HttpRequest, pk: int) -> HttpResponse:
             images.tag_image(image, form.cleaned_data["repository"], form.cleaned_data["tag"])
         except OptionError as exc:
             form.add_error("repository", str(exc))
-        except EngineNotFound:
-            form.add_error(None, "The build engine no longer has this image: sync to forget it.")
-        except EngineError as exc:
+        except DomainError as exc:  # ImageGone, or what the engine said
             form.add_error(None, str(exc))
         else:
             messages.success(request, f"Tagged {form.cleaned_data['repository']}:{form.cleaned_data['tag']}.")
@@ -114,7 +113,7 @@ def image_remove(request: HttpRequest, pk: int) -> HttpResponse:
     image = _get_image_for_user(request, pk)
     try:
         images.remove_image(image)
-    except (images.ImageInUse, EngineError) as exc:
+    except DomainError as exc:  # ImageInUse, or what the engine said
         messages.error(request, f"Not removed: {exc}")
         return redirect("builds:image-detail", pk=image.pk)
     messages.success(request, f"Image {image} removed.")

@@ -8,16 +8,16 @@ from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from builds import services
-from builds.checks import check_source
 from builds.forms import ArchiveUploadForm, ContextForm, GitSourceForm, RepositoryForm
 from builds.models import Repository, Source, SourceImport
+from builds.services import repositories
+from builds.services.checks import check_source
 from builds.sources.archives import ArchiveError
 from builds.sources.context import ContextError, plan_context
 from builds.sources.filetree import file_tree_rows
 from builds.sources.git import GitError
 from console import jobs
-from console.errors import FORM_ERRORS, add_domain_error
+from console.errors import run_form
 
 
 def _get_repository_for_user(request: HttpRequest, pk: int) -> Repository:
@@ -39,30 +39,16 @@ def repository_list(request: HttpRequest) -> HttpResponse:
 @require_http_methods(["GET", "POST"])
 def repository_create(request: HttpRequest) -> HttpResponse:
     form = RepositoryForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        try:
-            repository = services.create_repository(request.user, **form.cleaned_data)
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            messages.success(request, f"Repository {repository.name} created.")
-            return redirect("builds:repository-detail", pk=repository.pk)
+    if repository := run_form(request, form, lambda data: repositories.create_repository(request.user, **data)):
+        messages.success(request, f"Repository {repository.name} created.")
+        return redirect("builds:repository-detail", pk=repository.pk)
     return render(request, "builds/repository_form.html", {"form": form})
 
 
 @login_required
 @require_GET
 def repository_detail(request: HttpRequest, pk: int) -> HttpResponse:
-    repository = _get_repository_for_user(request, pk)
-    context = {
-        "repository": repository,
-        "sources": repository.sources.all(),
-        "builds": repository.builds.all()[:50],
-        "imports": repository.imports.filter(source__isnull=True)[:10],
-        "upload_form": ArchiveUploadForm(),
-        "git_form": GitSourceForm(),
-    }
-    return render(request, "builds/repository_detail.html", context)
+    return _render_detail(request, _get_repository_for_user(request, pk))
 
 
 @login_required
@@ -70,14 +56,9 @@ def repository_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def repository_edit(request: HttpRequest, pk: int) -> HttpResponse:
     repository = _get_repository_for_user(request, pk)
     form = RepositoryForm(request.POST or None, instance=repository)
-    if request.method == "POST" and form.is_valid():
-        try:
-            services.update_repository(repository, **form.cleaned_data)
-        except FORM_ERRORS as exc:
-            add_domain_error(form, exc)
-        else:
-            messages.success(request, "Repository saved.")
-            return redirect("builds:repository-detail", pk=repository.pk)
+    if run_form(request, form, lambda data: repositories.update_repository(repository, **data)):
+        messages.success(request, "Repository saved.")
+        return redirect("builds:repository-detail", pk=repository.pk)
     return render(request, "builds/repository_form.html", {"form": form, "repository": repository})
 
 
@@ -85,19 +66,23 @@ def repository_edit(request: HttpRequest, pk: int) -> HttpResponse:
 @require_POST
 def repository_delete(request: HttpRequest, pk: int) -> HttpResponse:
     repository = _get_repository_for_user(request, pk)
-    services.delete_repository(repository)
+    repositories.delete_repository(repository)
     messages.success(request, f"Repository {repository.name} deleted.")
     return redirect("builds:repository-list")
 
 
-def _render_detail_with_errors(request, repository, upload_form=None, git_form=None) -> HttpResponse:
+def _render_detail(request, repository, upload_form=None, git_form=None) -> HttpResponse:
+    """The repository's page; with a refused form, that form with its errors (a 400)."""
     context = {
         "repository": repository,
         "sources": repository.sources.all(),
+        "builds": repository.builds.all()[:50],
+        "imports": repository.imports.filter(source__isnull=True)[:10],
         "upload_form": upload_form or ArchiveUploadForm(),
         "git_form": git_form or GitSourceForm(),
     }
-    return render(request, "builds/repository_detail.html", context, status=400)
+    return render(request, "builds/repository_detail.html", context,
+                  status=400 if upload_form or git_form else 200)
 
 
 @login_required
@@ -108,13 +93,13 @@ def source_upload(request: HttpRequest, pk: int) -> HttpResponse:
     if form.is_valid():
         archive = form.cleaned_data["archive"]
         try:
-            source = services.add_archive_source(repository, archive, archive.name or "")
+            source = repositories.add_archive_source(repository, archive, archive.name or "")
         except ArchiveError as exc:
             form.add_error("archive", str(exc))
         else:
             messages.success(request, f"Source stored: {source.file_count} files.")
             return redirect("builds:source-detail", pk=source.pk)
-    return _render_detail_with_errors(request, repository, upload_form=form)
+    return _render_detail(request, repository, upload_form=form)
 
 
 @login_required
@@ -124,12 +109,12 @@ def source_from_git(request: HttpRequest, pk: int) -> HttpResponse:
     form = GitSourceForm(request.POST)
     if form.is_valid():
         try:
-            job = services.start_git_import(repository, form.cleaned_data["git_url"], form.cleaned_data["ref"])
+            job = repositories.start_git_import(repository, form.cleaned_data["git_url"], form.cleaned_data["ref"])
         except GitError as exc:
             form.add_error("git_url", str(exc))
         else:
             return redirect("builds:source-import-detail", pk=job.pk)
-    return _render_detail_with_errors(request, repository, git_form=form)
+    return _render_detail(request, repository, git_form=form)
 
 
 @login_required
@@ -175,7 +160,7 @@ def source_detail(request: HttpRequest, pk: int) -> HttpResponse:
 def source_delete(request: HttpRequest, pk: int) -> HttpResponse:
     source = _get_source_for_user(request, pk)
     repository = source.repository
-    services.delete_source(source)
+    repositories.delete_source(source)
     messages.success(request, "Source deleted.")
     return redirect("builds:repository-detail", pk=repository.pk)
 

@@ -1,6 +1,8 @@
-"""The job framework: the lifecycle every background run shares (builds, pushes, pulls, deployments, git imports).
+"""The job framework: the lifecycle every background run shares (builds, pushes, pulls, deployments, git imports,
+image analyses).
 
-- `lifecycle`: the abstract `Job` model, claim, heartbeat, the log with offsets, finish, cancel;
+- `lifecycle`: the abstract `Job` model, claim, heartbeat (`heartbeats`: from a thread), the log
+  with offsets, finish, cancel;
 - `runner`: `JobRunner`, claim -> work -> finish, a bug recorded in the job's log, no job left running;
 - `enqueue`: `enqueue_on_commit(job, "app.task_name")`, by name, once the transaction commits;
 - `reaper`: `reap_lost(model, older_than, error, clean_up=...)`, one reaper of jobs whose worker was lost;
@@ -20,6 +22,7 @@ from console.jobs.lifecycle import (
     claim,
     finish,
     heartbeat,
+    heartbeats,
     log_text,
     read_log,
     request_cancel,
@@ -38,6 +41,7 @@ __all__ = [
     "enqueue_on_commit",
     "finish",
     "heartbeat",
+    "heartbeats",
     "log_text",
     "reap_lost",
     "read_log",

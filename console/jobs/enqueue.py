@@ -7,11 +7,16 @@ task's id is stored on the job so that a queued job can be revoked.
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from django.db import transaction
 
+from console.constants import JobStatus
+from console.jobs import lifecycle
 from console.jobs.lifecycle import Job
+
+log = logging.getLogger(__name__)
 
 
 def send(name: str, *args: Any, **options: Any) -> str:
@@ -37,12 +42,22 @@ def send(name: str, *args: Any, **options: Any) -> str:
     return str(getattr(result, "id", "") or "")
 
 
-def enqueue_on_commit(job: Job, task_name: str, **options: Any) -> None:
-    """Send `task_name(job.pk)` when the current transaction commits (at once outside one), storing its task id."""
+def enqueue_on_commit(job: Job, task_name: str, *, failed_error: str | None = None, **options: Any) -> None:
+    """Send `task_name(job.pk)` when the current transaction commits (at once outside one), storing its task id.
+
+    With `failed_error`, a send the broker refuses ends the job failed with those words (it can be asked for
+    again) instead of raising: a job must not stay queued for a task that no broker holds."""
     model, pk = type(job), job.pk
 
     def send_it() -> None:
-        task_id = send(task_name, pk, **options)
+        try:
+            task_id = send(task_name, pk, **options)
+        except Exception:
+            if failed_error is None:
+                raise
+            log.exception("Could not queue %s #%s", model.__name__, pk)
+            lifecycle.finish(job, JobStatus.FAILED, failed_error)
+            return
         model.objects.filter(pk=pk).update(task_id=task_id)
 
     transaction.on_commit(send_it)

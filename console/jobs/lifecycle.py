@@ -8,10 +8,13 @@ committed.
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.utils import timezone
 
 from console.constants import ACTIVE_STATUSES, FINAL_STATUSES, JobStatus
@@ -73,6 +76,28 @@ def claim(job: Job) -> bool:
 
 def heartbeat(job: Job) -> None:
     type(job).objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(heartbeat_at=timezone.now())
+
+
+@contextmanager
+def heartbeats(job: Job, every: float) -> Iterator[None]:
+    """Send the job's heartbeat every `every` seconds from a thread while the block runs: for work that holds the
+    worker in one long call (reading a whole image from the engine) and cannot beat between its steps."""
+    stop = threading.Event()
+
+    def beat() -> None:
+        try:
+            while not stop.wait(every):
+                heartbeat(job)
+        finally:
+            connection.close()  # the thread's own connection
+
+    thread = threading.Thread(target=beat, daemon=True, name=f"{job.job_type()}-{job.pk}-heartbeat")
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join(timeout=10)
 
 
 def append_log(job: Job, lines: list[str]) -> None:

@@ -31,10 +31,11 @@ class LogSerializer(serializers.Serializer):
 
 
 def log_schema(**kwargs: Any):
-    """The OpenAPI description of a log action (its `offset` parameter and answer)."""
+    """The OpenAPI description of a log action (its `offset` parameter and answer, plus any `responses` given)."""
+    responses = {200: LogSerializer, **kwargs.pop("responses", {})}
     return extend_schema(
         parameters=[OpenApiParameter("offset", int, description="The first line to return.")],
-        responses={200: LogSerializer}, **kwargs)
+        responses=responses, **kwargs)
 
 
 def log_response(job: Job, query_params, *, lenient_offset: bool = False) -> Response:

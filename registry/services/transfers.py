@@ -21,7 +21,7 @@ from django.utils import timezone
 
 from builds import access
 from builds.constants import ImageOrigin
-from builds.images import record_image
+from builds.services.images import record_image
 from console import jobs, references
 from console.audit.constants import Action
 from console.audit.services import record

@@ -5,15 +5,15 @@ from __future__ import annotations
 import io
 import subprocess
 
-from builds import services
 from builds.models import Build, Source
+from builds.services import repositories
 from tests.builds.archive_factory import tar_bytes
 from tests.fixtures.worker import wait_for
 
 
 def source_from(repository, files: dict[str, str | bytes]) -> Source:
     tree = [(name, content.encode() if isinstance(content, str) else content) for name, content in files.items()]
-    return services.add_archive_source(repository, io.BytesIO(tar_bytes(tree)), "tree.tar")
+    return repositories.add_archive_source(repository, io.BytesIO(tar_bytes(tree)), "tree.tar")
 
 
 def wait_for_build(build: Build, timeout: float = 120, state: set[str] | None = None) -> Build:

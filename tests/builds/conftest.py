@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from django.conf import settings
 
-from builds import services
+from builds.services import repositories
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 
 
@@ -22,13 +22,13 @@ def empty_source_storage():
 
 @pytest.fixture
 def repository(owner):
-    return services.create_repository(owner, "hello", "the sample")
+    return repositories.create_repository(owner, "hello", "the sample")
 
 
 @pytest.fixture
 def hello_source(repository):
     data = tar_bytes(HELLO_TREE, "gz")
-    return services.add_archive_source(repository, io.BytesIO(data), "hello.tar.gz")
+    return repositories.add_archive_source(repository, io.BytesIO(data), "hello.tar.gz")
 
 
 def stored_files() -> list[Path]:

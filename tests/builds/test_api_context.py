@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 
-from builds import services
+from builds.services import repositories
 from tests.builds.archive_factory import tar_bytes
 
 TREE = [
@@ -31,7 +31,7 @@ def url(source, **query) -> str:
 
 
 def make_source(repository):
-    return services.add_archive_source(repository, io.BytesIO(tar_bytes(TREE, "gz")), "tree.tgz")
+    return repositories.add_archive_source(repository, io.BytesIO(tar_bytes(TREE, "gz")), "tree.tgz")
 
 
 def test_it_lists_included_and_excluded_files(owner_api, repository):

@@ -8,7 +8,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from builds.models import Image
-from builds.services import create_repository
+from builds.services.repositories import create_repository
 from tests.builds.test_images_fixtures import BASE_DIFF, diff, make_image
 
 URL = "/api/v1/images/"
@@ -145,7 +145,7 @@ def test_outsiders_get_404(api_client, outsider, owner):
     assert api_client.post(f"{URL}{image.pk}/tag/", {"repository": "x"}, format="json").status_code == 404
     assert api_client.delete(f"{URL}{image.pk}/").status_code == 404
     assert api_client.get(f"{URL}tree/").json() == []
-    assert Image.objects.filter(pk=image.pk, analysis_status="none").exists()
+    assert Image.objects.filter(pk=image.pk, analysis=None).exists()
 
 
 def test_wrong_methods_are_405(owner_api, owner):

@@ -114,7 +114,7 @@ def test_a_blob_shared_by_two_sources_survives_deleting_one(owner_api, repositor
 
 
 def test_the_service_reads_a_plain_file_object(repository):
-    from builds.services import add_archive_source
+    from builds.services.repositories import add_archive_source
 
     source = add_archive_source(repository, io.BytesIO(tar_bytes(HELLO_TREE)), "x.tar")
     assert source.file_count == len(HELLO_TREE)

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from builds import services
+from builds.services import repositories
 from builds.sources.context import stream_context
 from tests.builds.archive_factory import tar_bytes
 
@@ -70,7 +70,7 @@ def build_and_list(images: list[str], *build_args: str, stdin: bytes | None = No
 ])
 def test_the_image_holds_what_the_cli_would_have_sent(repository, images, tmp_path, dockerfile, path):
     data = tar_bytes(TREE)
-    source = services.add_archive_source(repository, io.BytesIO(data), "tree.tar")
+    source = repositories.add_archive_source(repository, io.BytesIO(data), "tree.tar")
     unpacked = tmp_path / "tree"
     with tarfile.open(fileobj=io.BytesIO(data)) as archive:
         archive.extractall(unpacked, filter="fully_trusted")
@@ -83,7 +83,7 @@ def test_the_image_holds_what_the_cli_would_have_sent(repository, images, tmp_pa
 
 
 def test_the_stream_is_a_valid_tar_of_only_what_is_sent(repository):
-    source = services.add_archive_source(repository, io.BytesIO(tar_bytes(TREE, "gz")), "tree.tgz")
+    source = repositories.add_archive_source(repository, io.BytesIO(tar_bytes(TREE, "gz")), "tree.tgz")
     with tarfile.open(fileobj=io.BytesIO(b"".join(stream_context(source)))) as archive:
         names = {member.name: member for member in archive.getmembers()}
         assert archive.extractfile("build/keep/a.txt").read() == b"keep me\n"
@@ -99,7 +99,7 @@ def test_the_stream_is_a_valid_tar_of_only_what_is_sent(repository):
 
 def test_memory_stays_flat_while_streaming(repository):
     tree = [("Dockerfile", b"FROM busybox:1.35.0\n")] + [(f"f/{n}.bin", os.urandom(64 * 1024)) for n in range(160)]
-    source = services.add_archive_source(repository, io.BytesIO(tar_bytes(tree)), "big.tar")
+    source = repositories.add_archive_source(repository, io.BytesIO(tar_bytes(tree)), "big.tar")
     tracemalloc.start()
     total = sum(len(chunk) for chunk in stream_context(source))
     _, peak = tracemalloc.get_traced_memory()

@@ -12,8 +12,9 @@ import pytest
 from django.core.cache import cache
 from django.urls import reverse
 
-from builds import access, buildservice
+from builds import access
 from builds.models import Build
+from builds.services import builds as buildservice
 from console.engine.build import OUTPUT_LIMIT, OUTPUT_READ_LIMIT
 from tests.builds.build_helpers import remove_images, source_from, wait_for_build
 from tests.fixtures.worker import routed_to, running_worker, wait_for

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from builds import dockerfile, nodes, options
+from builds import dockerfile
 from builds.dockerfile import lint
+from builds.services import nodes, options
 
 # The same three stages written four ways Docker reads alike.
 WRITTEN = {

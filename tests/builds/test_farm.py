@@ -14,9 +14,10 @@ from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from rest_framework.test import APIClient
 
-from builds import buildservice, nodes, services
 from builds.constants import NodeStatus
 from builds.models import Build, BuildNode, Image
+from builds.services import builds as buildservice
+from builds.services import nodes, repositories
 from console.constants import FINAL_STATUSES
 from console.engine import Engine, EngineNotFound
 from console.engine.images import inspect_image
@@ -80,7 +81,7 @@ def staff_api(db):
 
 
 def start(owner, source, **options) -> Build:
-    from builds.buildservice import BuildOptions, trigger_build
+    from builds.services.builds import BuildOptions, trigger_build
 
     return trigger_build(owner, source, BuildOptions(**options))
 
@@ -101,7 +102,7 @@ def dockerfile(name: str) -> str:
 def test_it_spreads_builds_over_both_nodes_and_sends_a_repeat_to_its_cache(farm_nodes, owner):
     sources = {}
     for name in ("alpha", "beta", "gamma"):
-        repository = services.create_repository(owner, name, "")
+        repository = repositories.create_repository(owner, name, "")
         sources[name] = source_from(repository, {"Dockerfile": dockerfile(name), "app.txt": name})
     order = ["alpha", "beta", "gamma"] * 3 + ["alpha"]
     builds = [start(owner, sources[name], tags=[f"farm-test/{name}:latest"]) for name in order]
@@ -145,7 +146,7 @@ def test_it_lists_nodes_for_staff_and_drains_one(farm_nodes, staff_api, owner_ap
     first, second = sorted(farm_nodes)
     drained = staff_api.post(f"/api/v1/build-nodes/{farm_nodes[first][0].pk}/drain/").json()
     assert drained["drained"] is True and drained["available"] is False
-    repository = services.create_repository(owner, "drained", "")
+    repository = repositories.create_repository(owner, "drained", "")
     source = source_from(repository, {"Dockerfile": f"FROM {BASE}\nRUN echo drained\n"})
     builds = [start(owner, source) for _ in range(2)]
     for build in builds:
@@ -157,7 +158,7 @@ def test_it_lists_nodes_for_staff_and_drains_one(farm_nodes, staff_api, owner_ap
 def test_an_image_a_node_built_deploys_to_a_host_without_it(farm_nodes, owner, owner_api, tmp_path):
     """The issue-13 farm deploy: the image lives only on the node that built it; a deployment to another engine
     streams it from that node (builds/access.py says which engine holds it), not from the build engine."""
-    repository = services.create_repository(owner, "farm-deploy", "")
+    repository = repositories.create_repository(owner, "farm-deploy", "")
     source = source_from(repository, {
         "Dockerfile": f"FROM {BASE}\nCOPY index.html /www/index.html\n"
                       'CMD ["httpd", "-f", "-p", "8080", "-h", "/www"]\n',
@@ -199,7 +200,7 @@ def test_it_moves_queued_builds_off_a_dead_node_and_fails_its_running_one(farm_n
     doomed_node, doomed_host, doomed_worker = farm_nodes[first]
     # Only the first node takes builds: it runs one and holds the next in its queue.
     staff_api.post(f"/api/v1/build-nodes/{farm_nodes[second][0].pk}/drain/")
-    repository = services.create_repository(owner, "doomed", "")
+    repository = repositories.create_repository(owner, "doomed", "")
     long_source = source_from(repository, {"Dockerfile": f"FROM {BASE}\nRUN sleep 45\n"})
     short_source = source_from(repository, {"Dockerfile": f"FROM {BASE}\nRUN echo moved > /moved\n"})
     running = start(owner, long_source)

@@ -22,8 +22,8 @@ from django.urls import reverse
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from builds import services
 from builds.models import Source, SourceImport
+from builds.services import repositories
 from builds.sources import git as gitmodule
 from builds.sources.git import GitError
 from builds.sources.sourcestore import read_file, read_index
@@ -174,7 +174,7 @@ def test_a_missing_ref_fails_the_job_with_a_clear_error(owner_api, repository, u
 
 
 def test_staff_may_clone_over_file_urls(staff, staff_api, upstream, worker):
-    repository = services.create_repository(staff, "ops")
+    repository = repositories.create_repository(staff, "ops")
     job = clone(staff_api, repository, git_url=upstream["file_url"])
     assert job["status"] == "succeeded", job
     assert Source.objects.get(pk=job["source"]).commit == upstream["second"]
@@ -340,7 +340,7 @@ def test_the_reaper_fails_imports_whose_worker_is_gone(owner, repository):
     fresh = SourceImport.objects.create(owner=owner, repository=repository, git_url="https://example.com/r.git",
                                         status=JobStatus.RUNNING, started_at=timezone.now(),
                                         heartbeat_at=timezone.now())
-    assert services.reap_lost_imports() == [job.pk]
+    assert repositories.reap_lost_imports() == [job.pk]
     job.refresh_from_db()
     assert job.status == JobStatus.FAILED and "worker" in job.error and job.secret_url == ""
     assert "error: The worker cloning this repository was lost" in jobs.log_text(job)

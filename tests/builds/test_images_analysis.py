@@ -4,9 +4,18 @@ from __future__ import annotations
 
 import pytest
 
-from builds.analysis import BadLayerPath, align_layers, clean_folder, file_tree_html, layer_files, store_analysis
 from builds.layerfiles import LayerAnalysis
-from builds.models import Layer
+from builds.models import Image, ImageAnalysis, Layer
+from builds.services.analysis import (
+    BadLayerPath,
+    align_layers,
+    clean_folder,
+    file_tree_html,
+    layer_files,
+    store_analysis,
+)
+from console import jobs
+from console.constants import JobStatus
 from tests.builds.test_images_fixtures import BASE_DIFF, diff, make_image
 
 
@@ -55,7 +64,11 @@ def test_storing_an_analysis_sets_files_and_the_image_figures(owner):
                 layer("one", ("bin/sh", "modified", "file", 12))]
     analysed[0].diff_id, analysed[1].diff_id = BASE_DIFF, diff("one")
 
+    run = ImageAnalysis.objects.create(image=image, status=JobStatus.RUNNING)
+    Image.objects.filter(pk=image.pk).update(analysis=run)
+
     store_analysis(image, analysed, total_size=12, wasted_bytes=10, efficiency=12 / 22)
+    jobs.finish(run, JobStatus.SUCCEEDED)
 
     image.refresh_from_db()
     assert (image.analysis_status, image.files_size, image.wasted_bytes) == ("succeeded", 12, 10)

@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
-from builds import access, analysis, tasks
+from builds import access, tasks
 from builds.constants import LABEL_BUILD_ID, ImageOrigin
-from builds.images import record_built_image, record_image
 from builds.models import Build, Image
+from builds.services import analysis
+from builds.services.images import record_built_image, record_image
 from console.engine import Engine
 from console.engine.images import inspect_image
 from tests.builds.build_helpers import remove_images
@@ -248,6 +249,18 @@ def test_it_tags_an_image_and_refuses_bad_names(owner_api, owner, engine, family
         assert image.tags == [f"{PREFIX}tagged:v1"]
     finally:
         docker("rmi", access.engine_name(owner, f"{PREFIX}tagged:v1"), check=False)
+
+
+@pytest.mark.django_db
+def test_tagging_an_image_the_engine_no_longer_has_is_a_conflict_on_both_faces(owner_api, owner_client, owner):
+    gone = Image.objects.create(owner=owner, image_id="sha256:" + "d" * 64, tags=["gone:1"])
+    response = owner_api.post(f"{URL}{gone.pk}/tag/", {"repository": f"{PREFIX}gone", "tag": "v1"}, format="json")
+    assert response.status_code == 409
+    assert response.json() == {"detail": "The build engine no longer has this image: sync to forget it."}
+    page = owner_client.post(f"/images/{gone.pk}/tag/", {"repository": f"{PREFIX}gone", "tag": "v1"})
+    assert page.status_code == 400 and b"no longer has this image" in page.content
+    gone.refresh_from_db()
+    assert gone.tags == ["gone:1"]
 
 
 @pytest.mark.django_db

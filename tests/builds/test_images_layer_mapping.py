@@ -10,10 +10,11 @@ import uuid
 
 import pytest
 
-from builds.analysis import exact_layers, run_analysis
 from builds.constants import ImageOrigin
-from builds.images import record_image
 from builds.models import Image
+from builds.runner import run_analysis
+from builds.services.analysis import exact_layers, request_analysis
+from builds.services.images import record_image
 from console.engine import Engine
 
 # Needs the real engine (left out of `make test-fast`).
@@ -34,11 +35,12 @@ def image_ref(tmp_path):
     subprocess.run(["docker", "rmi", "-f", image_id], capture_output=True)
 
 
-def test_the_run_that_made_the_folders_gets_them(owner, image_ref):
+def test_the_run_that_made_the_folders_gets_them(owner, image_ref, django_capture_on_commit_callbacks):
     with Engine.for_builds() as engine:
         image = record_image(owner, engine, image_ref, ImageOrigin.BUILT)
-    Image.objects.filter(pk=image.pk).update(analysis_status="queued")
-    run_analysis(image.pk)
+    with django_capture_on_commit_callbacks(execute=False):
+        assert request_analysis(image) is True
+    run_analysis(image.analysis_id)
     layers = {layer.created_by.split("#(nop)")[-1].split()[0] if "#(nop)" in layer.created_by else "RUN": layer
               for layer in Image.objects.get(pk=image.pk).layers.all()}
     made = {change["path"] for change in layers["RUN"].files}

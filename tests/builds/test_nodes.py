@@ -9,10 +9,11 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from rest_framework.test import APIClient
 
-from builds import buildservice, nodes, services
-from builds.buildservice import BuildOptions, trigger_build
 from builds.constants import NodeStatus
 from builds.models import Build, BuildNode, Image, SharedImage
+from builds.services import builds as buildservice
+from builds.services import nodes, repositories
+from builds.services.builds import BuildOptions, trigger_build
 from console.constants import JobStatus
 from console.engine import Engine
 from tests.builds.build_helpers import source_from
@@ -135,7 +136,7 @@ def test_it_prefers_the_repositorys_last_node_then_the_base_image_then_the_least
     held = trigger(owner, other, django_capture_on_commit_callbacks)
     assert held.node is None and held.task_id == ""
     # ... while a build of another repository goes to `b` before it.
-    newcomer = services.create_repository(owner, "newcomer", "")
+    newcomer = repositories.create_repository(owner, "newcomer", "")
     assert trigger(owner, source_from(newcomer, {"Dockerfile": f"FROM {BASE}\n"}),
                    django_capture_on_commit_callbacks).node == b
     # Once it has waited long enough, it takes a place elsewhere.
@@ -197,6 +198,7 @@ def test_a_node_without_heartbeats_is_marked_down_and_its_builds_move_or_fail(
 
 @pytest.mark.engine
 def test_the_analysis_and_the_push_of_an_image_go_to_its_nodes_queue(owner, repository):
+    from registry import routing
     from registry.models import Push, RegistryAccount
 
     node = make_node("holder")
@@ -209,7 +211,8 @@ def test_the_analysis_and_the_push_of_an_image_go_to_its_nodes_queue(owner, repo
                                              url="https://registry.example.com")
     for reference in ("team/app:1", image.image_id):
         push = Push.objects.create(owner=owner, registry=account, image=reference, repository="team/app")
-        assert nodes.route_task("registry.run_push", [push.pk], {}, {}) == {"queue": "builds.holder"}
+        assert routing.route_task("registry.run_push", [push.pk], {}, {}) == {"queue": "builds.holder"}
+        assert nodes.route_task("registry.run_push", [push.pk], {}, {}) is None
 
 
 # -- the API -----------------------------------------------------------------------------------------------------

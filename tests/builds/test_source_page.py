@@ -4,13 +4,13 @@ import io
 
 from django.urls import reverse
 
-from builds import services
 from builds.models import Source
+from builds.services import repositories
 from tests.builds.test_api_context import TREE, tar_bytes
 
 
 def make_source(repository) -> Source:
-    return services.add_archive_source(repository, io.BytesIO(tar_bytes(TREE, "gz")), "tree.tgz")
+    return repositories.add_archive_source(repository, io.BytesIO(tar_bytes(TREE, "gz")), "tree.tgz")
 
 
 def test_it_shows_the_tree_with_excluded_files_and_their_patterns(owner_client, repository):

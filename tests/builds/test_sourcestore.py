@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import tarfile
 
-from builds import services
+from builds.services import repositories
 from builds.sources.sourcestore import open_tar, read_file, read_index
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 
@@ -13,7 +13,7 @@ from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 def test_every_index_entry_points_at_its_member(repository):
     long_name = "deep/" + "x" * 150 + "/ünïcode file.txt"
     tree = [*HELLO_TREE, (long_name, b"long name, PAX header"), ("big.bin", b"\x01" * 70_000)]
-    source = services.add_archive_source(repository, io.BytesIO(tar_bytes(tree, "gz")), "t.tgz")
+    source = repositories.add_archive_source(repository, io.BytesIO(tar_bytes(tree, "gz")), "t.tgz")
     entries = {entry.path: entry for entry in read_index(source.sha256)}
     assert set(entries) >= {name for name, _ in tree}
     for name, content in tree:

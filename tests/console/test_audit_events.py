@@ -9,7 +9,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from builds import services as build_services
+from builds.services import repositories as build_services
 from console.accounts.models import AccessToken
 from console.accounts.services import create_access_token
 from console.audit.models import AuditEvent

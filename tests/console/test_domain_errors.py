@@ -9,12 +9,12 @@ from django.core.exceptions import ValidationError
 from django.db import IntegrityError, OperationalError
 
 from builds.access import ImageAccessError
-from builds.analysis import NotAnalysed
-from builds.buildservice import BuildNotDebuggable, DebugLimitReached
 from builds.dockerfile.lint import LintError
-from builds.images import ImageInUse
-from builds.options import OptionError
-from builds.services import RepositoryNameTaken
+from builds.services.analysis import NotAnalysed
+from builds.services.builds import BuildNotDebuggable, DebugLimitReached
+from builds.services.images import ImageInUse
+from builds.services.options import OptionError
+from builds.services.repositories import RepositoryNameTaken
 from builds.sources.archives import ArchiveError
 from builds.sources.context import ContextError
 from builds.sources.git import GitError

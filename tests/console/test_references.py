@@ -173,14 +173,14 @@ def test_hostile_names_are_answered_at_once():
 
 @pytest.mark.parametrize("tag", ["my-app:1.0", "registry:5000/team/app:2", "[::1]:5000/app", "Team/app:1"])
 def test_build_tags_follow_the_grammar(tag):
-    from builds import options
+    from builds.services import options
 
     assert options.check_tag(tag) == tag
 
 
 @pytest.mark.parametrize("tag", ["My-App", "app:1\n", f"app@{DIGEST}", "app:caf\u00e9", "a" * 256, "app:", "-x"])
 def test_build_tags_outside_the_grammar_are_refused_with_the_old_message(tag):
-    from builds import options
+    from builds.services import options
 
     with pytest.raises(options.OptionError, match="is not a valid image name: use name\\[:tag\\]"):
         options.check_tag(tag)

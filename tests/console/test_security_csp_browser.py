@@ -6,7 +6,7 @@ import io
 
 import pytest
 
-from builds import services as build_services
+from builds.services import repositories as build_services
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes
 from tests.conftest import PASSWORD
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from django.core.exceptions import ValidationError
 
-from builds import options
+from builds.services import options
 from console import units
 from fleet import services as fleet
 

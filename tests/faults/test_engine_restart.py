@@ -39,7 +39,7 @@ def containers(host) -> list[dict]:
 
 
 def test_a_build_fails_cleanly_when_its_engine_restarts(owner, build_engine, tmp_path):
-    from builds import buildservice
+    from builds.services import builds as buildservice
 
     repository = Repository.objects.create(owner=owner, name="restart")
     source = source_from(repository, {"Dockerfile": "FROM busybox:1.35.0\nRUN echo sleeping-now && sleep 60\n"})

@@ -23,9 +23,9 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.db import connections
 
-from builds import buildservice
-from builds.buildservice import BuildOptions
 from builds.models import Build, Repository
+from builds.services import builds as buildservice
+from builds.services.builds import BuildOptions
 from console.constants import JobStatus
 from tests.builds.build_helpers import remove_images, source_from
 from tests.fixtures.worker import ROOT, Worker, _wait_until_ready, database_url, routed_to, wait_for

@@ -11,9 +11,9 @@ import io
 from django.db import models
 from django.utils import timezone
 
-from builds import services as build_services
-from builds.images import image_config
-from builds.models import Build, BuildNode, BuildStep, Image, Layer, SourceImport
+from builds.models import Build, BuildNode, BuildStep, Image, ImageAnalysis, Layer, SourceImport
+from builds.services import repositories as build_services
+from builds.services.images import image_config
 from console import jobs
 from console.accounts.services import create_access_token
 from console.constants import JobStatus
@@ -48,6 +48,11 @@ def make_objects(owner, marker: str) -> dict[str, models.Model]:
                                  config=image_config({"Env": [f"WHO={marker}"], "Cmd": ["cat", "/app.txt"]}))
     Layer.objects.create(image=image, index=0, diff_id=image_id, created_by=f"COPY {marker}", size=1234,
                          build_step=step)
+    # An analysis run that failed (the image is not on any engine): its log is the owner's only.
+    analysis = ImageAnalysis.objects.create(image=image, status=JobStatus.FAILED, error=f"{marker} analysis",
+                                            started_at=now, finished_at=now)
+    jobs.append_log(analysis, [f"{marker} analysis log"])
+    Image.objects.filter(pk=image.pk).update(analysis=analysis)
     registry = RegistryAccount.objects.create(owner=owner, name=f"{marker}-registry", kind=RegistryKind.GENERIC,
                                               url=UNREACHABLE_REGISTRY, username=marker, secret=f"{marker}-secret")
     push = Push.objects.create(owner=owner, registry=registry, image=image_id, repository=f"{marker}/app", tag="1",

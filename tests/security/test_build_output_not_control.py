@@ -16,8 +16,8 @@ from datetime import datetime
 import pytest
 
 from builds import access, runner
-from builds import services as build_services
 from builds.models import Build
+from builds.services import repositories as build_services
 from tests.builds.build_helpers import remove_images, source_from, wait_for_build
 from tests.fixtures.worker import routed_to, running_worker, wait_for
 

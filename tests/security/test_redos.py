@@ -13,7 +13,7 @@ import time
 
 import pytest
 
-from builds import services
+from builds.services import repositories
 from builds.sources.dockerignore import MAX_PATTERN_BYTES, DockerIgnore, DockerIgnoreError, is_sent
 from tests.builds.archive_factory import tar_bytes
 
@@ -33,7 +33,7 @@ PATHOLOGICAL = {
 
 @pytest.fixture
 def repository(owner):
-    return services.create_repository(owner, "redos", "hostile .dockerignore")
+    return repositories.create_repository(owner, "redos", "hostile .dockerignore")
 
 
 def timed(call) -> tuple[object, float]:
@@ -84,7 +84,7 @@ def test_the_context_preview_answers_at_once_for_a_redos_dockerignore(owner_api,
     # Through the service and the API: a stored source with the pattern and a file with a long name.
     long_name = "/".join(["a" * 200] * 15)
     tree = [("Dockerfile", b"FROM busybox:1.35.0\n"), (".dockerignore", b"*a*a*a*a*a*a*a*a*a*ab\n"), (long_name, b"x")]
-    source = services.add_archive_source(repository, io.BytesIO(tar_bytes(tree, "gz")), "redos.tgz")
+    source = repositories.add_archive_source(repository, io.BytesIO(tar_bytes(tree, "gz")), "redos.tgz")
     response, seconds = timed(lambda: owner_api.get(f"/api/v1/sources/{source.pk}/context/"))
     assert response.status_code == 200
     assert long_name in response.json()["included"]

@@ -121,7 +121,7 @@ def test_two_users_names_never_collide_and_a_tag_never_moves_another_users_image
 
 
 def test_a_tag_given_later_stays_in_the_users_namespace(alice_app, outsider, mallory_api):
-    from builds.images import tag_image
+    from builds.services.images import tag_image
 
     repository = repository_of(mallory_api, "tagger")
     done = build(mallory_api, source_from(repository, {"Dockerfile": "FROM busybox:1.35.0\nRUN echo m > /m\n"}))
@@ -155,7 +155,7 @@ def test_pushes_and_deployments_refuse_another_users_image_and_unclaimed_layers(
 
 def test_sync_records_only_images_that_are_provably_the_users(alice_app, owner, outsider, mallory_api):
     from builds.constants import LABEL_BUILD_ID
-    from builds.images import sync_images
+    from builds.services.images import sync_images
 
     # Mallory forges Alice's build label on her own image.
     repository = repository_of(mallory_api, "forger")

@@ -13,8 +13,8 @@ import http.server
 import pytest
 from django.urls import reverse
 
-from builds import services as build_services
 from builds.models import Source, SourceImport
+from builds.services import repositories as build_services
 from registry import services
 from registry.client import NOT_A_REGISTRY
 from registry.models import Pull, RegistryAccount

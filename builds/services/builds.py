@@ -1,4 +1,4 @@
-"""Builds: one function per action, for the browser and the API alike; the worker side is builds/runner.py."""
+"""Builds: one function per action, for the browser and the API alike; the worker side is builds/runner/."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from django.utils import timezone
 from builds import access
 from builds.constants import SECRET_MASK, NodeStatus
 from builds.models import Build, BuildNode, Dispatch, Source
-from builds.options import (
+from builds.services.options import (
     OptionError,
     check_build_args,
     check_cpuset,

@@ -22,9 +22,10 @@ from django.db.models import Count, Min, Q
 from django.utils import timezone
 
 from builds import dockerfile
-from builds.buildservice import dispatch_queued
 from builds.constants import LABEL_BUILD_ID, NODE_LOST_ERROR, NodeStatus
-from builds.models import Build, BuildNode, Dispatch, Image
+from builds.models import Build, BuildNode, Dispatch, Image, ImageAnalysis
+from builds.services.analysis import ANALYSE_IMAGE_TASK, RUN_ANALYSIS_TASK
+from builds.services.builds import dispatch_queued
 from console import jobs, references
 from console.constants import JobStatus
 from console.engine import Engine, EngineError
@@ -158,7 +159,7 @@ def stop_agent() -> None:
     connection.close()
 
 
-# -- handing out waiting builds (the choice of a node is builds/buildservice.py's) ------------------------
+# -- handing out waiting builds (the choice of a node is builds/services/builds.py's) ------------------------
 
 
 def dispatch_waiting() -> None:
@@ -195,7 +196,7 @@ def fail_lost_build(build: Build, node: BuildNode) -> None:
     if not jobs.finish(build, JobStatus.FAILED, error):
         return
     # Nothing to remove from the node's engine: the dead worker's connection closed, and the engine stops a build
-    # whose client went away, with its running step's container (builds/runner.py, BuildStream).
+    # whose client went away, with its running step's container (builds/runner/, BuildStream).
     jobs.append_log(build, [f"ERROR: {error}"])
 
 
@@ -236,22 +237,20 @@ def queue_for_image(owner_id: int, reference: str) -> str | None:
 
 
 def route_task(name, args, kwargs, options, task=None, **kw) -> dict | None:
-    """Celery router (CELERY_TASK_ROUTES): the analysis and the push of an image run on its node's queue, whose
-    worker's engine holds it. None leaves the task to the other routes."""
+    """Celery router (CELERY_TASK_ROUTES): an image's analysis runs on the queue of the node whose engine holds
+    the image (registry/routing.py routes its pushes the same way). None leaves the task to the other routes."""
     try:
-        if name == "builds.analyse_image" and args:
+        if name == RUN_ANALYSIS_TASK and args:
+            image = ImageAnalysis.objects.filter(pk=args[0]).values_list(
+                "image__node__queue", "image__build__node__queue").first()
+        elif name == ANALYSE_IMAGE_TASK and args:
             image = Image.objects.filter(pk=args[0]).values_list("node__queue", "build__node__queue").first()
-            queue = image and (image[0] or image[1])
-        elif name == "registry.run_push" and args:
-            from registry.models import Push
-
-            push = Push.objects.filter(pk=args[0]).values_list("owner", "image").first()
-            queue = push and queue_for_image(push[0], push[1])
         else:
             return None
     except Exception:  # routing must never stop a send: the default queue is the fallback
         log.exception("Could not route %s", name)
         return None
+    queue = image and (image[0] or image[1])
     return {"queue": queue} if queue else None
 
 

@@ -14,11 +14,11 @@ from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
 
 from builds import access
-from builds.analysis import request_analysis_by_id
-from builds.buildservice import mask_secrets
 from builds.constants import COMMITTING_INSTRUCTIONS, LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
 from builds.models import Build, Image, ImageQuerySet, Layer, SharedImage
-from builds.options import OptionError, check_tag
+from builds.services.analysis import request_analysis_by_id
+from builds.services.builds import mask_secrets
+from builds.services.options import OptionError, check_tag
 from console.engine import Engine, EngineConflict, EngineNotFound, imagestore
 from console.engine.images import image_history, inspect_image
 from console.engine.registry import remove_tag
@@ -177,12 +177,13 @@ def images_for(user) -> ImageQuerySet:
     """The user's images with what the list and the API show, in a fixed number of queries: the layers come in
     one prefetch, without their (possibly large) file lists."""
     layers = Layer.objects.defer("files").order_by("index")
-    return Image.objects.for_user(user).prefetch_related(Prefetch("layers", queryset=layers))
+    return Image.objects.for_user(user).select_related("analysis").prefetch_related(
+        Prefetch("layers", queryset=layers))
 
 
 CONFIG_KEYS = ("env", "cmd", "entrypoint", "user", "workdir", "exposed_ports", "volumes", "healthcheck")
 LIST_FIELDS = ("id", "image_id", "tags", "digests", "size", "created", "architecture", "os", "labels", "config",
-               "build_id", "repository_id", "origin", "recorded", "analysis_status", "analysis_error", "files_size",
+               "build_id", "repository_id", "origin", "recorded", "analysis__status", "analysis__error", "files_size",
                "wasted_bytes", "efficiency")
 LAYER_FIELDS = ("image_id", "index", "diff_id", "created_by", "size", "empty_layer", "created", "build_step_id")
 
@@ -210,6 +211,8 @@ def list_rows(images: ImageQuerySet) -> list[dict]:
         row["recorded"] = _timestamp(row["recorded"])
         row["build"] = row.pop("build_id")
         row["repository"] = row.pop("repository_id")
+        row["analysis_status"] = row.pop("analysis__status") or AnalysisStatus.NONE
+        row["analysis_error"] = row.pop("analysis__error") or ""
         row["layers"] = layers[row["id"]]
     return rows
 
@@ -269,16 +272,26 @@ class ImageInUse(Conflict):
     """The image cannot be removed; the message says why."""
 
 
+class ImageGone(Conflict):
+    """The engine no longer has the recorded image."""
+
+
+IMAGE_GONE = "The build engine no longer has this image: sync to forget it."
+
+
 def tag_image(image: Image, repository: str, tag: str) -> Image:
     """Give the image one more of the user's names (`console-u<id>/<name>` on the engine); refreshes the record.
-    Raises OptionError."""
+    Raises OptionError, or ImageGone when the engine no longer has the image."""
     repository, tag = (repository or "").strip(), (tag or "latest").strip()
     if not repository:
         raise OptionError("repository", "Name the repository, like my-app.")
     reference = check_tag(f"{repository}:{tag}")
     engine_repository, engine_tag = access.split_reference(access.engine_name(image.owner, reference))
     with engine_of(image) as engine:
-        engine.tag_image(image.image_id, engine_repository, engine_tag)
+        try:
+            engine.tag_image(image.image_id, engine_repository, engine_tag)
+        except EngineNotFound as exc:
+            raise ImageGone(IMAGE_GONE) from exc
         return record_image(image.owner, engine, image.image_id, image.origin, build=image.build,
                             repository=image.repository, names=[reference])
 

@@ -1,32 +1,27 @@
-"""The per-layer file analysis of an image: asked for once, run by a Celery task that streams the image from the
-build engine through `analyse_saved_image`, and stored on the image (sizes, wasted bytes, efficiency) and its
-layers (each one's files, and its diff_id where the history only let builds/images.py guess)."""
+"""The per-layer file analysis of an image: asked for once (a run, ImageAnalysis, is a job: the worker's side is
+builds/runner/analysis.py), stored on the image (sizes, wasted bytes, efficiency) and its layers (each one's
+files, and its diff_id where the history only let builds/services/images.py guess), and read by the pages."""
 
 from __future__ import annotations
 
 import logging
 from datetime import timedelta
-from functools import partial
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Q
+from django.db import IntegrityError, transaction
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
 from builds.constants import COMMITTING_INSTRUCTIONS, AnalysisStatus
-from builds.layerfiles import DIR, SYMLINK, LayerAnalysis, LayerAnalysisError, analyse_saved_image
-from builds.models import Image, Layer
+from builds.layerfiles import DIR, SYMLINK, LayerAnalysis
+from builds.models import Image, ImageAnalysis, Layer
 from console import jobs
-from console.engine import Engine, EngineError
-from console.engine.images import export_image
+from console.constants import JobStatus
 from console.errors import Conflict
 
 log = logging.getLogger(__name__)
 
-# An analysis reads the whole image: allow the engine as long as a big one takes to start sending it.
-ANALYSIS_ENGINE_TIMEOUT = 600
 # The browser's file tree shows at most this many entries per layer (the API pages by folder instead).
 TREE_ENTRIES_PER_LAYER = 1500
 
@@ -39,21 +34,35 @@ class BadLayerPath(ValueError):
     """A folder filter that is not a plain path inside the image."""
 
 
-# -- asking -----------------------------------------------------------------------------------------------------
+# -- asking ---------------------------------------------------------------------------------------------------
+
+# The task that runs an analysis job (builds/tasks.py -> builds/runner/analysis.py), sent by name.
+RUN_ANALYSIS_TASK = "builds.run_image_analysis"
+# Its older name, which took the image's record id: still answered for tasks queued before analyses were jobs.
+ANALYSE_IMAGE_TASK = "builds.analyse_image"
+NOT_QUEUED = "The analysis could not be queued: try again."
+WORKER_LOST = "The analysis did not finish: its worker was lost. Ask for it again."
 
 
 def request_analysis(image: Image) -> bool:
-    """Queue the analysis unless it is queued, running or done; True when this call queued it.
+    """Queue a run of the analysis unless one is queued, running or done; True when this call queued it.
 
-    Claimed atomically, so that two requests at once queue one task. A failed analysis may be asked again.
-    """
+    The image's row is locked while it is decided, and at most one run per image is active (a unique
+    constraint), so two requests at once queue one run. A failed analysis may be asked for again: a new run."""
     with transaction.atomic():
-        queued = Image.objects.filter(
-            pk=image.pk, analysis_status__in=[AnalysisStatus.NONE, AnalysisStatus.FAILED]
-        ).update(analysis_status=AnalysisStatus.QUEUED, analysis_error="", analysis_changed_at=timezone.now()) == 1
+        locked = Image.objects.select_for_update(of=("self",)).select_related("analysis").get(pk=image.pk)
+        queued = locked.analysis_status not in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING,
+                                                AnalysisStatus.SUCCEEDED)
         if queued:
-            transaction.on_commit(partial(_send, image.pk))
-    image.refresh_from_db(fields=["analysis_status", "analysis_error"])
+            try:
+                with transaction.atomic():
+                    run = ImageAnalysis.objects.create(image=locked)
+            except IntegrityError:  # another request queued one meanwhile (SQLite does not lock the row)
+                queued = False
+            else:
+                Image.objects.filter(pk=image.pk).update(analysis=run)
+                jobs.enqueue_on_commit(run, RUN_ANALYSIS_TASK, failed_error=NOT_QUEUED)
+    image.refresh_from_db(fields=["analysis"])
     return queued
 
 
@@ -64,59 +73,25 @@ def request_analysis_by_id(image_pk: int) -> None:
         request_analysis(image)
 
 
-# The Celery task that runs `run_analysis` (builds/tasks.py), sent by name: builds.tasks imports this module.
-ANALYSE_IMAGE_TASK = "builds.analyse_image"
-
-
-def _send(image_pk: int) -> None:
-    try:
-        jobs.send(ANALYSE_IMAGE_TASK, image_pk)
-    except Exception:
-        # The row must not stay queued for a task that no broker holds: it can be asked again.
-        log.exception("Could not queue the analysis of image record %s", image_pk)
-        Image.objects.filter(pk=image_pk, analysis_status=AnalysisStatus.QUEUED).update(
-            analysis_status=AnalysisStatus.FAILED, analysis_error="The analysis could not be queued: try again.")
-
-
-# -- running ----------------------------------------------------------------------------------------------------
-
-
-def run_analysis(image_pk: int) -> None:
-    """The worker's half: stream the image from the build engine, store what each layer changes."""
-    if Image.objects.filter(pk=image_pk, analysis_status=AnalysisStatus.QUEUED).update(
-            analysis_status=AnalysisStatus.RUNNING, analysis_changed_at=timezone.now()) != 1:
-        return
-    image = Image.objects.get(pk=image_pk)
-    try:
-        with Engine.for_builds(timeout=ANALYSIS_ENGINE_TIMEOUT) as engine:
-            analysis = analyse_saved_image(export_image(engine, image.image_id))
-        store_analysis(image, analysis.layers, analysis.total_size, analysis.wasted_bytes, analysis.efficiency,
-                       analysis.empty_layers)
-    except (EngineError, LayerAnalysisError) as exc:
-        _fail(image_pk, str(exc))
-    except Exception:
-        log.exception("The analysis of image record %s failed", image_pk)
-        _fail(image_pk, "The console met an unexpected error; the operator's log has the details.")
+def queued_analysis_of(image_pk: int) -> ImageAnalysis | None:
+    """The image's queued run, for a task sent by the image's id (ANALYSE_IMAGE_TASK); None when it has none."""
+    return ImageAnalysis.objects.filter(image=image_pk, status=JobStatus.QUEUED).first()
 
 
 def reap_lost_analyses(older_than: timedelta | None = None) -> list[int]:
-    """Fail analyses queued or running for longer than IMAGE_ANALYSIS_TIMEOUT: their worker is gone (an analysis
-    sends no heartbeat; the timeout is far above what the largest image takes). They can be asked for again."""
+    """Fail the analyses whose worker is gone, so that they can be asked for again; returns their images' ids.
+
+    A running analysis sends heartbeats (builds/runner/analysis.py); a queued one whose task no worker took for
+    IMAGE_ANALYSIS_TIMEOUT (the broker lost it) is failed too."""
     if older_than is None:
         older_than = timedelta(seconds=settings.IMAGE_ANALYSIS_TIMEOUT)
-    stale = Image.objects.filter(
-        Q(analysis_changed_at__lt=timezone.now() - older_than) | Q(analysis_changed_at__isnull=True),
-        analysis_status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING],
-    )
-    ids = list(stale.values_list("pk", flat=True))
-    Image.objects.filter(pk__in=ids, analysis_status__in=[AnalysisStatus.QUEUED, AnalysisStatus.RUNNING]).update(
-        analysis_status=AnalysisStatus.FAILED,
-        analysis_error="The analysis did not finish: its worker was lost. Ask for it again.")
-    return ids
+    reaped = jobs.reap_lost(ImageAnalysis, older_than, WORKER_LOST)
+    never_taken = ImageAnalysis.objects.filter(status=JobStatus.QUEUED, queued_at__lt=timezone.now() - older_than)
+    reaped += [run for run in never_taken if jobs.finish(run, JobStatus.FAILED, WORKER_LOST)]
+    return [run.image_id for run in reaped]
 
 
-def _fail(image_pk: int, error: str) -> None:
-    Image.objects.filter(pk=image_pk).update(analysis_status=AnalysisStatus.FAILED, analysis_error=error[:2000])
+# -- storing ----------------------------------------------------------------------------------------------------
 
 
 def store_analysis(image: Image, analysed: list[LayerAnalysis], total_size: int, wasted_bytes: int,
@@ -136,9 +111,8 @@ def store_analysis(image: Image, analysed: list[LayerAnalysis], total_size: int,
                 row.empty_layer = layer is None
                 row.files = layer.changes if layer else []
             Layer.objects.bulk_update(rows, ["diff_id", "empty_layer", "files"], batch_size=200)
-        Image.objects.filter(pk=image.pk).update(
-            analysis_status=AnalysisStatus.SUCCEEDED, analysis_error="", files_size=total_size,
-            wasted_bytes=wasted_bytes, efficiency=efficiency)
+        Image.objects.filter(pk=image.pk).update(files_size=total_size, wasted_bytes=wasted_bytes,
+                                                 efficiency=efficiency)
 
 
 def _never_commits(created_by: str) -> bool:
@@ -167,7 +141,7 @@ def exact_layers(rows: list[Layer], analysed: list[LayerAnalysis],
 def align_layers(rows: list[Layer], analysed: list[LayerAnalysis]) -> list[LayerAnalysis | None] | None:
     """Which history entry made which layer, now that the layers are known: None for an entry without one.
 
-    The history does not say which entries made a layer; builds/images.py guessed from sizes, and a layer that
+    The history does not say which entries made a layer; builds/services/images.py guessed from sizes, and a layer that
     only removes files (size 0) fools it. Here the layers are matched to the entries in order, at the least
     cost: an entry that cannot commit files (ENV, LABEL...) takes no layer, an entry with a size must take one,
     and a layer fits an entry best when both have bytes or both have none, and when the guess agreed.
