@@ -1,5 +1,10 @@
 """Build contexts: a stored source, cut to one context folder and filtered by its `.dockerignore`.
 
+The ignore file is the one BuildKit's Dockerfile frontend reads (moby/buildkit frontend/dockerfile/builder, the
+v0.8 in engine 20.10, and dockerui today): `<Dockerfile path>.dockerignore`, relative to the context folder like
+the Dockerfile, when it exists, in place of the context root's `.dockerignore` (not merged with it; an empty one
+still replaces it). The file that is not used is an ordinary file of the context.
+
 `plan_context` says what the Docker CLI would send (and why each file is left out); `stream_context` produces
 the tar for the engine by copying byte ranges of the stored tar (builds/sources/sourcestore.py), so nothing is
 extracted to disk and memory stays flat whatever the size of the source.
@@ -52,6 +57,8 @@ class ContextPlan:
     path: str
     dockerignore: str
     files: list[ContextFile] = field(default_factory=list)
+    # Which ignore file `dockerignore` is the text of, relative to the context folder ("" when there is none).
+    dockerignore_file: str = ""
 
     @property
     def included(self) -> list[ContextFile]:
@@ -99,6 +106,13 @@ def _relative_to(path: str, folder: str) -> str | None:
     return None
 
 
+def dockerfile_ignore_name(dockerfile: str) -> str:
+    """The Dockerfile-specific ignore file of `dockerfile` (a clean path relative to the context folder), which
+    BuildKit reads in place of `.dockerignore` when it exists: `Dockerfile.dockerignore`,
+    `build/app.Dockerfile.dockerignore` for `-f build/app.Dockerfile`."""
+    return dockerfile + DOCKERIGNORE
+
+
 def dockerfile_candidates(source: Source) -> list[str]:
     """Paths in the source that look like Dockerfiles, to suggest when the asked one is missing."""
     found = []
@@ -116,17 +130,35 @@ class _Resolved:
     dockerfile: str
     dockerignore: str
     entries: list[tuple[str, IndexEntry]]
+    # The ignore file read ("" when neither exists); `dockerfile_specific` when it is <dockerfile>.dockerignore.
+    dockerignore_file: str = ""
+
+    @property
+    def dockerfile_specific(self) -> bool:
+        return bool(self.dockerignore_file) and self.dockerignore_file != DOCKERIGNORE
+
+    def ignore(self) -> DockerIgnore:
+        """The patterns in force, with what the build re-includes (ContextError for a file Docker refuses)."""
+        try:
+            parsed = DockerIgnore.parse(self.dockerignore)
+        except DockerIgnoreError as exc:
+            raise ContextError(f"The {self.dockerignore_file or DOCKERIGNORE} cannot be used: {exc}") from None
+        return parsed.for_build(self.dockerfile, dockerfile_specific=self.dockerfile_specific)
 
 
 def _resolve(source: Source, dockerfile: str, path: str, keep_entries: bool) -> _Resolved:
-    """Check the context folder and the Dockerfile exist, and read the .dockerignore, in one pass."""
+    """Check the context folder and the Dockerfile exist, and read the ignore file, in one pass.
+
+    The ignore file is `<dockerfile>.dockerignore` when the context holds it as a regular file, else
+    `.dockerignore` (BuildKit's rule)."""
     folder = _clean_relative(path or ".", "context folder")
     dockerfile_rel = _clean_relative(dockerfile or "Dockerfile", "Dockerfile path")
     if not dockerfile_rel:
         raise ContextError("The Dockerfile path is empty.")
     entries: list[tuple[str, IndexEntry]] = []
     folder_exists = not folder
-    dockerignore_entry = dockerfile_entry = None
+    specific_name = dockerfile_ignore_name(dockerfile_rel)
+    dockerignore_entry = specific_entry = dockerfile_entry = None
     for entry in read_index(source.sha256):
         relative = _relative_to(entry.path, folder)
         if relative is None:
@@ -138,6 +170,8 @@ def _resolve(source: Source, dockerfile: str, path: str, keep_entries: bool) -> 
             entries.append((relative, entry))
         if relative == DOCKERIGNORE and entry.kind == FILE:
             dockerignore_entry = entry
+        if relative == specific_name and entry.kind == FILE:
+            specific_entry = entry
         if relative == dockerfile_rel and entry.kind != DIR:
             dockerfile_entry = entry
     if not folder_exists:
@@ -147,12 +181,22 @@ def _resolve(source: Source, dockerfile: str, path: str, keep_entries: bool) -> 
         where = f" in {folder!r}" if folder else ""
         known = ", ".join(candidates[:20]) if candidates else "none"
         raise ContextError(f"There is no {dockerfile_rel!r}{where}. Dockerfiles in this source: {known}.")
-    text = ""
-    if dockerignore_entry is not None:
-        if dockerignore_entry.size > MAX_DOCKERIGNORE_BYTES:
-            raise ContextError("The .dockerignore is larger than 1 MB.")
-        text = read_file(source.sha256, dockerignore_entry).decode("utf-8", "replace")
-    return _Resolved(folder, dockerfile_rel, text, entries)
+    text, name = "", ""
+    used = specific_entry if specific_entry is not None else dockerignore_entry
+    if used is not None:
+        name = specific_name if used is specific_entry else DOCKERIGNORE
+        if used.size > MAX_DOCKERIGNORE_BYTES:
+            raise ContextError(f"The {name} is larger than 1 MB.")
+        text = read_file(source.sha256, used).decode("utf-8", "replace")
+    return _Resolved(folder, dockerfile_rel, text, entries, name)
+
+
+def context_dockerignore(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> tuple[str, str]:
+    """The ignore file a context for `dockerfile` uses, relative to the context folder ("" when there is none),
+    and its text; ContextError as plan_context raises it."""
+    resolved = _resolve(source, dockerfile, path, keep_entries=False)
+    resolved.ignore()
+    return resolved.dockerignore_file, resolved.dockerignore
 
 
 def plan_dockerfile_text(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> str:
@@ -172,8 +216,9 @@ def plan_dockerfile_text(source: Source, dockerfile: str = "Dockerfile", path: s
 def plan_context(source: Source, dockerfile: str = "Dockerfile", path: str = ".") -> ContextPlan:
     """What the context for `dockerfile` (relative to the context folder `path`) holds, file by file."""
     resolved = _resolve(source, dockerfile, path, keep_entries=True)
-    ignore = _parse_dockerignore(resolved.dockerignore).for_build(resolved.dockerfile)
-    plan = ContextPlan(dockerfile=resolved.dockerfile, path=resolved.folder or ".", dockerignore=resolved.dockerignore)
+    ignore = resolved.ignore()
+    plan = ContextPlan(dockerfile=resolved.dockerfile, path=resolved.folder or ".", dockerignore=resolved.dockerignore,
+                       dockerignore_file=resolved.dockerignore_file)
     for relative, entry in resolved.entries:
         excluded = ignore.excludes(relative)
         deciding = ignore.deciding_pattern(relative) if excluded else None
@@ -181,13 +226,6 @@ def plan_context(source: Source, dockerfile: str = "Dockerfile", path: str = "."
             ContextFile(relative, entry.kind, entry.size, not excluded, deciding.text if deciding else None)
         )
     return plan
-
-
-def _parse_dockerignore(text: str) -> DockerIgnore:
-    try:
-        return DockerIgnore.parse(text)
-    except DockerIgnoreError as exc:
-        raise ContextError(f"The .dockerignore cannot be used: {exc}") from None
 
 
 def context_warnings(included: list[ContextFile], total_size: int) -> list[dict[str, str]]:
@@ -227,12 +265,12 @@ def stream_context(source: Source, dockerfile: str = "Dockerfile", path: str = "
                    replace: dict[str, bytes] | None = None) -> Iterator[bytes]:
     """The context tar for the engine, in chunks of at most 1 MB, cut from the stored tar by byte ranges.
 
-    The checks (folder, Dockerfile, .dockerignore) run before the first chunk is asked for, so a caller learns
+    The checks (folder, Dockerfile, ignore file) run before the first chunk is asked for, so a caller learns
     of a ContextError before it starts sending anything. `replace` maps paths relative to the context folder to
     the bytes sent for them instead (as regular files); those the context lacks are added at its end.
     """
     resolved = _resolve(source, dockerfile, path, keep_entries=False)
-    ignore = _parse_dockerignore(resolved.dockerignore).for_build(resolved.dockerfile)
+    ignore = resolved.ignore()
     return _stream(source.sha256, resolved.folder, ignore, replace or {})
 
 

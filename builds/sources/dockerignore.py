@@ -21,6 +21,9 @@ does (its vendored moby/patternmatcher v0.6 and moby/go-archive):
 - `TrimBuildFilesFromExcludes`: when the (deprecated, one-level) `Matches` says `.dockerignore` or the
   Dockerfile is excluded, the CLI appends `!.dockerignore` / `!<dockerfile>`; that `Matches` can disagree with
   the walk, in which case the Dockerfile is not sent at all and the build fails, as it does with the CLI.
+- BuildKit's Dockerfile frontend (moby/buildkit frontend/dockerfile/builder, v0.8 in engine 20.10) reads
+  `<Dockerfile>.dockerignore` next to the Dockerfile in place of `.dockerignore` when it exists; it reads the
+  Dockerfile itself whatever the patterns say and re-includes nothing else (`for_build(dockerfile_specific=True)`).
 """
 
 from __future__ import annotations
@@ -475,8 +478,10 @@ class _Decision:
 class DockerIgnore:
     """The patterns of one `.dockerignore` and the CLI's decision for each path of the context."""
 
-    def __init__(self, patterns: list[Pattern]) -> None:
+    def __init__(self, patterns: list[Pattern], sent_always: frozenset[str] = frozenset()) -> None:
         self._patterns = list(patterns)
+        # Clean paths sent whatever the patterns say (the Dockerfile of a BuildKit build).
+        self._sent_always = sent_always
         self._has_exceptions = any(p.exclusion for p in self._patterns)
         self._decisions: dict[str, _Decision] = {}
         self._trimmed: dict[str, DockerIgnore] = {}
@@ -581,6 +586,8 @@ class DockerIgnore:
         A folder that is excluded but may hold an exception is left out itself (its files may still be sent);
         a path below a folder the walk does not enter is excluded whatever later patterns say.
         """
+        if self._sent_always and _normalise(path) in self._sent_always:
+            return False
         verdict = self._verdict(path)
         return bool(verdict and (verdict.excluded or verdict.pruned))
 
@@ -590,12 +597,18 @@ class DockerIgnore:
         Lets a caller that reads a tree in order pass over a whole excluded folder (node_modules, say) without
         asking about each path inside.
         """
+        if self._sent_always:
+            prefix = _normalise(folder) + "/"
+            if any(path.startswith(prefix) for path in self._sent_always):
+                return False
         verdict = self._verdict(folder)
         return bool(verdict and verdict.pruned)
 
     def deciding_pattern(self, path: str) -> Pattern | None:
         """The pattern that decided `path`'s fate (for an excluded path, the one that excluded it or the folder
         the walk skipped), or None when no pattern matched."""
+        if self._sent_always and _normalise(path) in self._sent_always:
+            return None
         verdict = self._verdict(path)
         return verdict.deciding if verdict else None
 
@@ -623,18 +636,29 @@ class DockerIgnore:
                 matched = not pattern.exclusion
         return matched
 
-    def for_build(self, dockerfile: str = "Dockerfile") -> DockerIgnore:
-        """These patterns plus the exceptions the CLI appends for `.dockerignore` and the Dockerfile."""
+    def for_build(self, dockerfile: str = "Dockerfile", *, dockerfile_specific: bool = False) -> DockerIgnore:
+        """These patterns plus the exceptions the CLI appends for `.dockerignore` and the Dockerfile.
+
+        `dockerfile_specific`: the patterns come from `<dockerfile>.dockerignore`, which BuildKit's Dockerfile
+        frontend reads instead of `.dockerignore`. It gets the Dockerfile whatever the patterns say (from its own
+        transfer), so the Dockerfile is always sent; `.dockerignore` and the specific file itself are ordinary
+        files of the context, sent only when the patterns keep them.
+        """
         dockerfile = _normalise(dockerfile)
-        trimmed = self._trimmed.get(dockerfile)
+        key = ("\0" if dockerfile_specific else "") + dockerfile
+        trimmed = self._trimmed.get(key)
         if trimmed is None:
             patterns = list(self._patterns)
+            if dockerfile_specific:
+                # The path itself, not a pattern (a name such as `a[1].Dockerfile` is no glob to BuildKit).
+                trimmed = self._trimmed[key] = DockerIgnore(patterns, sent_always=frozenset({dockerfile}))
+                return trimmed
             if self.legacy_matches(".dockerignore"):
                 patterns.append(Pattern.build("!.dockerignore", 0))
             with_ignore = DockerIgnore(patterns)
             if with_ignore.legacy_matches(dockerfile):
                 patterns.append(Pattern.build("!" + dockerfile, 0))
-            trimmed = self._trimmed[dockerfile] = DockerIgnore(patterns)
+            trimmed = self._trimmed[key] = DockerIgnore(patterns)
         return trimmed
 
 
@@ -659,14 +683,17 @@ def _normalise(path: str) -> str:
     return path
 
 
-def is_sent(path: str, ignore: DockerIgnore, dockerfile: str = "Dockerfile") -> bool:
+def is_sent(path: str, ignore: DockerIgnore, dockerfile: str = "Dockerfile", *,
+            dockerfile_specific: bool = False) -> bool:
     """Whether `docker build` puts `path` (a file or a folder) into the context it sends.
 
     `dockerfile` is the Dockerfile's path relative to the context root. The CLI re-includes the Dockerfile and
     `.dockerignore` when its (one-level) check says they are excluded; when that check misses, as with
     `**/sub` and `-f a/sub/Dockerfile`, the Dockerfile is not sent and the build fails, here as with the CLI.
+    With `dockerfile_specific` (the patterns of `<dockerfile>.dockerignore`, BuildKit) the Dockerfile is always
+    sent and nothing else is re-included.
     """
-    return not ignore.for_build(dockerfile).excludes(path)
+    return not ignore.for_build(dockerfile, dockerfile_specific=dockerfile_specific).excludes(path)
 
 
 def dropped_by_engine(ignore: DockerIgnore, dockerfile: str = "Dockerfile") -> set[str]:

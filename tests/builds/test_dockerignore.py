@@ -176,3 +176,31 @@ def test_it_scales_to_many_members_in_archive_order():
     ignore = DockerIgnore.parse("**/node_modules\n!**/node_modules/keep\n*.tmp\n")
     paths = [f"pkg{i}/node_modules/m{j}/index.js" for i in range(200) for j in range(50)]
     assert not any(is_sent(path, ignore) for path in reversed(paths))
+
+
+def test_a_dockerfile_specific_file_sends_the_dockerfile_always_and_nothing_else_back():
+    # BuildKit reads the Dockerfile on its own: it is sent whatever the patterns say, even where the CLI's
+    # one-level check would miss it; `.dockerignore` and the specific file are ordinary files.
+    ignore = DockerIgnore.parse("*\n**/c\n")
+    for dockerfile in ("Dockerfile", "build/app.Dockerfile", "a/b/c/Dockerfile", "odd[1]*.Dockerfile"):
+        assert is_sent(dockerfile, ignore, dockerfile, dockerfile_specific=True)
+        assert not is_sent(".dockerignore", ignore, dockerfile, dockerfile_specific=True)
+        assert not is_sent(dockerfile + ".dockerignore", ignore, dockerfile, dockerfile_specific=True)
+    assert not is_sent("build/other", ignore, "build/app.Dockerfile", dockerfile_specific=True)
+    assert not is_sent("a/b/c/x", ignore, "a/b/c/Dockerfile", dockerfile_specific=True)
+    assert not is_sent("odd1x.Dockerfile", ignore, "odd[1]*.Dockerfile", dockerfile_specific=True)
+    # The classic rule stays as it was.
+    assert is_sent(".dockerignore", ignore, "Dockerfile")
+    assert not is_sent("a/b/c/Dockerfile", DockerIgnore.parse("**/c\n"), "a/b/c/Dockerfile")
+    assert is_sent("a/b/c/Dockerfile", DockerIgnore.parse("**/c\n"), "a/b/c/Dockerfile", dockerfile_specific=True)
+
+
+def test_a_dockerfile_specific_file_keeps_what_its_patterns_keep():
+    ignore = DockerIgnore.parse("*.log\n")
+    for path in ("Dockerfile", ".dockerignore", "Dockerfile.dockerignore", "src/app.py"):
+        assert is_sent(path, ignore, "Dockerfile", dockerfile_specific=True)
+    assert not is_sent("a.log", ignore, "Dockerfile", dockerfile_specific=True)
+    walk = DockerIgnore.parse("build\n").for_build("build/Dockerfile", dockerfile_specific=True)
+    assert not walk.skips_folder("build")
+    assert walk.excludes("build") and walk.excludes("build/other")
+    assert not walk.excludes("build/Dockerfile") and walk.deciding_pattern("build/Dockerfile") is None

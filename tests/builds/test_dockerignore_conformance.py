@@ -9,6 +9,14 @@ compared with the listing the module predicts directly.
 The reference is the `docker` on PATH, Docker CLI 28 on these machines (/usr/local/bin/docker): it is the
 CLI people use today, and its rules (moby/patternmatcher v0.6, go-archive) are the ones the module reproduces.
 The Debian CLI 20.10 in /usr/bin uses older rules (no prefix/suffix fast paths), so it is not the reference.
+
+The BuildKit cases (`BUILDKIT_CASES`) are about which ignore file applies: BuildKit's Dockerfile frontend reads
+`<Dockerfile>.dockerignore` in place of the context root's `.dockerignore`. Their reference is
+`DOCKER_BUILDKIT=1 /usr/bin/docker build -f DIR/<dockerfile> DIR` (Debian's CLI 20.10 and the engine's BuildKit,
+as builds run), against the console's own stream (`stream_context` of the tree stored as a source) sent on
+standard input with `-f <dockerfile> -`, as the BuildKit runner sends it (BuildKit applies no ignore file to a
+tar context, so what the console streams is what COPY sees). Their patterns avoid the walk's edge cases, where
+the CLI 20.10's fsutil walk and the rules above differ.
 """
 
 from __future__ import annotations
@@ -26,6 +34,8 @@ from pathlib import Path
 
 import pytest
 
+from builds.services import repositories
+from builds.sources.context import plan_context, stream_context
 from builds.sources.dockerignore import DockerIgnore, dropped_by_engine, is_sent
 from console.engine import Engine, EngineError
 
@@ -277,3 +287,143 @@ def test_it_refuses_what_the_cli_refuses(tmp_path):
     assert "syntax error in pattern" in cli.stderr.decode()
     with pytest.raises(ValueError, match="line 2: syntax error in pattern"):
         DockerIgnore.parse("ok\n[\n")
+
+
+# -- BuildKit: `<Dockerfile>.dockerignore` ---------------------------------------------------------------------
+
+BUILDKIT_DOCKER = "/usr/bin/docker"
+BUILDKIT_ENV = {**os.environ, "DOCKER_BUILDKIT": "1"}
+
+
+@dataclass(frozen=True)
+class BuildKitCase:
+    """A tree (`files`, folders end with '/'), its ignore files (`ignores`: path in the tree -> text, None for a
+    folder of that name), the Dockerfile (relative to `context`) and what COPY sees of the console's context
+    beyond what it sees of the CLI's (`console_extra`: BuildKit reads the Dockerfile from its own transfer when
+    the patterns exclude it, while the console's tar must carry it)."""
+
+    name: str
+    files: tuple[str, ...]
+    ignores: tuple[tuple[str, str | None], ...]
+    dockerfile: str = "Dockerfile"
+    context: str = ""
+    console_extra: tuple[str, ...] = ()
+
+
+BUILDKIT_CASES = [
+    BuildKitCase("root_dockerignore_only", ("a", "x.log", "d/y.log"), ((".dockerignore", "*.log\n"),)),
+    BuildKitCase("specific_replaces_root", ("a", "x.log", "b"),
+                 ((".dockerignore", "a\n"), ("Dockerfile.dockerignore", "*.log\n"))),
+    BuildKitCase("empty_specific_replaces_root", ("a", "b"),
+                 ((".dockerignore", "a\n"), ("Dockerfile.dockerignore", ""))),
+    BuildKitCase("specific_folder_is_not_an_ignore_file", ("a", "b"),
+                 ((".dockerignore", "a\n"), ("Dockerfile.dockerignore", None))),
+    BuildKitCase("specific_hides_itself_and_the_root_file", ("a.tmp", "b"),
+                 ((".dockerignore", "b\n"),
+                  ("Dockerfile.dockerignore", "Dockerfile.dockerignore\n.dockerignore\n*.tmp\n"))),
+    BuildKitCase("specific_with_exceptions", ("docs/keep.md", "docs/other.md", "README.md", "x.md"),
+                 (("Dockerfile.dockerignore", "docs\n!docs/keep.md\n*.md\n!README.md\n"),)),
+    BuildKitCase("dockerfile_in_subfolder", ("a", "b", "c", "sub/x"),
+                 (("sub/Dockerfile.dockerignore", "b\n"), (".dockerignore", "a\n"), ("Dockerfile.dockerignore", "c\n")),
+                 dockerfile="sub/Dockerfile"),
+    BuildKitCase("dockerfile_in_subfolder_without_its_own", ("a", "b", "sub/x"),
+                 ((".dockerignore", "a\n"), ("Dockerfile.dockerignore", "b\n")), dockerfile="sub/Dockerfile"),
+    BuildKitCase("custom_name", ("docs/a", "src/b", "x"),
+                 (("build/app.Dockerfile.dockerignore", "docs\n"), ("Dockerfile.dockerignore", "src\n"),
+                  (".dockerignore", "x\n")), dockerfile="build/app.Dockerfile"),
+    BuildKitCase("context_is_a_subfolder", ("app/keep", "app/tmp/x", "outer/z"),
+                 (("app/Dockerfile.dockerignore", "tmp\n"), ("app/.dockerignore", "keep\n"),
+                  ("Dockerfile.dockerignore", "*\n")), context="app"),
+    BuildKitCase("dockerfile_excluded_by_the_specific_file", ("a",), (("Dockerfile.dockerignore", "Dockerfile\n"),),
+                 console_extra=("Dockerfile",)),
+    BuildKitCase("dockerfile_folder_excluded_by_the_specific_file", ("build/other", "app"),
+                 (("build/Dockerfile.dockerignore", "build\n"),), dockerfile="build/Dockerfile",
+                 console_extra=("build/", "build/Dockerfile")),
+    # Not the specific file's doing: the classic CLI's rule (re-include a .dockerignore that lists itself, for
+    # the classic engine to hide) stays for the root file, and BuildKit shows it to COPY.
+    BuildKitCase("root_dockerignore_listing_itself", ("a.log", "b"), ((".dockerignore", ".dockerignore\n*.log\n"),),
+                 console_extra=(".dockerignore",)),
+]
+
+
+def _buildkit_docker() -> str:
+    version = subprocess.run([BUILDKIT_DOCKER, "version", "--format", "{{.Client.Version}}"], capture_output=True,
+                             text=True, check=True, env=BUILDKIT_ENV).stdout.strip()
+    assert version.startswith("20.10."), f"the BuildKit reference is Debian's CLI 20.10, found {version}"
+    return BUILDKIT_DOCKER
+
+
+def _make_buildkit_tree(root: Path, case: BuildKitCase, copy_to: str) -> Path:
+    for name in case.files:
+        path = root / name
+        if name.endswith("/"):
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(f"content of {name}\n")
+    for name, text in case.ignores:
+        path = root / name
+        if text is None:
+            path.mkdir(parents=True, exist_ok=True)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text)
+    context = root / case.context
+    dockerfile = context / case.dockerfile
+    dockerfile.parent.mkdir(parents=True, exist_ok=True)
+    dockerfile.write_text(f"FROM {BASE_IMAGE}\nCOPY . /{copy_to}/\n")
+    return context
+
+
+def _tree_tar(root: Path) -> bytes:
+    def as_root(info: tarfile.TarInfo) -> tarfile.TarInfo:
+        info.uid = info.gid = 0
+        info.uname = info.gname = ""
+        return info
+
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w") as tar:
+        for rel in sorted(_walk(root)):
+            tar.add(root / rel, arcname=rel, recursive=False, filter=as_root)
+    return buffer.getvalue()
+
+
+def _buildkit_build(docker: str, args: list[str], stdin: bytes | None = None) -> str:
+    result = subprocess.run([docker, "build", "-q", *args], input=stdin, capture_output=True, env=BUILDKIT_ENV,
+                            timeout=180)
+    assert result.returncode == 0, result.stderr.decode(errors="replace")
+    return result.stdout.decode().strip().splitlines()[-1]
+
+
+@pytest.fixture
+def buildkit_images():
+    made: list[str] = []
+    yield made
+    for image_id in made:
+        subprocess.run([BUILDKIT_DOCKER, "rmi", image_id], capture_output=True, timeout=120)
+
+
+def test_it_has_buildkit_cases_with_unique_names():
+    assert len(BUILDKIT_CASES) >= 12
+    assert len({case.name for case in BUILDKIT_CASES}) == len(BUILDKIT_CASES)
+
+
+@pytest.mark.parametrize("case", BUILDKIT_CASES, ids=[case.name for case in BUILDKIT_CASES])
+def test_it_uses_the_ignore_file_buildkit_uses(case, repository, buildkit_images, tmp_path):
+    docker = _buildkit_docker()
+    copy_to = f"ctx-{uuid.uuid4().hex[:12]}"
+    root = tmp_path / "tree"
+    context = _make_buildkit_tree(root, case, copy_to)
+    cli_id = _buildkit_build(docker, ["-f", str(context / case.dockerfile), str(context)])
+    buildkit_images.append(cli_id)
+    source = repositories.add_archive_source(repository, io.BytesIO(_tree_tar(root)), f"{case.name}.tar")
+    path = case.context or "."
+    ours = b"".join(stream_context(source, case.dockerfile, path))
+    our_id = _buildkit_build(docker, ["-f", case.dockerfile, "-"], stdin=ours)
+    buildkit_images.append(our_id)
+    cli, mine = _listing(docker, cli_id, copy_to), _listing(docker, our_id, copy_to)
+    assert mine - cli == set(case.console_extra)
+    assert cli <= mine
+    # The preview says what is streamed.
+    plan = plan_context(source, case.dockerfile, path)
+    assert {f.path for f in plan.included} == {rel for rel in mine if not rel.endswith("/")}
