@@ -244,3 +244,31 @@ def resolve_build_images(user, engine: Engine, text: str, build_args: dict[str, 
             if reason:
                 raise ImageAccessError(f"Line {use.line}: FROM {use.reference}: its ONBUILD ADD: {reason}")
     return resolved
+
+
+# The repository under a user's namespace that names their images by id for BuildKit, which refuses `FROM <id>`.
+PINNED_REPOSITORY = "by-id"
+
+
+def pinned_name(user, image_id: str) -> str:
+    """A name for one of the user's images that only the console gives and only this image has:
+    `console-u<id>/by-id:<sha256 hex>`. The same for every build of the same image, so the Dockerfile BuildKit is
+    sent reads the same each time (its COPY steps stay cached)."""
+    return f"{namespace_of(user)}/{PINNED_REPOSITORY}:{image_id.removeprefix('sha256:')}"
+
+
+def build_names(user, engine: Engine, resolved: dict[str, str]) -> dict[str, str]:
+    """{reference: the name BuildKit is sent} for the images `resolve_build_images` granted: a shared base keeps
+    its plain name while the engine gives that name the granted image; a user's image gets its pinned name, tagged
+    on the engine here (a name in the user's own namespace, so no other user's build can mean it)."""
+    names = {}
+    for reference, image_id in resolved.items():
+        if is_shared_reference(reference) and engine.image_exists(reference) and \
+                inspect_image(engine, reference)["Id"] == image_id:
+            names[reference] = reference
+            continue
+        name = pinned_name(user, image_id)
+        repository, tag = split_reference(name)
+        engine.tag_image(image_id, repository, tag)
+        names[reference] = name
+    return names

@@ -16,6 +16,21 @@ class ArchiveFormat(models.TextChoices):
     ZIP = "zip", "zip"
 
 
+class Builder(models.TextChoices):
+    """Which of the engine's builders runs a build (README "Builds": BuildKit unless only the classic one will do)."""
+
+    BUILDKIT = "buildkit", "BuildKit"
+    CLASSIC = "classic", "Classic builder"
+
+
+class BuilderChoice(models.TextChoices):
+    """What a user asks for: `auto` is BuildKit, or the classic builder where only it will do."""
+
+    AUTO = "auto", "Automatic"
+    BUILDKIT = "buildkit", "BuildKit"
+    CLASSIC = "classic", "Classic builder"
+
+
 class StepStatus(models.TextChoices):
     RUNNING = "running", "Running"
     SUCCEEDED = "succeeded", "Succeeded"

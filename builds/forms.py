@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from django import forms
 
+from builds.constants import BuilderChoice
 from builds.models import Repository
 
 
@@ -57,8 +58,14 @@ class BuildForm(forms.Form):
     tags = forms.CharField(required=False, max_length=2000, help_text="Space-separated: my-app:1.0 my-app:latest")
     build_args = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 3}),
                                  help_text="KEY=VALUE per line.")
+    secrets = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
+                              help_text="NAME=VALUE per line, for RUN --mount=type=secret,id=NAME: never in the image, "
+                                        "shown nowhere.")
     secret_args = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}),
-                                  help_text="KEY=VALUE per line: passed as build args, shown nowhere (****).")
+                                  help_text="Deprecated: KEY=VALUE per line, passed as secrets (refused where the "
+                                            "Dockerfile reads them as an ARG).")
+    builder = forms.ChoiceField(choices=BuilderChoice.choices, initial=BuilderChoice.AUTO, required=False,
+                                help_text="Automatic: BuildKit, or the classic builder for memory and CPU limits.")
     labels = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}), help_text="KEY=VALUE per line.")
     target = forms.CharField(required=False, max_length=200, help_text="A stage name, for multi-stage Dockerfiles.")
     no_cache = forms.BooleanField(required=False, label="Do not use the cache")
@@ -72,6 +79,9 @@ class BuildForm(forms.Form):
 
     def clean_build_args(self) -> dict[str, str]:
         return _pairs(self.cleaned_data["build_args"], "build args")
+
+    def clean_secrets(self) -> dict[str, str]:
+        return _pairs(self.cleaned_data["secrets"], "secrets")
 
     def clean_secret_args(self) -> dict[str, str]:
         return _pairs(self.cleaned_data["secret_args"], "secret args")
@@ -87,6 +97,7 @@ class BuildForm(forms.Form):
         return BuildOptions(
             dockerfile=data["dockerfile"], path=data["path"], tags=data["tags"],
             build_args={**data["build_args"], **secrets}, secret_args=list(secrets), labels=data["labels"],
+            secrets=data["secrets"], builder=data["builder"] or BuilderChoice.AUTO,
             target=data["target"], no_cache=data["no_cache"], memory_limit=data["memory_limit"],
             cpu_shares=data["cpu_shares"], cpuset_cpus=data["cpuset_cpus"], timeout=data["timeout"],
         )

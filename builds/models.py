@@ -3,7 +3,16 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
-from builds.constants import AnalysisStatus, ArchiveFormat, ImageOrigin, NodeStatus, SourceKind, StepStatus
+from builds.constants import (
+    AnalysisStatus,
+    ArchiveFormat,
+    Builder,
+    BuilderChoice,
+    ImageOrigin,
+    NodeStatus,
+    SourceKind,
+    StepStatus,
+)
 from console.constants import JobStatus
 from console.crypto import EncryptedTextField
 from console.jobs import Job
@@ -165,10 +174,12 @@ class BuildQuerySet(models.QuerySet):
 
 
 class Build(Job):
-    """One run of the engine's classic builder over a source's context, with its steps and log.
+    """One run of the engine's builder (BuildKit, or the classic one where only it will do) over a source's
+    context, with its steps and log.
 
-    The values of secret build args are kept encrypted in `secret_build_args` and appear as `****` in
-    `build_args`, in the log and in the API.
+    Build secrets (`secrets`, encrypted) reach the RUN steps that mount them and never the image; only their names
+    are shown (`secret_names`). Builds from before secrets kept the values of secret build args encrypted in
+    `secret_build_args`, shown as `****` in `build_args`.
     """
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="builds")
@@ -187,6 +198,14 @@ class Build(Job):
     cpu_shares = models.PositiveIntegerField(null=True, blank=True)
     cpuset_cpus = models.CharField(max_length=100, blank=True)
     timeout = models.PositiveIntegerField(null=True, blank=True, help_text="Seconds before the build is stopped.")
+    # Secrets for `RUN --mount=type=secret,id=NAME`: {name: value}, encrypted; never in the image (a leak check
+    # after the build fails it otherwise).
+    secrets = EncryptedTextField(blank=True, help_text="JSON of the build secrets' values.")
+    secret_names = models.JSONField(default=list, blank=True)
+    requested_builder = models.CharField(max_length=16, choices=BuilderChoice.choices, default=BuilderChoice.AUTO)
+    # The builder that runs it and, for the classic one, why.
+    builder = models.CharField(max_length=16, choices=Builder.choices, blank=True)
+    builder_reason = models.CharField(max_length=300, blank=True)
 
     worker = models.CharField(max_length=255, blank=True)
     step_count = models.PositiveIntegerField(default=0)
@@ -226,6 +245,9 @@ class BuildStep(models.Model):
     build = models.ForeignKey(Build, on_delete=models.CASCADE, related_name="steps")
     number = models.PositiveIntegerField()
     instruction = models.TextField()
+    # The stage it belongs to as BuildKit names it (`build`, `stage-1`; "" for a one-stage build or the classic
+    # builder).
+    stage = models.CharField(max_length=200, blank=True)
     status = models.CharField(max_length=16, choices=StepStatus.choices, default=StepStatus.RUNNING)
     cached = models.BooleanField(default=False)
     layer_id = models.CharField(max_length=100, blank=True)

@@ -38,6 +38,12 @@ def analyse_image(self, image_id: int) -> None:
 
 
 @worker_ready.connect
+def remove_stale_build_folders(sender=None, **kwargs) -> None:
+    """A worker killed mid-build could not remove its build's private folder (its secrets): the next one does."""
+    runner.remove_stale_build_folders()
+
+
+@worker_ready.connect
 def register_build_node(sender=None, **kwargs) -> None:
     """A worker started with BUILD_NODE_NAME is a build node: register it and start its heartbeats."""
     consumer = sender

@@ -396,5 +396,9 @@ def _cpus(name: str, default: str) -> float:
 DEBUG_COMMANDS_PER_USER = envint("DEBUG_COMMANDS_PER_USER", 1, minimum=1)
 # The CPU share of a debug command's container (docker run --cpus), on top of DEBUG_COMMAND_MEMORY and its pids limit.
 DEBUG_COMMAND_CPUS = _cpus("DEBUG_COMMAND_CPUS", "0.5")
-# The memory limit of a build that sets none (memory_limit empty); "" for no limit.
+# The memory limit of a classic-builder build that sets none (memory_limit empty); "" for no limit. BuildKit in
+# the engine enforces no per-build limit: limit the build engine itself (README "Builds").
 BUILD_DEFAULT_MEMORY = envstr("BUILD_DEFAULT_MEMORY", "2g")
+# The Docker CLI that drives BuildKit builds ("" finds one: `docker buildx`, else Debian's /usr/bin/docker 20.10,
+# console/engine/buildkit.py); a path, or a path and `buildx`.
+DOCKER_CLI = envstr("DOCKER_CLI", "")

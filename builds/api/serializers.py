@@ -3,7 +3,7 @@ from __future__ import annotations
 from django.urls import reverse
 from rest_framework import serializers
 
-from builds.constants import AnalysisStatus
+from builds.constants import AnalysisStatus, Builder, BuilderChoice
 from builds.models import Build, BuildStep, Image, Layer, Repository, Source, SourceImport
 from console import jobs
 from console.jobs import logs
@@ -90,7 +90,7 @@ class BuildStepSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = BuildStep
-        fields = ["number", "instruction", "cached", "layer_id", "duration_ms", "status"]
+        fields = ["number", "instruction", "stage", "cached", "layer_id", "duration_ms", "status"]
 
 
 class BuildCreateSerializer(serializers.Serializer):
@@ -101,7 +101,13 @@ class BuildCreateSerializer(serializers.Serializer):
                                  max_length=20)
     build_args = serializers.DictField(child=serializers.CharField(allow_blank=True, trim_whitespace=False),
                                        required=False, default=dict)
-    secret_args = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+    secret_args = serializers.ListField(child=serializers.CharField(), required=False, default=list,
+                                        help_text="Deprecated: names of build_args passed as secrets instead.")
+    secrets = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, trim_whitespace=False), required=False, default=dict,
+        write_only=True, help_text="{NAME: value} for RUN --mount=type=secret,id=NAME; never in the image.")
+    builder = serializers.ChoiceField(choices=BuilderChoice.choices, required=False, default=BuilderChoice.AUTO,
+                                      help_text="auto: BuildKit, or the classic builder for memory or CPU limits.")
     labels = serializers.DictField(child=serializers.CharField(allow_blank=True), required=False, default=dict)
     target = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     no_cache = serializers.BooleanField(required=False, default=False)
@@ -119,13 +125,17 @@ class BuildSerializer(serializers.ModelSerializer):
     queue_position = serializers.SerializerMethodField()
     node = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True,
                                         help_text="The build node that runs (or ran) it, on a build farm.")
+    builder = serializers.ChoiceField(choices=Builder.choices, allow_blank=True, read_only=True,
+                                      help_text="The builder that runs it; blank until a worker starts a build "
+                                                "queued before builders were chosen.")
 
     class Meta:
         model = Build
         fields = ["id", "status", "source", "repository", "dockerfile", "path", "tags", "build_args", "secret_args",
                   "labels", "target", "no_cache", "memory_limit", "cpu_shares", "cpuset_cpus", "timeout", "steps",
                   "step_count", "image", "image_id", "error", "failed_step", "last_good_layer", "debug_command",
-                  "queue_position", "worker", "node", "rebuild_of", "queued_at", "started_at", "finished_at"]
+                  "queue_position", "worker", "node", "rebuild_of", "queued_at", "started_at", "finished_at",
+                  "secret_names", "requested_builder", "builder", "builder_reason"]
         read_only_fields = fields
 
     def get_image(self, build) -> int | None:

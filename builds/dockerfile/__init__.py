@@ -47,6 +47,9 @@ class Dockerfile:
     stages: list[str] = field(default_factory=list)
     image_uses: list[ImageUse] = field(default_factory=list)
     remote_sources: list[RemoteSource] = field(default_factory=list)
+    # The ids of the secrets its RUN steps mount (`--mount=type=secret,id=NAME`), and every ARG it declares.
+    secret_mounts: set[str] = field(default_factory=set)
+    declared_args: set[str] = field(default_factory=set)
 
     @property
     def base_images(self) -> list[str]:
@@ -87,6 +90,19 @@ def _substitute(text: str, variables: dict[str, str]) -> str:
 
 # `# escape=``, honoured only among the parser directives before anything else.
 _DIRECTIVE = re.compile(r"^#\s*([a-zA-Z]+)\s*=\s*(.*?)\s*$")
+
+
+def without_syntax_directive(text: str) -> str:
+    """The text with a leading `# syntax=` parser directive made a plain comment: the engine's built-in Dockerfile
+    frontend builds it, never a frontend image the Dockerfile names (it would be pulled and run in the builder)."""
+    lines = text.splitlines(keepends=True)
+    for number, raw in enumerate(lines):
+        match = _DIRECTIVE.match(raw.strip())
+        if not match:
+            break
+        if match.group(1).lower() == "syntax":
+            lines[number] = "# (syntax directive ignored by the console)" + ("\n" if raw.endswith("\n") else "")
+    return "".join(lines)
 
 
 def escape_of(text: str) -> str:
@@ -137,6 +153,7 @@ def parse(text: str, build_args: dict[str, str] | None = None) -> Dockerfile:
         if instruction == "ARG":
             for word in words:
                 name, has_default, default = word.partition("=")
+                result.declared_args.add(name)
                 chosen = build_args.get(name, default if has_default else None)
                 if not seen_from:
                     global_args[name] = chosen or ""
@@ -171,6 +188,12 @@ def parse(text: str, build_args: dict[str, str] | None = None) -> Dockerfile:
                 if name != "mount":
                     continue
                 options = dict(part.partition("=")[::2] for part in value.split(","))
+                if options.get("type", "").lower() == "secret":
+                    # BuildKit's default id is the target's file name (/run/secrets/<id> by default).
+                    target = options.get("target") or options.get("dst") or options.get("destination") or ""
+                    secret_id = options.get("id") or target.rstrip("/").rsplit("/", 1)[-1]
+                    if secret_id:
+                        result.secret_mounts.add(secret_id)
                 if options.get("from"):
                     _add_image_use(result, line, "RUN --mount from=", _substitute(options["from"], variables),
                                    options["from"])
@@ -239,3 +262,44 @@ def _render(item: dict, uses: list[ImageUse], replacement: dict[str, str], stage
     for word in flag_words:
         arguments = arguments.split(word, 1)[1] if word in arguments else arguments
     return " ".join([instruction, *rewritten]) + " " + arguments.strip()
+
+
+_LEADING_FLAGS = re.compile(r"^((?:--\S+\s+)*)(.*)$", re.S)
+_TARGET_KEYS = ("target", "dst", "destination")
+
+
+def rewrite_secret_mounts(text: str, build_args: dict[str, str] | None, ids: dict[str, str]) -> str:
+    """The Dockerfile with each `RUN --mount=type=secret` of a secret in `ids` mounting `ids[name]` instead, at
+    the path it mounted before (`/run/secrets/<name>` unless it gave a target). The console gives each owner's
+    secret an id of its own so that BuildKit's cache, shared by the engine's users, never serves one user's step
+    that read a secret to another (the secret's value is not in the step's cache key; its id is).
+
+    A rewritten RUN is written on one line, followed by as many empty lines as its continuation lines took."""
+    parsed = parse(text, build_args)
+    lines = text.splitlines(keepends=True)
+    for item in reversed(parsed.instructions):
+        if item["instruction"].upper() != "RUN":
+            continue
+        match = _LEADING_FLAGS.match(item["value"])
+        flags, command = match.group(1).split(), match.group(2)
+        changed = False
+        for position, flag in enumerate(flags):
+            if not flag.lower().startswith("--mount="):
+                continue
+            parts = [part.partition("=") for part in flag[len("--mount="):].split(",")]
+            options = {key.lower(): value for key, _, value in parts}
+            if options.get("type", "").lower() != "secret":
+                continue
+            target = next((options[key] for key in _TARGET_KEYS if options.get(key)), "")
+            name = options.get("id") or target.rstrip("/").rsplit("/", 1)[-1]
+            if name not in ids:
+                continue
+            kept = [f"{key}{sep}{value}" for key, sep, value in parts if key.lower() not in ("id", *_TARGET_KEYS)]
+            flags[position] = "--mount=" + ",".join([*kept, f"id={ids[name]}",
+                                                      f"target={target or '/run/secrets/' + name}"])
+            changed = True
+        if changed:
+            span = item["endline"] - item["startline"]
+            rendered = " ".join(["RUN", *flags, command])
+            lines[item["startline"]:item["endline"] + 1] = [rendered + "\n"] + ["\n"] * span
+    return "".join(lines)

@@ -10,8 +10,10 @@
 
 from builds.runner.analysis import AnalysisRunner, run_analysis, run_queued_analysis_of
 from builds.runner.build import BuildRunner, reap_lost_builds, run_build
+from builds.runner.buildkit import remove_stale_build_folders
 from builds.runner.last_good_layer import last_good_layer
 from builds.runner.steps import plan_steps
 
 __all__ = ["AnalysisRunner", "BuildRunner", "last_good_layer", "plan_steps", "reap_lost_builds", "run_analysis",
-           "run_build", "run_queued_analysis_of"]
+           "remove_stale_build_folders", "run_build",
+           "run_queued_analysis_of"]

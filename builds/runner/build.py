@@ -25,13 +25,15 @@ from django.db import close_old_connections
 from django.utils import timezone
 
 from builds import access
-from builds.constants import LABEL_BUILD_ID, LABEL_CREATED, LABEL_REVISION, LABEL_SOURCE, StepStatus
+from builds.constants import LABEL_BUILD_ID, LABEL_CREATED, LABEL_REVISION, LABEL_SOURCE, Builder, StepStatus
 from builds.models import Build, BuildNode, Image
+from builds.runner.buildkit import buildkit_unavailable, link_steps_to_layers, recorded_builder, run_buildkit
 from builds.runner.dockerfile import dockerfile_with_ids, read_dockerfile, replace_dockerfile
 from builds.runner.last_good_layer import record_failure
 from builds.runner.progress import LogBuffer, Watcher
 from builds.runner.steps import StepRecorder, plan_for, record_layers
 from builds.services import images
+from builds.services.analysis import request_analysis_by_id
 from builds.services.builds import engine_for, mask_secrets
 from builds.services.nodes import dispatch_waiting
 from builds.services.options import build_memory
@@ -67,13 +69,15 @@ class BuildRunner(jobs.JobRunner):
 
     def __init__(self, worker: str = "") -> None:
         self.worker = worker
+        # Every value to mask: the build's secrets and, for a build from before them, its secret build args.
         self.secrets: dict[str, str] = {}
         self.logbuffer: LogBuffer | None = None
 
     def load(self, job_id: int) -> Build | None:
         build = super().load(job_id)
         if build is not None:
-            self.secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
+            self.secrets = {**(json.loads(build.secret_build_args) if build.secret_build_args else {}),
+                            **(json.loads(build.secrets) if build.secrets else {})}
             self.logbuffer = LogBuffer(build, self.secrets)
         return build
 
@@ -82,7 +86,7 @@ class BuildRunner(jobs.JobRunner):
 
     def work(self, job: Build) -> tuple[str, str]:
         Build.objects.filter(pk=job.pk).update(worker=self.worker or socket.gethostname())
-        return _run(job, self.secrets, self.logbuffer)
+        return _run(job, self.logbuffer)
 
     def unexpected(self, job: Build, exc: Exception) -> str:
         return f"The build failed unexpectedly: {exc}"
@@ -104,6 +108,10 @@ class BuildRunner(jobs.JobRunner):
         close_old_connections()
         # A place on the node is free now, for this owner's next build or anyone's.
         dispatch_waiting()
+        if status == JobStatus.SUCCEEDED:
+            # Asked for once the build is finished: reading the whole image is not part of the build's time.
+            for image_pk in Image.objects.filter(build=job).values_list("pk", flat=True):
+                request_analysis_by_id(image_pk)
 
 
 def run_build(build_id: int, worker: str = "") -> None:
@@ -137,14 +145,33 @@ def claim(build: Build) -> bool:
     return won
 
 
-def _run(build: Build, secrets: dict[str, str], logbuffer: LogBuffer) -> tuple[str, str]:
+def _run(build: Build, logbuffer: LogBuffer) -> tuple[str, str]:
     timeout = build.timeout or settings.BUILD_DEFAULT_TIMEOUT
     # The node's registered engine, which the scheduler chose for its cache; it is the DOCKER_HOST its worker
     # registered, so the two differ only when a build with no node reaches a worker (then: the worker's engine).
     with engine_for(build, timeout=max(timeout, 60) + 30) as engine:
-        build_args = {**build.build_args, **secrets}
+        if build.builder == Builder.BUILDKIT and (reason := buildkit_unavailable(engine)):
+            if build.secret_names:
+                return JobStatus.FAILED, f"The build's secrets need BuildKit, and {reason}."
+            recorded_builder(build, Builder.CLASSIC, reason)
+            logbuffer.add(f"NOTE: the classic builder runs this build: {reason}.")
         labels = image_labels(build)
         dockerfile_text = read_dockerfile(build)
+        if build.builder == Builder.BUILDKIT:
+            build_secrets = json.loads(build.secrets) if build.secrets else {}
+            status, error, image_id = run_buildkit(build, engine, build_secrets, logbuffer, dockerfile_text, labels,
+                                                   timeout)
+            if status == JobStatus.SUCCEEDED:
+                Build.objects.filter(pk=build.pk).update(image_id=image_id)
+                image = record_image(build, engine, image_id)
+                link_steps_to_layers(build, image, engine)
+            return status, error
+        if not build.builder:
+            recorded_builder(build, Builder.CLASSIC, "queued before builds ran on BuildKit")
+        # The classic builder: a build from before secrets passes its secret build args, as it did then.
+        old_secret_args = json.loads(build.secret_build_args) if build.secret_build_args else {}
+        build_args = {**{name: value for name, value in build.build_args.items() if name not in build.secret_names},
+                      **old_secret_args}
         plan = plan_for(build, dockerfile_text, build_args, labels)
         # The engine gets a Dockerfile naming the ids of the images the owner may use, never a name it would
         # resolve itself on a shared engine (builds/access.py).
@@ -222,12 +249,13 @@ def build_messages(stream: BuildStream):
         raise EngineError(f"The context cannot be made: {exc}") from exc
 
 
-def record_image(build: Build, engine: Engine, image_id: str) -> None:
+def record_image(build: Build, engine: Engine, image_id: str) -> Image:
     """Hook for the image records (builds/services/images.py) once they exist."""
-    image = images.record_built_image(build, engine, image_id)
+    image = images.record_built_image(build, engine, image_id, analyse=False)
     if build.node_id is not None:
         # Where the image lives: its push and analysis are routed to this node's queue (builds/nodes.route_task).
         Image.objects.filter(pk=image.pk).update(node=build.node_id)
+    return image
 
 
 def reap_lost_builds(older_than: timedelta | None = None) -> list[int]:

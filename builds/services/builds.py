@@ -17,8 +17,8 @@ from django.db import transaction
 from django.db.models import Count, Max
 from django.utils import timezone
 
-from builds import access
-from builds.constants import SECRET_MASK, NodeStatus
+from builds import access, dockerfile
+from builds.constants import SECRET_MASK, BuilderChoice, NodeStatus
 from builds.models import Build, BuildNode, Dispatch, Source
 from builds.services.options import (
     OptionError,
@@ -26,9 +26,12 @@ from builds.services.options import (
     check_cpuset,
     check_dockerfile,
     check_labels,
+    check_secrets,
     check_tag,
     check_target,
+    choose_builder,
     parse_memory,
+    split_secret_args,
 )
 from console import jobs
 from console.audit.constants import Action
@@ -58,6 +61,21 @@ class BuildOptions:
     cpu_shares: int | None = None
     cpuset_cpus: str = ""
     timeout: int | None = None
+    # {name: value} for `RUN --mount=type=secret,id=name`; never in the image.
+    secrets: dict[str, str] | None = None
+    builder: str = BuilderChoice.AUTO
+
+
+@dataclass
+class CheckedOptions:
+    """What checking the options found: the images the Dockerfile starts from (for the scheduler), the build's
+    secrets (its own and the old secret_args), notes for its log, and its builder with the reason for it."""
+
+    base_images: list[str]
+    secrets: dict[str, str]
+    notes: list[str]
+    builder: str
+    builder_reason: str
 
 
 class DebugLimitReached(TooManyRequests):
@@ -72,9 +90,9 @@ class BuildNotDebuggable(Conflict):
     pass
 
 
-def check_options(owner, source: Source, options: BuildOptions) -> list[str]:
+def check_options(owner, source: Source, options: BuildOptions) -> CheckedOptions:
     """OptionError, naming the field, for anything the engine would refuse or the owner may not use; nothing is
-    created or queued. Returns the engine's names of the images the Dockerfile starts from (for the scheduler)."""
+    created or queued."""
     for tag in options.tags or []:
         check_tag(tag)
     parse_memory(options.memory_limit)
@@ -85,31 +103,47 @@ def check_options(owner, source: Source, options: BuildOptions) -> list[str]:
         raise OptionError("cpu_shares", "cpu_shares must be at least 2.")
     if options.timeout is not None and options.timeout < 1:
         raise OptionError("timeout", "The timeout must be at least one second.")
+    secrets = dict(options.secrets or {})
+    check_secrets(secrets)
     text = check_target(source, options.dockerfile, options.path, options.target)
     granted = check_dockerfile(owner, text, options.build_args or {})
+    old_secrets, notes = split_secret_args(dockerfile.parse(text, options.build_args or {}),
+                                           options.build_args or {}, list(dict.fromkeys(options.secret_args or [])))
+    taken = set(old_secrets) & set(secrets)
+    if taken:
+        raise OptionError("secret_args", f"{', '.join(sorted(taken))} is both in secrets and in secret_args.")
+    secrets.update(old_secrets)
+    check_secrets(secrets)
+    limits = bool(options.memory_limit or options.cpu_shares is not None or options.cpuset_cpus)
+    builder, reason = choose_builder(options.builder, limits=limits, secrets=bool(secrets))
     base_images = []
     for use, grant in granted:
         name = grant.reference if grant.shared else access.engine_name(owner, use.reference)
         if use.how == "FROM" and name not in base_images:
             base_images.append(name)
-    return base_images
+    return CheckedOptions(base_images, secrets, notes, builder, reason)
 
 
 def trigger_build(owner, source: Source, options: BuildOptions, rebuild_of: Build | None = None) -> Build:
     """Check the options, create the build (queued) and hand it to a worker when the owner has room."""
-    base_images = check_options(owner, source, options)
-    build_args = dict(options.build_args or {})
-    secret_names = list(dict.fromkeys(options.secret_args or []))
-    secrets = {name: build_args[name] for name in secret_names}
-    public_args = {name: (SECRET_MASK if name in secrets else value) for name, value in build_args.items()}
+    checked = check_options(owner, source, options)
+    # The old secret_args are secrets now: shown masked among the build args as before, never passed as build
+    # args (they would reach the image's history: the runner leaves out every name in secret_names).
+    build_args = {name: (SECRET_MASK if name in checked.secrets else value)
+                  for name, value in (options.build_args or {}).items()}
     build = Build.objects.create(
         owner=owner, repository=source.repository, source=source, dockerfile=options.dockerfile or "Dockerfile",
-        path=options.path or ".", tags=list(options.tags or []), build_args=public_args, secret_args=secret_names,
-        secret_build_args=json.dumps(secrets) if secrets else "", labels=dict(options.labels or {}),
-        target=options.target or "", no_cache=options.no_cache, memory_limit=options.memory_limit or "",
-        cpu_shares=options.cpu_shares, cpuset_cpus=options.cpuset_cpus or "", timeout=options.timeout,
-        rebuild_of=rebuild_of, base_images=base_images,
+        path=options.path or ".", tags=list(options.tags or []), build_args=build_args,
+        secret_args=list(dict.fromkeys(options.secret_args or [])),
+        secrets=json.dumps(checked.secrets) if checked.secrets else "", secret_names=sorted(checked.secrets),
+        labels=dict(options.labels or {}), target=options.target or "", no_cache=options.no_cache,
+        memory_limit=options.memory_limit or "", cpu_shares=options.cpu_shares, cpuset_cpus=options.cpuset_cpus or "",
+        timeout=options.timeout, rebuild_of=rebuild_of, base_images=checked.base_images,
+        requested_builder=options.builder or BuilderChoice.AUTO, builder=checked.builder,
+        builder_reason=checked.builder_reason,
     )
+    if checked.notes:
+        jobs.append_log(build, checked.notes)
     detail = {"repository": source.repository.name, "tags": build.tags}
     if rebuild_of is not None:
         detail["rebuild_of"] = rebuild_of.pk
@@ -188,14 +222,16 @@ def cancel_build(build: Build) -> bool:
 
 
 def rebuild(build: Build) -> Build:
-    """A new build of the same source with the same options, secrets included."""
-    secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
-    build_args = {name: secrets.get(name, value) for name, value in build.build_args.items()}
+    """A new build of the same source with the same options, secrets included (a build from before secrets gives
+    its secret build args again, which the checks then map or refuse as for a new one)."""
+    old_secret_args = json.loads(build.secret_build_args) if build.secret_build_args else {}
+    build_args = {name: old_secret_args.get(name, value) for name, value in build.build_args.items()}
     options = BuildOptions(
         dockerfile=build.dockerfile, path=build.path, tags=build.tags, build_args=build_args,
-        secret_args=build.secret_args, labels=build.labels, target=build.target, no_cache=build.no_cache,
-        memory_limit=build.memory_limit, cpu_shares=build.cpu_shares, cpuset_cpus=build.cpuset_cpus,
-        timeout=build.timeout,
+        secret_args=[name for name in build.secret_args if name in old_secret_args],
+        secrets=json.loads(build.secrets) if build.secrets else {}, builder=build.requested_builder,
+        labels=build.labels, target=build.target, no_cache=build.no_cache, memory_limit=build.memory_limit,
+        cpu_shares=build.cpu_shares, cpuset_cpus=build.cpuset_cpus, timeout=build.timeout,
     )
     return trigger_build(build.owner, build.source, options, rebuild_of=build)
 

@@ -162,11 +162,14 @@ def _forget_moved_names(owner, image_id: str, tags: list[str]) -> None:
             Image.objects.filter(pk=other.pk).update(tags=kept)
 
 
-def record_built_image(build: Build, engine: Engine, image_id: str) -> Image:
+def record_built_image(build: Build, engine: Engine, image_id: str, analyse: bool = True) -> Image:
+    """The record of a build's image; its analysis is asked for once the transaction commits, unless `analyse` is
+    False (the build runner asks once the build is finished, so that the analysis is not part of its time)."""
     secrets = json.loads(build.secret_build_args) if build.secret_build_args else {}
     image = record_image(build.owner, engine, image_id, ImageOrigin.BUILT, build=build, secrets=secrets,
                          names=build.tags)
-    transaction.on_commit(partial(request_analysis_by_id, image.pk))
+    if analyse:
+        transaction.on_commit(partial(request_analysis_by_id, image.pk))
     return image
 
 

@@ -1,4 +1,5 @@
-"""Checking build options before anything is queued: tags, memory strings, CPU sets, targets, build args."""
+"""Checking build options before anything is queued: tags, memory strings, CPU sets, targets, build args,
+secrets, and which builder will run the build."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import re
 from django.conf import settings
 
 from builds import access, dockerfile
+from builds.constants import Builder, BuilderChoice
+from builds.leakcheck import MIN_SECRET_LENGTH
 from builds.models import Source
 from builds.sources.context import ContextError, plan_dockerfile_text
 from console import netpolicy, references, units
@@ -73,6 +76,75 @@ def check_build_args(build_args: dict, secret_args: list) -> None:
     for name in secret_args:
         if name not in build_args:
             raise OptionError("secret_args", f"{name!r} is named secret but has no value in build_args.")
+
+
+# BuildKit's secret ids: what `--secret id=NAME` and `--mount=type=secret,id=NAME` accept, kept simple.
+SECRET_NAME_PATTERN = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,99}$")
+MAX_SECRETS = 20
+# A secret is written to a file for its step; the leak check reads every layer for it.
+MAX_SECRET_BYTES = 64 * 1024
+
+
+def check_secrets(secrets: dict) -> None:
+    """Names BuildKit takes, values long enough for the leak check to mean something and short enough to search."""
+    if len(secrets) > MAX_SECRETS:
+        raise OptionError("secrets", f"At most {MAX_SECRETS} secrets per build.")
+    for name, value in secrets.items():
+        if not SECRET_NAME_PATTERN.match(str(name)):
+            raise OptionError("secrets", f"{name!r} is not a secret name: use letters, digits, _ . and -.")
+        if not isinstance(value, str):
+            raise OptionError("secrets", f"The value of secret {name} must be a string.")
+        size = len(value.encode("utf-8"))
+        if size < MIN_SECRET_LENGTH:
+            raise OptionError("secrets", f"Secret {name} is shorter than {MIN_SECRET_LENGTH} bytes: too short to "
+                                         "keep out of the image (it would match anywhere).")
+        if size > MAX_SECRET_BYTES:
+            raise OptionError("secrets", f"Secret {name} is larger than {MAX_SECRET_BYTES // 1024} KiB.")
+
+
+LIMITS_NEED_CLASSIC = ("memory or CPU limits: only the classic builder enforces them (BuildKit in the engine "
+                       "ignores them)")
+
+
+def choose_builder(requested: str, *, limits: bool, secrets: bool) -> tuple[str, str]:
+    """The builder for a build and, for the classic one, why; OptionError where the request cannot be met.
+
+    `auto` is BuildKit unless the build sets memory or CPU limits, which only the classic builder enforces. Asking
+    for BuildKit with limits is refused rather than run without them; secrets need BuildKit's secret mounts."""
+    requested = requested or BuilderChoice.AUTO
+    if requested not in BuilderChoice.values:
+        raise OptionError("builder", f"{requested!r} is not a builder: use auto, buildkit or classic.")
+    if requested == BuilderChoice.CLASSIC:
+        builder, reason = Builder.CLASSIC, "asked for"
+    elif limits:
+        if requested == BuilderChoice.BUILDKIT:
+            raise OptionError("builder", "BuildKit ignores memory and CPU limits: remove the limits or ask for the "
+                                         "classic builder.")
+        builder, reason = Builder.CLASSIC, LIMITS_NEED_CLASSIC
+    else:
+        builder, reason = Builder.BUILDKIT, ""
+    if secrets and builder == Builder.CLASSIC:
+        raise OptionError("secrets", f"Secrets need BuildKit's secret mounts; this build would run on the classic "
+                                     f"builder ({reason}).")
+    return builder, reason
+
+
+def split_secret_args(parsed: dockerfile.Dockerfile, build_args: dict[str, str],
+                      secret_args: list[str]) -> tuple[dict[str, str], list[str]]:
+    """The old `secret_args` (build args whose values are secret) as build secrets, and the notes to log.
+
+    A build argument's value is written into the image's history, so a secret one is refused where the Dockerfile
+    declares it as an ARG; where a RUN step mounts it (`--mount=type=secret,id=NAME`) or nothing reads it, it
+    becomes a secret (with a deprecation note)."""
+    secrets, notes = {}, []
+    for name in secret_args:
+        if name in parsed.declared_args:
+            raise OptionError("secret_args", f"{name} is an ARG of the Dockerfile: its value would be written into "
+                                             f"the image's history. Pass it in secrets and read it with "
+                                             f"RUN --mount=type=secret,id={name}.")
+        secrets[name] = build_args[name]
+        notes.append(f"NOTE: secret_args is deprecated: {name} is passed as a build secret (use secrets).")
+    return secrets, notes
 
 
 def check_labels(labels: dict) -> None:

@@ -31,6 +31,13 @@
       var number = document.createElement("td");
       number.textContent = step.number;
       var instruction = document.createElement("td");
+      if (step.stage) {
+        var stage = document.createElement("span");
+        stage.className = "badge stage";
+        stage.textContent = step.stage;
+        instruction.appendChild(stage);
+        instruction.appendChild(document.createTextNode(" "));
+      }
       var code = document.createElement("code");
       code.textContent = step.instruction.length > 80 ? step.instruction.slice(0, 79) + "…" : step.instruction;
       instruction.appendChild(code);

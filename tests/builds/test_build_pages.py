@@ -26,21 +26,38 @@ def test_the_form_shows_lint_and_context_warnings_before_starting(owner_client, 
 
 
 def test_it_starts_a_build_with_every_option(owner_client, source, owner):
+    """Limits run on the classic builder, which takes no secrets; secrets (and the old secret_args) on BuildKit."""
     response = owner_client.post(reverse("builds:build-create", args=[source.pk]), {
         "dockerfile": "Dockerfile", "path": ".", "tags": "app:1 app:latest", "build_args": "A=1\n# c\nB=two",
-        "secret_args": "TOKEN=hunter2-secret", "labels": "team=web", "target": "base", "no_cache": "on",
+        "labels": "team=web", "target": "base", "no_cache": "on",
         "memory_limit": "256m", "cpu_shares": "512", "cpuset_cpus": "0", "timeout": "600"})
     build = Build.objects.get()
     assert response.status_code == 302
     assert response.url == reverse("builds:build-detail", args=[build.pk])
     assert build.tags == ["app:1", "app:latest"]
-    assert build.build_args == {"A": "1", "B": "two", "TOKEN": "****"}
-    assert build.secret_args == ["TOKEN"]
+    assert build.build_args == {"A": "1", "B": "two"}
     assert (build.target, build.no_cache, build.memory_limit, build.cpu_shares, build.cpuset_cpus, build.timeout) == (
         "base", True, "256m", 512, "0", 600)
-    page = owner_client.get(reverse("builds:build-detail", args=[build.pk])).content.decode()
-    assert "hunter2-secret" not in page and "TOKEN=****" in page
+    assert build.builder == "classic" and "memory or CPU limits" in build.builder_reason
     Build.objects.filter(pk=build.pk).update(status="cancelled")
+
+    response = owner_client.post(reverse("builds:build-create", args=[source.pk]), {
+        "dockerfile": "Dockerfile", "path": ".", "secrets": "API_KEY=k3y-for-the-build",
+        "secret_args": "TOKEN=hunter2-secret", "builder": "buildkit"})
+    build = Build.objects.latest("pk")
+    assert response.status_code == 302
+    assert build.builder == "buildkit" and build.secret_names == ["API_KEY", "TOKEN"]
+    assert build.build_args == {"TOKEN": "****"} and build.secret_args == ["TOKEN"]
+    page = owner_client.get(reverse("builds:build-detail", args=[build.pk])).content.decode()
+    assert "hunter2-secret" not in page and "k3y-for-the-build" not in page and "TOKEN=****" in page
+    assert "API_KEY, TOKEN" in page
+    Build.objects.filter(pk=build.pk).update(status="cancelled")
+
+    refused = owner_client.post(reverse("builds:build-create", args=[source.pk]), {
+        "dockerfile": "Dockerfile", "path": ".", "secrets": "API_KEY=k3y-for-the-build", "memory_limit": "256m"})
+    assert refused.status_code == 400
+    assert "need BuildKit" in " ".join(refused.context["form"].errors["secrets"])
+    assert Build.objects.count() == 2
 
 
 @pytest.mark.parametrize(("data", "field", "message"), [

@@ -144,11 +144,12 @@ def made_builds():
     remove_images(*(build.last_good_layer for build in builds))
 
 
-def test_a_build_without_a_memory_limit_gets_the_default(worker_with_default_memory, shared_busybox, owner_api,
-                                                        repository, made_builds):
+def test_a_classic_build_without_a_memory_limit_gets_the_default(worker_with_default_memory, shared_busybox,
+                                                                owner_api, repository, made_builds):
+    """BUILD_DEFAULT_MEMORY is for the classic builder, the one that enforces limits (BuildKit ignores them)."""
     dockerfile = f"FROM {BUSYBOX}\nRUN echo limit=$({CGROUP_MEMORY})\nRUN false\n"
     source = source_from(repository, {"Dockerfile": dockerfile})
-    response = owner_api.post(URL, {"source": source.pk, "no_cache": True}, format="json")
+    response = owner_api.post(URL, {"source": source.pk, "no_cache": True, "builder": "classic"}, format="json")
     assert response.status_code == 202, response.json()
     build = wait_for_build(Build.objects.get(pk=response.json()["id"]))
     made_builds.append(build)

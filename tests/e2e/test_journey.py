@@ -95,13 +95,13 @@ def test_the_whole_journey(live_server, page, screenshot, console_registry, flee
             page.fill("#id_tags", "journey/hello:1")
             page.click("#build-form button[type=submit]")
             page.wait_for_url(f"{url}/builds/*/")
-            page.locator("#build-log", has_text="Step 1/").wait_for(timeout=LONG)
+            page.locator("#build-log", has_text="[1/").wait_for(timeout=LONG)
             screenshot("4-build-running")
             page.locator("#build-status", has_text="succeeded").wait_for(timeout=LONG)
             build = Build.objects.get()
             image_id = build.image_id
             assert build.status == JobStatus.SUCCEEDED and image_id
-            assert "httpd" in page.inner_text("#build-log")
+            assert "RUN mkdir -p /app/www/cgi-bin" in page.inner_text("#build-log")
             screenshot("5-build-done")
 
             # The image page: layers and labels.

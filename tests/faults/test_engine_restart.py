@@ -38,15 +38,20 @@ def containers(host) -> list[dict]:
         return engine.api.containers(all=True)
 
 
-def test_a_build_fails_cleanly_when_its_engine_restarts(owner, build_engine, tmp_path):
+@pytest.mark.parametrize("builder", ["classic", "buildkit"])
+def test_a_build_fails_cleanly_when_its_engine_restarts(owner, build_engine, tmp_path, builder):
     from builds.services import builds as buildservice
+    from console import jobs
 
     repository = Repository.objects.create(owner=owner, name="restart")
     source = source_from(repository, {"Dockerfile": "FROM busybox:1.35.0\nRUN echo sleeping-now && sleep 60\n"})
     with running_worker(tmp_path, env={"DOCKER_HOST": build_engine.url}) as worker, routed_to(worker):
-        build = buildservice.trigger_build(owner, source, buildservice.BuildOptions(no_cache=True))
-        # This engine is the test's own: any container on it is the build's RUN step.
-        wait_for(lambda: containers(build_engine), timeout=60, message="the RUN step's container")
+        build = buildservice.trigger_build(owner, source, buildservice.BuildOptions(no_cache=True, builder=builder))
+        if builder == "classic":
+            # This engine is the test's own: any container on it is the build's RUN step.
+            wait_for(lambda: containers(build_engine), timeout=60, message="the RUN step's container")
+        else:
+            wait_for(lambda: "sleeping-now" in jobs.log_text(build), timeout=60, message="the RUN step to start")
         build_engine.stop()
         build_engine.start()
         build = wait_for_build(build, timeout=90)

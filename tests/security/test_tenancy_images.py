@@ -6,6 +6,7 @@ Alice is the victim (`owner`), Mallory the attacker (`outsider`).
 
 from __future__ import annotations
 
+import json
 import subprocess
 
 import pytest
@@ -112,9 +113,12 @@ def test_two_users_names_never_collide_and_a_tag_never_moves_another_users_image
         alice_source = source_from(alice_app.repository, {"Dockerfile": "FROM alice-app:1\nRUN cat /secret.txt\n"})
         again = build(owner_api, alice_source)
         assert again.status == "succeeded", again.error
-        history = subprocess.run([DOCKER, "history", "-q", "--no-trunc", again.image_id], capture_output=True,
-                                 text=True, check=True).stdout.split()
-        assert alice_app.image_id in history and done.image_id not in history
+        # Its layers start with her image's (BuildKit keeps no parent ids in the history).
+        layers = {image: json.loads(subprocess.run([DOCKER, "inspect", "-f", "{{json .RootFS.Layers}}", image],
+                                                   capture_output=True, text=True, check=True).stdout)
+                  for image in (again.image_id, alice_app.image_id, done.image_id)}
+        assert layers[again.image_id][:len(layers[alice_app.image_id])] == layers[alice_app.image_id]
+        assert layers[again.image_id][:len(layers[done.image_id])] != layers[done.image_id]
         remove_images(again.image_id)
     finally:
         remove_images(done.image_id)
