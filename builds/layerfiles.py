@@ -22,6 +22,8 @@ import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
+from builds.savedimage import archive_path, members, resolve_link
+
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
 # Read the tars in big blocks: tarfile's default (10 KiB) makes skipping file contents needlessly slow.
@@ -31,7 +33,6 @@ MAX_METADATA_BYTES = 16 * 1024 * 1024
 
 ADDED, MODIFIED, REMOVED = "added", "modified", "removed"
 FILE, DIR, SYMLINK, HARDLINK, OTHER = "file", "dir", "symlink", "hardlink", "other"
-
 
 class LayerAnalysisError(ValueError):
     """The stream is not a readable `docker save` archive; the message says what is wrong with it."""
@@ -143,8 +144,8 @@ def _analyse_stream(chunks: Iterable[bytes]) -> ImageAnalysis:
     manifest: list | None = None
     try:
         with tarfile.open(fileobj=ChunkReader(chunks), mode="r|*", bufsize=READ_BLOCK) as outer:
-            for member in _members(outer):
-                name = _archive_path(member.name)
+            for member in members(outer):
+                name = archive_path(member.name)
                 if member.issym() or member.islnk():
                     # The engine saves a layer whose content another layer already has as a link to it.
                     base = posixpath.dirname(name) if member.issym() else ""
@@ -164,21 +165,6 @@ def _analyse_stream(chunks: Iterable[bytes]) -> ImageAnalysis:
     return _analyse(manifest, records, links, small_json)
 
 
-def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """Members of a stream-mode tar, without the TarInfo list tarfile keeps (it grows with every member)."""
-    while True:
-        member = archive.next()
-        archive.members.clear()
-        if member is None:
-            return
-        yield member
-
-
-def _archive_path(name: str) -> str:
-    path = posixpath.normpath("/" + name).lstrip("/")
-    return "" if path == "." else path
-
-
 def _read_json(outer: tarfile.TarFile, member: tarfile.TarInfo):
     if member.size > MAX_METADATA_BYTES:
         raise LayerAnalysisError(f"The image archive's {member.name} is too large to be a manifest.")
@@ -196,8 +182,8 @@ def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo) -> _LayerRecord
     opaque_dirs: list[str] = []
     try:
         with tarfile.open(fileobj=reader, mode="r|", bufsize=READ_BLOCK) as layer:
-            for entry in _members(layer):
-                path = _archive_path(entry.name)
+            for entry in members(layer):
+                path = archive_path(entry.name)
                 if not path or path.startswith("../"):
                     continue
                 folder, base = posixpath.split(path)
@@ -254,15 +240,7 @@ def _layer_paths(manifest: list | None) -> tuple[list[str], str, list[str]]:
     if not isinstance(layers, list) or not all(isinstance(path, str) for path in layers):
         raise LayerAnalysisError("The image archive's manifest.json does not list the image's layers.")
     tags = [tag for tag in image.get("RepoTags") or [] if isinstance(tag, str)]
-    return [_archive_path(path) for path in layers], str(image.get("Config", "")), tags
-
-
-def _resolve(path: str, links: dict[str, str]) -> str:
-    seen = set()
-    while path in links and path not in seen:
-        seen.add(path)
-        path = links[path]
-    return path
+    return [archive_path(path) for path in layers], str(image.get("Config", "")), tags
 
 
 class _FileSystem:
@@ -306,15 +284,15 @@ def _analyse(
     layers: list[LayerAnalysis] = []
     wasted = 0
     all_bytes = 0
-    for archive_path in paths:
-        record = records.get(_resolve(archive_path, links))
+    for layer_path in paths:
+        record = records.get(resolve_link(layer_path, links))
         if record is None:
-            raise LayerAnalysisError(f"The layer {archive_path} named by manifest.json is missing from the archive.")
+            raise LayerAnalysisError(f"The layer {layer_path} named by manifest.json is missing from the archive.")
         changes, layer_wasted = _apply(filesystem, record)
         wasted += layer_wasted + record.duplicate_bytes
         layer_bytes = sum(size for _, size in record.entries.values())
         all_bytes += layer_bytes + record.duplicate_bytes
-        layers.append(LayerAnalysis(record.diff_id, archive_path, record.tar_size, layer_bytes, changes))
+        layers.append(LayerAnalysis(record.diff_id, layer_path, record.tar_size, layer_bytes, changes))
     config = small_json.get(config_name)
     _check_diff_ids(layers, config)
     total_size = sum(size for _, size in filesystem.paths.values())

@@ -40,10 +40,11 @@ import json
 import posixpath
 import tarfile
 import zlib
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
+from builds import savedimage
 from builds.layerfiles import MAX_METADATA_BYTES, READ_BLOCK, ChunkReader
 
 # Bytes; a shorter value is reported as too short to check, never searched for.
@@ -195,8 +196,8 @@ class _Search:
     def run(self, fileobj) -> list[Leak]:
         try:
             with tarfile.open(fileobj=fileobj, mode="r|*", bufsize=TAR_BUFFER) as outer:
-                for member in _members(outer):
-                    name = _archive_path(member.name)
+                for member in savedimage.members(outer):
+                    name = savedimage.archive_path(member.name)
                     if member.issym() or member.islnk():
                         # The engine saves a layer that another layer already holds as a link to it.
                         base = posixpath.dirname(name) if member.issym() else ""
@@ -299,7 +300,7 @@ class _Search:
         try:
             with tarfile.open(fileobj=source, mode="r|", bufsize=TAR_BUFFER, encoding="utf-8",
                               errors="surrogateescape") as layer:
-                for entry in _members(layer):
+                for entry in savedimage.members(layer):
                     self._entry(archive_path, layer, entry)
         except tarfile.ReadError as exc:
             raise LeakCheckError(f"The image archive's layer {archive_path} is not a readable tar: {exc}") from exc
@@ -322,7 +323,7 @@ class _Search:
             content = _StreamScan(self.needles).read_all(layer.extractfile(entry))
         if not content and not any(names for names, _ in found):
             return
-        path = self.needles.redact(_archive_path(entry.name) or entry.name)
+        path = self.needles.redact(savedimage.archive_path(entry.name) or entry.name)
         self.add(content, "layer", archive_path, path)
         for names, what in found:
             self.add(names, "layer", archive_path, f"{path} ({what})")
@@ -349,7 +350,7 @@ class _Search:
         order = self.layer_order if self.layer_order is not None else self.oci_layer_order
         numbers: dict[str, int] = {}
         for index, path in enumerate(order or [], start=1):
-            numbers.setdefault(_resolve(_archive_path(path), self.links), index)
+            numbers.setdefault(savedimage.resolve_link(savedimage.archive_path(path), self.links), index)
         return numbers
 
 
@@ -408,29 +409,6 @@ def _manifest_layers(manifest: list) -> list[str] | None:
     if not isinstance(layers, list):
         return None
     return [path for path in layers if isinstance(path, str)]
-
-
-def _members(archive: tarfile.TarFile) -> Iterator[tarfile.TarInfo]:
-    """Members of a stream-mode tar, without the TarInfo list tarfile keeps (it grows with every member)."""
-    while True:
-        member = archive.next()
-        archive.members.clear()
-        if member is None:
-            return
-        yield member
-
-
-def _archive_path(name: str) -> str:
-    path = posixpath.normpath("/" + name).lstrip("/")
-    return "" if path == "." else path
-
-
-def _resolve(path: str, links: dict[str, str]) -> str:
-    seen = set()
-    while path in links and path not in seen:
-        seen.add(path)
-        path = links[path]
-    return path
 
 
 def _raw(text: str) -> bytes:

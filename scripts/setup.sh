@@ -25,6 +25,9 @@ fi
 engine_answers() { timeout 10 docker version >/dev/null 2>&1; }
 # The CLI is the reference the tests and benchmarks compare against; docker.io brings it and the engine.
 command -v docker >/dev/null || apt_install docker.io
+# BuildKit builds need a CLI with a BuildKit client: buildx, or Debian's CLI 20.10 at /usr/bin/docker (without one
+# every build runs on the classic builder, and says why).
+docker buildx version >/dev/null 2>&1 || [ -x /usr/bin/docker ] || apt_install docker.io
 if ! engine_answers; then
   if [ -n "${DOCKER_HOST:-}" ]; then
     die "the Docker Engine at DOCKER_HOST=$DOCKER_HOST does not answer; start it or unset DOCKER_HOST"

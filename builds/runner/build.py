@@ -30,7 +30,7 @@ from builds.models import Build, BuildNode, Image
 from builds.runner.buildkit import buildkit_unavailable, link_steps_to_layers, recorded_builder, run_buildkit
 from builds.runner.dockerfile import dockerfile_with_ids, read_dockerfile, replace_dockerfile
 from builds.runner.last_good_layer import record_failure
-from builds.runner.progress import LogBuffer, Watcher
+from builds.runner.progress import BUILD_WORKER_LOST, LogBuffer, Watcher, stopped_outcome
 from builds.runner.steps import StepRecorder, plan_for, record_layers
 from builds.services import images
 from builds.services.analysis import request_analysis_by_id
@@ -46,7 +46,6 @@ from console.engine.build import BuildRequest, BuildStream
 
 log = logging.getLogger(__name__)
 
-BUILD_WORKER_LOST = "The worker running this build was lost (no heartbeat)."
 
 
 def image_labels(build: Build) -> dict[str, str]:
@@ -219,16 +218,11 @@ def _run(build: Build, logbuffer: LogBuffer) -> tuple[str, str]:
             # connection is gone.
             stream.abort()
 
-        if watcher.reason == "cancelled":
-            steps.finish_current(StepStatus.CANCELLED)
-            return JobStatus.CANCELLED, "Cancelled."
-        if watcher.reason == "lost":
-            steps.finish_current(StepStatus.FAILED)
-            return JobStatus.FAILED, BUILD_WORKER_LOST
-        if watcher.reason == "timeout":
-            steps.finish_current(StepStatus.FAILED)
-            record_failure(engine, build, request, sent_text, steps.plan)
-            return JobStatus.FAILED, f"The build took longer than its timeout of {timeout} seconds."
+        if outcome := stopped_outcome(watcher.reason, timeout):
+            steps.finish_current(outcome[1])
+            if watcher.reason == "timeout":
+                record_failure(engine, build, request, sent_text, steps.plan)
+            return outcome[0], outcome[2]
         if error or not image_id:
             steps.finish_current(StepStatus.FAILED)
             record_failure(engine, build, request, sent_text, steps.plan)

@@ -32,7 +32,7 @@ from builds import dockerfile as dockerfiles
 from builds.constants import StepStatus
 from builds.leakcheck import LEAK, LeakCheckError, find_leaks
 from builds.models import Build, BuildStep, Image, Layer
-from builds.runner.progress import LogBuffer, Watcher
+from builds.runner.progress import LogBuffer, Watcher, stopped_outcome
 from builds.services.builds import mask_secrets
 from builds.sources.context import ContextError, stream_context
 from console.constants import JobStatus
@@ -50,7 +50,6 @@ CUT_BUILD_TIMEOUT = 60
 # The instructions BuildKit shows as steps (the others only change the image config).
 VERTEX_INSTRUCTIONS = frozenset({"FROM", "RUN", "COPY", "ADD", "WORKDIR"})
 _UNNAMED_STAGE = re.compile(r"^stage-(\d+)$")
-BUILD_WORKER_LOST = "The worker running this build was lost (no heartbeat)."
 
 
 # What an engine said of BuildKit, by its address, kept this long: asking costs a round trip per build.
@@ -285,17 +284,14 @@ def run_buildkit(build: Build, engine: Engine, secrets: dict[str, str], logbuffe
         watcher.join(timeout=10)
         stream.close()
 
-    if watcher.reason == "cancelled":
-        steps.finish_running(StepStatus.CANCELLED)
-        return JobStatus.CANCELLED, "Cancelled.", ""
-    if watcher.reason == "lost":
-        steps.finish_running(StepStatus.FAILED)
-        return JobStatus.FAILED, BUILD_WORKER_LOST, ""
-    if watcher.reason == "timeout" or error or not stream.image_id:
+    if outcome := stopped_outcome(watcher.reason, timeout):
+        steps.finish_running(outcome[1])
+        if watcher.reason == "timeout":
+            record_failure(engine, build, request, sent, build_args, steps)
+        return outcome[0], outcome[2], ""
+    if error or not stream.image_id:
         steps.finish_running(StepStatus.FAILED)
         record_failure(engine, build, request, sent, build_args, steps)
-        if watcher.reason == "timeout":
-            return JobStatus.FAILED, f"The build took longer than its timeout of {timeout} seconds.", ""
         message = error or (steps.errors[-1] if steps.errors else mask_secrets(stream.error, secrets))
         return JobStatus.FAILED, message or "The engine finished without an image.", ""
     steps.finish_running(StepStatus.SUCCEEDED)

@@ -11,6 +11,7 @@ import time
 
 from django.db import connection
 
+from builds.constants import StepStatus
 from builds.models import Build
 from builds.services.builds import mask_secrets
 from console import jobs
@@ -23,6 +24,20 @@ log = logging.getLogger(__name__)
 ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 WATCH_INTERVAL = 0.25
 HEARTBEAT_INTERVAL = 5
+
+BUILD_WORKER_LOST = "The worker running this build was lost (no heartbeat)."
+
+
+def stopped_outcome(reason: str | None, timeout: int) -> tuple[str, str, str] | None:
+    """(the build's status, its running step's status, the error) for a build its Watcher stopped; None when the
+    watcher did not stop it."""
+    if reason == "cancelled":
+        return JobStatus.CANCELLED, StepStatus.CANCELLED, "Cancelled."
+    if reason == "lost":
+        return JobStatus.FAILED, StepStatus.FAILED, BUILD_WORKER_LOST
+    if reason == "timeout":
+        return JobStatus.FAILED, StepStatus.FAILED, f"The build took longer than its timeout of {timeout} seconds."
+    return None
 
 
 class LogBuffer:

@@ -10,6 +10,17 @@ from builds.services import repositories
 from tests.builds.archive_factory import tar_bytes
 from tests.fixtures.worker import wait_for
 
+# A Dockerfile with a step of most kinds (config-only ones too), for the builders' end-to-end tests.
+MULTI_STEP = """FROM busybox:1.35.0
+LABEL team=builders
+ENV GREETING=hello
+RUN echo "$GREETING" > /greeting
+WORKDIR /app
+COPY app.sh /app/app.sh
+RUN sh /app/app.sh > /app/out
+CMD ["cat", "/app/out"]
+"""
+
 
 def source_from(repository, files: dict[str, str | bytes]) -> Source:
     tree = [(name, content.encode() if isinstance(content, str) else content) for name, content in files.items()]

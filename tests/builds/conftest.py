@@ -2,13 +2,18 @@ from __future__ import annotations
 
 import io
 import shutil
+import subprocess
 from pathlib import Path
 
 import pytest
 from django.conf import settings
 
+from builds import access
 from builds.services import repositories
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes
+from tests.fixtures.worker import routed_to, running_worker
+
+BUSYBOX = "busybox:1.35.0"
 
 
 @pytest.fixture(autouse=True)
@@ -18,6 +23,24 @@ def empty_source_storage():
     for folder in (Path(settings.SOURCES_DIR), Path(settings.DATA_DIR) / "tmp"):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True, exist_ok=True)
+
+
+@pytest.fixture(scope="module")
+def worker(django_db_setup, django_db_blocker, tmp_path_factory):
+    """A real Celery worker for the module's builds (a module may define its own, with other settings)."""
+    with running_worker(tmp_path_factory.mktemp("worker")) as running, routed_to(running):
+        yield running
+
+
+@pytest.fixture
+def shared_busybox(django_db_blocker):
+    """busybox:1.35.0 shared as an operator shares it, the base image builds start FROM (each test empties the
+    tables, so it is shared again for each test that asks)."""
+    image_id = subprocess.run(["/usr/bin/docker", "image", "inspect", "-f", "{{.Id}}", BUSYBOX],
+                              capture_output=True, text=True, check=True).stdout.strip()
+    with django_db_blocker.unblock():
+        access.share_image(BUSYBOX, image_id)
+    return image_id
 
 
 @pytest.fixture

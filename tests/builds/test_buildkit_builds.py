@@ -24,26 +24,14 @@ from builds.constants import LABEL_BUILD_ID
 from builds.models import Build, Image
 from builds.runner import reap_lost_builds
 from builds.services import repositories
-from tests.builds.build_helpers import remove_images, source_from, wait_for_build
+from tests.builds.build_helpers import MULTI_STEP, remove_images, source_from, wait_for_build
 from tests.fixtures.worker import routed_to, running_worker, wait_for
 
-pytestmark = [pytest.mark.engine, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+pytestmark = [pytest.mark.engine, pytest.mark.worker, pytest.mark.django_db(transaction=True),
+              pytest.mark.usefixtures("shared_busybox")]
 URL = "/api/v1/builds/"
 DOCKER = "/usr/bin/docker"
 SECRET = "Tok3n-" + uuid.uuid4().hex
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with running_worker(tmp_path_factory.mktemp("worker")) as running, routed_to(running):
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def shared_busybox(django_db_blocker):
-    image_id = docker("image", "inspect", "-f", "{{.Id}}", "busybox:1.35.0")
-    with django_db_blocker.unblock():
-        access.share_image("busybox:1.35.0", image_id)
 
 
 @pytest.fixture
@@ -79,17 +67,6 @@ def saved_bytes(image_id: str) -> bytes:
             if member.isfile() and member.name.endswith("layer.tar"):
                 parts.append(outer.extractfile(member).read())
     return b"".join(parts)
-
-
-MULTI_STEP = """FROM busybox:1.35.0
-LABEL team=builders
-ENV GREETING=hello
-RUN echo "$GREETING" > /greeting
-WORKDIR /app
-COPY app.sh /app/app.sh
-RUN sh /app/app.sh > /app/out
-CMD ["cat", "/app/out"]
-"""
 
 
 def test_a_buildkit_build_records_its_steps_labels_and_layers_and_a_rebuild_is_cached(

@@ -14,28 +14,12 @@ from builds import access
 from builds.constants import LABEL_BUILD_ID, LABEL_CREATED, LABEL_REVISION
 from builds.models import Build, Image
 from builds.runner import reap_lost_builds
-from tests.builds.build_helpers import containers_with_ancestor, remove_images, source_from, wait_for_build
+from tests.builds.build_helpers import MULTI_STEP, containers_with_ancestor, remove_images, source_from, wait_for_build
 from tests.fixtures.worker import routed_to, running_worker, wait_for
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.usefixtures("shared_busybox")]
 URL = "/api/v1/builds/"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    with running_worker(tmp_path_factory.mktemp("worker")) as running, routed_to(running):
-        yield running
-
-
-@pytest.fixture(autouse=True)
-def shared_busybox(django_db_blocker):
-    """The base image every build here starts FROM, shared as an operator shares it (each test empties the
-    tables, so it is shared again for each)."""
-    image_id = subprocess.run(["/usr/bin/docker", "image", "inspect", "-f", "{{.Id}}", "busybox:1.35.0"],
-                              capture_output=True, text=True, check=True).stdout.strip()
-    with django_db_blocker.unblock():
-        access.share_image("busybox:1.35.0", image_id)
 
 
 @pytest.fixture
@@ -60,17 +44,6 @@ def start(owner_api, **options) -> Build:
     assert response.status_code == 202, response.json()
     assert response.json()["status"] == "queued"
     return Build.objects.get(pk=response.json()["id"])
-
-
-MULTI_STEP = """FROM busybox:1.35.0
-LABEL team=builders
-ENV GREETING=hello
-RUN echo "$GREETING" > /greeting
-WORKDIR /app
-COPY app.sh /app/app.sh
-RUN sh /app/app.sh > /app/out
-CMD ["cat", "/app/out"]
-"""
 
 
 def test_a_multi_step_build_records_steps_labels_and_log_then_hits_the_cache(
