@@ -163,7 +163,7 @@ def _run(build: Build, logbuffer: LogBuffer) -> tuple[str, str]:
             if status == JobStatus.SUCCEEDED:
                 Build.objects.filter(pk=build.pk).update(image_id=image_id)
                 image = record_image(build, engine, image_id)
-                link_steps_to_layers(build, image, engine)
+                link_steps_to_layers(build, image)
             return status, error
         if not build.builder:
             recorded_builder(build, Builder.CLASSIC, "queued before builds ran on BuildKit")

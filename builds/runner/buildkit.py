@@ -38,7 +38,7 @@ from builds.sources.context import ContextError, stream_context
 from console.constants import JobStatus
 from console.engine import Engine, EngineError
 from console.engine import buildkit as engine_buildkit
-from console.engine.images import export_image, image_history
+from console.engine.images import export_image
 from console.engine.imagestore import remove_image
 from console.engine.registry import remove_tag
 
@@ -366,36 +366,29 @@ def last_good_layer(engine: Engine, build: Build, request, sent: str, line: int)
     return stream.image_id
 
 
-def link_steps_to_layers(build: Build, image: Image, engine: Engine) -> None:
-    """Give the final stage's steps the layers they made: the image's history, newest first, holds one entry per
-    instruction of the final stage (the config-only ones too), so a step takes the next entry that its instruction
-    made, walking back from the last step."""
+def link_steps_to_layers(build: Build, image: Image) -> None:
+    """Give the final stage's steps the layers they made: the image's history (its Layer rows, one per history
+    entry), newest first, holds one entry per instruction of the final stage (the config-only ones too), so a step
+    takes the next entry that its instruction made, walking back from the last step."""
     final = list(build.steps.order_by("-number"))
     if not final:
         return
-    stage = final[0].stage
-    final = [step for step in final if step.stage == stage]
-    try:
-        history = image_history(engine, image.image_id)
-    except EngineError as exc:
-        log.warning("Build %s: no history for its image: %s", build.pk, exc)
-        return
-    layers = {layer.index: layer for layer in image.layers.all()}
-    position = 0
+    final = [step for step in final if step.stage == final[0].stage]
+    entries = iter(image.layers.order_by("-index"))
+    linked_layers, linked_steps = [], []
     for step in final:
         keyword = step.instruction.split(None, 1)[0].upper() if step.instruction.strip() else ""
         if keyword == "FROM":
             continue
-        while position < len(history):
-            created_by = str(history[position].get("CreatedBy") or "").strip()
-            position += 1
-            if created_by.split(None, 1)[:1] == [keyword]:
-                layer = layers.get(len(history) - position)
-                if layer is not None:
-                    Layer.objects.filter(pk=layer.pk).update(build_step=step)
-                    short = layer.diff_id.removeprefix("sha256:")[:12] if not layer.empty_layer else ""
-                    BuildStep.objects.filter(pk=step.pk).update(layer_id=short)
-                break
+        layer = next((entry for entry in entries if entry.created_by.split(None, 1)[:1] == [keyword]), None)
+        if layer is None:
+            break
+        layer.build_step = step
+        step.layer_id = layer.diff_id.removeprefix("sha256:")[:12] if not layer.empty_layer else ""
+        linked_layers.append(layer)
+        linked_steps.append(step)
+    Layer.objects.bulk_update(linked_layers, ["build_step"])
+    BuildStep.objects.bulk_update(linked_steps, ["layer_id"])
 
 
 def recorded_builder(build: Build, builder: str, reason: str = "") -> None:
