@@ -27,7 +27,7 @@ from django.conf import settings
 
 from builds.models import Build, Image, SharedImage
 from console import references
-from console.engine import Engine
+from console.engine import Engine, EngineNotFound
 from console.engine.images import inspect_image
 from console.errors import DomainError
 
@@ -257,14 +257,20 @@ def pinned_name(user, image_id: str) -> str:
     return f"{namespace_of(user)}/{PINNED_REPOSITORY}:{image_id.removeprefix('sha256:')}"
 
 
+def _engine_id(engine: Engine, reference: str) -> str:
+    try:
+        return inspect_image(engine, reference)["Id"]
+    except EngineNotFound:
+        return ""
+
+
 def build_names(user, engine: Engine, resolved: dict[str, str]) -> dict[str, str]:
     """{reference: the name BuildKit is sent} for the images `resolve_build_images` granted: a shared base keeps
     its plain name while the engine gives that name the granted image; a user's image gets its pinned name, tagged
     on the engine here (a name in the user's own namespace, so no other user's build can mean it)."""
     names = {}
     for reference, image_id in resolved.items():
-        if is_shared_reference(reference) and engine.image_exists(reference) and \
-                inspect_image(engine, reference)["Id"] == image_id:
+        if is_shared_reference(reference) and _engine_id(engine, reference) == image_id:
             names[reference] = reference
             continue
         name = pinned_name(user, image_id)

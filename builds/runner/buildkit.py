@@ -126,7 +126,6 @@ class BuildkitSteps:
         self.layout = layout
         self.totals: dict[str, int] = {}
         self.steps: dict[int, _Step] = {}
-        self.names: dict[int, str] = {}
         self.errors: list[str] = []
 
     def _text(self, text: str) -> str:
@@ -136,8 +135,7 @@ class BuildkitSteps:
         kind = type(event)
         vertex = getattr(event, "vertex", None)
         if kind is engine_buildkit.VertexStarted:
-            self.names[vertex] = self._text(event.name)
-            self.logbuffer.add(f"#{vertex} {self.names[vertex]}")
+            self.logbuffer.add(f"#{vertex} {self._text(event.name)}")
             if event.step is not None and not event.internal:
                 self._start(event)
         elif kind is engine_buildkit.VertexLog:
@@ -287,11 +285,11 @@ def run_buildkit(build: Build, engine: Engine, secrets: dict[str, str], logbuffe
     if outcome := stopped_outcome(watcher.reason, timeout):
         steps.finish_running(outcome[1])
         if watcher.reason == "timeout":
-            record_failure(engine, build, request, sent, build_args, steps)
+            record_failure(engine, build, request, sent, steps)
         return outcome[0], outcome[2], ""
     if error or not stream.image_id:
         steps.finish_running(StepStatus.FAILED)
-        record_failure(engine, build, request, sent, build_args, steps)
+        record_failure(engine, build, request, sent, steps)
         message = error or (steps.errors[-1] if steps.errors else mask_secrets(stream.error, secrets))
         return JobStatus.FAILED, message or "The engine finished without an image.", ""
     steps.finish_running(StepStatus.SUCCEEDED)
@@ -328,8 +326,7 @@ def forget_image(engine: Engine, build: Build, image_id: str) -> None:
             log.warning("Build %s: could not remove the refused image: %s", build.pk, exc)
 
 
-def record_failure(engine: Engine, build: Build, request, sent: str, build_args: dict[str, str],
-                   steps: BuildkitSteps) -> None:
+def record_failure(engine: Engine, build: Build, request, sent: str, steps: BuildkitSteps) -> None:
     failed = steps.failed()
     last_good = ""
     if failed is not None:

@@ -104,7 +104,6 @@ def check_options(owner, source: Source, options: BuildOptions) -> CheckedOption
     if options.timeout is not None and options.timeout < 1:
         raise OptionError("timeout", "The timeout must be at least one second.")
     secrets = dict(options.secrets or {})
-    check_secrets(secrets)
     text = check_target(source, options.dockerfile, options.path, options.target)
     granted = check_dockerfile(owner, text, options.build_args or {})
     old_secrets, notes = split_secret_args(dockerfile.parse(text, options.build_args or {}),

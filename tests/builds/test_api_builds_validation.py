@@ -28,6 +28,16 @@ def source(repository):
     ({"build_args": {"1BAD": "x"}}, "build_args", "is not a valid build arg name"),
     ({"dockerfile": "Missing.Dockerfile"}, "dockerfile", "There is no 'Missing.Dockerfile'"),
     ({"timeout": 0}, "timeout", "greater than or equal to 1"),
+    ({"secrets": {"TOKEN": "abc"}}, "secrets", "shorter than 4 bytes"),
+    ({"secrets": {"bad name": "long-enough"}}, "secrets", "is not a secret name"),
+    ({"secrets": {"BIG": "x" * (64 * 1024 + 1)}}, "secrets", "larger than 64 KiB"),
+    ({"secrets": {f"S{n}": "long-enough" for n in range(21)}}, "secrets", "At most 20 secrets"),
+    ({"secrets": {"TOKEN": "long-enough"}, "memory_limit": "64m"}, "secrets", "need BuildKit"),
+    ({"secrets": {"TOKEN": "long-enough"}, "builder": "classic"}, "secrets", "need BuildKit"),
+    ({"secrets": {"TOKEN": "long-enough"}, "build_args": {"TOKEN": "other-value"}, "secret_args": ["TOKEN"]},
+     "secret_args", "both in secrets and in secret_args"),
+    ({"cpuset_cpus": "0", "builder": "buildkit"}, "builder", "BuildKit ignores memory and CPU limits"),
+    ({"builder": "kaniko"}, "builder", "is not a valid choice"),
 ])
 def test_bad_options_are_400_naming_the_field(owner_api, source, options, field, message):
     response = owner_api.post(URL, {"source": source.pk, **options}, format="json")
@@ -93,3 +103,26 @@ def test_the_list_runs_the_same_few_queries_for_many_builds(owner_api, source, o
         response = owner_api.get(URL)
     assert len(response.json()) == 30
     assert all(item["image"] for item in response.json())
+
+
+def test_a_secret_arg_the_dockerfile_reads_as_an_arg_is_refused_and_its_value_not_echoed(owner_api, repository):
+    source = source_from(repository, {"Dockerfile": "FROM busybox:1.35.0\nARG TOKEN\nRUN test -n \"$TOKEN\"\n"})
+    response = owner_api.post(URL, {"source": source.pk, "build_args": {"TOKEN": "hunter2-value"},
+                                    "secret_args": ["TOKEN"]}, format="json")
+    assert response.status_code == 400
+    assert "RUN --mount=type=secret,id=TOKEN" in response.json()["secret_args"][0]
+    assert "hunter2-value" not in response.content.decode()
+    assert not Build.objects.exists()
+
+
+def test_the_builder_is_chosen_when_the_build_is_queued_and_secrets_are_never_answered(owner_api, source):
+    limited = owner_api.post(URL, {"source": source.pk, "memory_limit": "64m"}, format="json").json()
+    assert (limited["requested_builder"], limited["builder"]) == ("auto", "classic")
+    assert "memory or CPU limits" in limited["builder_reason"]
+    secret = owner_api.post(URL, {"source": source.pk, "secrets": {"TOKEN": "s3cret-value"}}, format="json")
+    assert secret.status_code == 202
+    body = secret.json()
+    assert (body["builder"], body["builder_reason"], body["secret_names"]) == ("buildkit", "", ["TOKEN"])
+    assert "s3cret-value" not in secret.content.decode() and "secrets" not in body
+    rebuilt = Build.objects.get(pk=body["id"])
+    assert rebuilt.secrets and "s3cret-value" in rebuilt.secrets  # decrypted by the field, for the worker only

@@ -299,3 +299,15 @@ def test_an_image_the_owner_built_is_built_from_by_its_pinned_name(worker, owner
     assert docker("run", "--rm", child.image_id, "cat", "/child") == "base-layer"
     assert docker("image", "inspect", "-f", "{{.Id}}", access.pinned_name(child.owner, base.image_id)) == \
         base.image_id
+
+
+def test_a_syntax_directive_does_not_make_the_engine_fetch_a_frontend(worker, owner_api, repository, built_images):
+    """No registry is reachable here: a frontend image named by `# syntax=` would fail the build, and on a
+    machine that reaches one it would run code the operator never chose in the builder."""
+    source = source_from(repository, {"Dockerfile": "# syntax=example.invalid/evil-frontend:1\n"
+                                                    "FROM busybox:1.35.0\nRUN echo built > /built\n"})
+    build = wait_for_build(start(owner_api, source=source.pk))
+    built_images.append(build.image_id)
+    assert build.status == "succeeded", build.error
+    assert build.builder == "buildkit"
+    assert docker("run", "--rm", build.image_id, "cat", "/built") == "built"

@@ -110,3 +110,34 @@ def test_line_numbers_in_a_rewritten_dockerfile_stay_the_users():
     rewritten = dockerfile.rewrite_image_uses(text, {}, {"busybox:1.36": "sha256:" + "a" * 64})
     assert rewritten.splitlines()[0] == "FROM sha256:" + "a" * 64 + " AS base"
     assert rewritten.splitlines()[3] == "RUN echo hi"
+
+
+def test_it_reads_the_secrets_run_steps_mount_and_the_args_it_declares():
+    parsed = dockerfile.parse("ARG GLOBAL\nFROM busybox\nARG LOCAL=1\n"
+                              "RUN --mount=type=secret,id=TOKEN cat /run/secrets/TOKEN\n"
+                              "RUN --mount=type=secret,target=/etc/OTHER cat /etc/OTHER\n"
+                              "RUN --mount=type=cache,target=/cache true\n")
+    assert parsed.secret_mounts == {"TOKEN", "OTHER"}
+    assert parsed.declared_args == {"GLOBAL", "LOCAL"}
+
+
+def test_secret_mounts_are_given_their_ids_at_the_path_they_mounted_and_lines_keep_their_numbers():
+    text = ("FROM busybox\nRUN --mount=type=secret,id=TOKEN \\\n    cat /run/secrets/TOKEN\n"
+            "RUN --mount=type=secret,target=/x/OTHER,required=true cat /x/OTHER\n"
+            "RUN --mount=type=secret,id=UNKNOWN cat /run/secrets/UNKNOWN\nRUN echo --mount=type=secret,id=TOKEN\n")
+    sent = dockerfile.rewrite_secret_mounts(text, {}, {"TOKEN": "TOKEN-ab12", "OTHER": "OTHER-cd34"})
+    assert sent.splitlines() == [
+        "FROM busybox",
+        "RUN --mount=type=secret,id=TOKEN-ab12,target=/run/secrets/TOKEN cat /run/secrets/TOKEN",
+        "",
+        "RUN --mount=type=secret,required=true,id=OTHER-cd34,target=/x/OTHER cat /x/OTHER",
+        "RUN --mount=type=secret,id=UNKNOWN cat /run/secrets/UNKNOWN",
+        "RUN echo --mount=type=secret,id=TOKEN",
+    ]
+
+
+def test_a_syntax_directive_becomes_a_comment_and_only_among_the_leading_directives():
+    text = "# syntax=docker/dockerfile:1\n# escape=\\\nFROM busybox\n# syntax=not/a-directive\n"
+    sent = dockerfile.without_syntax_directive(text)
+    assert sent.splitlines()[0].startswith("# (syntax directive ignored")
+    assert sent.splitlines()[1:] == text.splitlines()[1:]
