@@ -305,6 +305,10 @@ BUILD_NODE_TIMEOUT = envint("BUILD_NODE_TIMEOUT", 45, minimum=2)
 # A build whose repository's last node is full waits this long for a place there (its layer cache) before it
 # goes to another node.
 BUILD_AFFINITY_WAIT = envint("BUILD_AFFINITY_WAIT", 60, minimum=0)
+# BuildKit builds on a farm node share their cache through the console's registry (builds/sharedcache.py): they
+# export it inline and import it from the repository's last image there, so that another node hits it too. Every
+# node's engine must reach REGISTRY_ADDRESS (README "Build farm"); the single-engine default has nobody to share with.
+BUILD_CACHE_SHARING = envbool("BUILD_CACHE_SHARING", True)
 DEBUG_COMMAND_MEMORY = envstr("DEBUG_COMMAND_MEMORY", "256m")
 # An image's layer-file analysis queued or running longer than this is failed (its worker was lost).
 IMAGE_ANALYSIS_TIMEOUT = envint("IMAGE_ANALYSIS_TIMEOUT", 3600, minimum=60)

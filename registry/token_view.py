@@ -13,7 +13,13 @@ from django.views.decorators.http import require_GET
 
 from console import throttle
 from console.accounts.services import user_for_credentials
-from registry.tokens import SigningMaterialMissing, issue_token, parse_scopes
+from registry.tokens import (
+    BUILD_CACHE_USER,
+    SigningMaterialMissing,
+    issue_build_cache_token,
+    issue_token,
+    parse_scopes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +49,11 @@ def token(request: HttpRequest) -> JsonResponse:
     No Authorization at all is the anonymous user: public pulls only. Wrong credentials are a 401."""
     user = None
     credentials = _basic_credentials(request)
+    service = request.GET.get("service", "")
+    if credentials is not None and credentials[0] == BUILD_CACHE_USER:
+        # A build's CLI importing the farm's shared cache: the password is a signature checked here, not an
+        # account's secret (no account has this name), so it needs no throttle and locks out nobody.
+        return _build_cache_token(request, credentials[1], service)
     if credentials is not None or "Authorization" in request.headers:
         username, secret = credentials or ("", "")
         try:
@@ -60,13 +71,30 @@ def token(request: HttpRequest) -> JsonResponse:
             # The username is the user's to see again, the secret never goes into a log.
             log.info("registry token refused for %r", username[:150])
             return _unauthorized("The username, password or access token is wrong.")
-    service = request.GET.get("service", "")
     if service != settings.REGISTRY_SERVICE:
-        return JsonResponse({"details": f"This console signs tokens for the service {settings.REGISTRY_SERVICE!r}."},
-                            status=400)
+        return _wrong_service()
     try:
         answer = issue_token(user, service, parse_scopes(request.GET.getlist("scope")))
     except SigningMaterialMissing as exc:
         log.error("%s", exc)
         return JsonResponse({"details": str(exc)}, status=503)
+    return JsonResponse(answer)
+
+
+def _wrong_service() -> JsonResponse:
+    return JsonResponse({"details": f"This console signs tokens for the service {settings.REGISTRY_SERVICE!r}."},
+                        status=400)
+
+
+def _build_cache_token(request: HttpRequest, password: str, service: str) -> JsonResponse:
+    if service != settings.REGISTRY_SERVICE:
+        return _wrong_service()
+    try:
+        answer = issue_build_cache_token(password, service, parse_scopes(request.GET.getlist("scope")))
+    except SigningMaterialMissing as exc:
+        log.error("%s", exc)
+        return JsonResponse({"details": str(exc)}, status=503)
+    if answer is None:
+        log.info("registry token refused for a build cache credential that is forged or expired")
+        return _unauthorized("The build cache credential is not valid.")
     return JsonResponse(answer)

@@ -4,6 +4,11 @@ The registry (CNCF Distribution, `auth: token`) sends clients to `GET /registry/
 console checks their Basic credentials and answers a JWT, signed by the key whose certificate the registry
 trusts (`rootcertbundle`), that lists only what is granted: pull and push under the user's own namespace
 `<username>/`, pull on repositories made public, nothing else.
+
+The build farm's shared cache lives in the namespace `console-cache/` (builds/sharedcache.py), which no account
+owns: the console signs its own tokens for it (`build_cache_token`), and the Docker CLI that imports a cache
+gets, through the token endpoint, pull of one cache repository with a signed, short-lived credential
+(`build_cache_credential`) that names it.
 """
 
 from __future__ import annotations
@@ -22,7 +27,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from django.conf import settings
+from django.core import signing
 
+from console.accounts.usernames import BUILD_CACHE_NAMESPACE
 from registry.constants import OWNER_ACTIONS, PUBLIC_ACTIONS
 
 KEY_FILE = "token.key"
@@ -74,7 +81,8 @@ def granted_actions(user, scope: Scope, *, internal: bool = False) -> frozenset[
 
     if scope.type == "registry" and scope.name == "catalog":
         return scope.actions & {"*"} if internal and user is not None else frozenset()
-    if scope.type != "repository":
+    if scope.type != "repository" or is_build_cache(scope.name):
+        # The build cache is no account's, even one whose name predates the reservation.
         return frozenset()
     allowed: frozenset[str] = frozenset()
     if user is not None and scope.name.startswith(f"{namespace_of(user)}/"):
@@ -91,12 +99,17 @@ def issue_token(user, service: str, scopes: list[Scope], *, internal: bool = Fal
         actions = granted_actions(user, scope, internal=internal)
         if actions:
             access.append({"type": scope.type, "name": scope.name, "actions": sorted(actions)})
+    return sign_token(user.get_username() if user is not None else "", service, access)
+
+
+def sign_token(subject: str, service: str, access: list[dict]) -> dict:
+    """The token endpoint's answer for exactly `access` ([{type, name, actions}]), signed for `service`."""
     key, certificate = load_signing_material()
     now = int(time.time())
     ttl = settings.REGISTRY_TOKEN_TTL
     claims = {
         "iss": settings.REGISTRY_ISSUER,
-        "sub": user.get_username() if user is not None else "",
+        "sub": subject,
         "aud": service,
         "exp": now + ttl,
         # A little slack for clocks that differ between the console and the registry.
@@ -109,6 +122,55 @@ def issue_token(user, service: str, scopes: list[Scope], *, internal: bool = Fal
     token = jwt.encode(claims, key, algorithm="RS256", headers={"x5c": [base64.b64encode(der).decode()]})
     issued = datetime.datetime.fromtimestamp(now, tz=datetime.UTC).isoformat()
     return {"token": token, "access_token": token, "expires_in": ttl, "issued_at": issued}
+
+
+# -- the build farm's shared cache ----------------------------------------------------------------------------
+
+BUILD_CACHE_USER = BUILD_CACHE_NAMESPACE
+_BUILD_CACHE_SALT = "registry.build-cache"
+# The CLI asks for its token when the build starts importing the cache, seconds after it got the credential.
+BUILD_CACHE_CREDENTIAL_SECONDS = 600
+
+
+def is_build_cache(name: str) -> bool:
+    return name.startswith(f"{BUILD_CACHE_NAMESPACE}/")
+
+
+def build_cache_token(repository: str, actions: set[str]) -> str:
+    """A token the console signs for itself: `actions` on one repository of the cache namespace."""
+    if not is_build_cache(repository):
+        raise ValueError(f"{repository!r} is not in the build cache's namespace")
+    access = [{"type": "repository", "name": repository, "actions": sorted(actions)}]
+    return sign_token(BUILD_CACHE_USER, settings.REGISTRY_SERVICE, access)["token"]
+
+
+def build_cache_credential(repository: str) -> tuple[str, str]:
+    """(username, password) with which the token endpoint grants pull of `repository` (a cache repository) and
+    nothing else, for BUILD_CACHE_CREDENTIAL_SECONDS: what a build's CLI reads from its private config.json."""
+    if not is_build_cache(repository):
+        raise ValueError(f"{repository!r} is not in the build cache's namespace")
+    return BUILD_CACHE_USER, signing.dumps(repository, salt=_BUILD_CACHE_SALT)
+
+
+def build_cache_repository(password: str) -> str | None:
+    """The cache repository a build cache credential names; None when it is forged or expired."""
+    try:
+        repository = signing.loads(password, salt=_BUILD_CACHE_SALT, max_age=BUILD_CACHE_CREDENTIAL_SECONDS)
+    except signing.BadSignature:
+        return None
+    return repository if isinstance(repository, str) and is_build_cache(repository) else None
+
+
+def issue_build_cache_token(password: str, service: str, scopes: list[Scope]) -> dict | None:
+    """The token endpoint's answer to a build cache credential: pull of the repository it names, where asked;
+    None when the credential is not good."""
+    repository = build_cache_repository(password)
+    if repository is None:
+        return None
+    access = [{"type": "repository", "name": repository, "actions": ["pull"]}
+              for scope in scopes if scope.type == "repository" and scope.name == repository
+              and "pull" in scope.actions][:1]
+    return sign_token(BUILD_CACHE_USER, service, access)
 
 
 def load_signing_material(directory: Path | None = None):

@@ -11,6 +11,10 @@ removes the image.
 BuildKit refuses `FROM <image id>`, so the Dockerfile it is sent names the images the owner may use by names only
 the console gives (builds/access.py `build_names`): a shared base by its plain name, the owner's own image by its
 pinned `console-u<id>/by-id:<id>` name, the same for every build (so the steps stay cached).
+
+On a farm node the build shares its cache through the console's registry (builds/sharedcache.py): it imports the
+cache of its repository's last build of the same Dockerfile (`--cache-from`, unless it asked for no cache),
+exports its own inline, and pushes the image there once the leak check has passed.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ from datetime import timedelta
 from django.conf import settings
 from django.utils import timezone
 
-from builds import access
+from builds import access, sharedcache
 from builds import dockerfile as dockerfiles
 from builds.constants import StepStatus
 from builds.leakcheck import LEAK, LeakCheckError, find_leaks
@@ -38,9 +42,10 @@ from builds.sources.context import ContextError, stream_context
 from console.constants import JobStatus
 from console.engine import Engine, EngineError
 from console.engine import buildkit as engine_buildkit
+from console.engine.build import tag_image
 from console.engine.images import export_image
 from console.engine.imagestore import remove_image
-from console.engine.registry import remove_tag
+from console.engine.registry import push, remove_tag
 
 log = logging.getLogger(__name__)
 
@@ -50,6 +55,8 @@ CUT_BUILD_TIMEOUT = 60
 # The instructions BuildKit shows as steps (the others only change the image config).
 VERTEX_INSTRUCTIONS = frozenset({"FROM", "RUN", "COPY", "ADD", "WORKDIR"})
 _UNNAMED_STAGE = re.compile(r"^stage-(\d+)$")
+# BuildKit's vertex that reads a `--cache-from` image's cache.
+CACHE_IMPORT_VERTEX = "importing cache manifest from "
 
 
 # What an engine said of BuildKit, by its address, kept this long: asking costs a round trip per build.
@@ -127,6 +134,8 @@ class BuildkitSteps:
         self.totals: dict[str, int] = {}
         self.steps: dict[int, _Step] = {}
         self.errors: list[str] = []
+        # The vertices that import the shared cache: one that fails (no cache yet) fails no build.
+        self.cache_imports: set[int] = set()
 
     def _text(self, text: str) -> str:
         return mask_secrets(shown(text, self.user_names), self.secrets)
@@ -136,6 +145,8 @@ class BuildkitSteps:
         vertex = getattr(event, "vertex", None)
         if kind is engine_buildkit.VertexStarted:
             self.logbuffer.add(f"#{vertex} {self._text(event.name)}")
+            if event.name.startswith(CACHE_IMPORT_VERTEX):
+                self.cache_imports.add(vertex)
             if event.step is not None and not event.internal:
                 self._start(event)
         elif kind is engine_buildkit.VertexLog:
@@ -148,6 +159,9 @@ class BuildkitSteps:
         elif kind is engine_buildkit.VertexDone:
             self.logbuffer.add(f"#{vertex} DONE" + (f" {event.seconds:.1f}s" if event.seconds is not None else ""))
             self._end(vertex, StepStatus.SUCCEEDED, seconds=event.seconds)
+        elif kind is engine_buildkit.VertexError and vertex in self.cache_imports:
+            self.logbuffer.add(f"#{vertex} No shared cache to import ({self._text(event.message)}): "
+                               "the steps run without it.")
         elif kind is engine_buildkit.VertexError:
             self.logbuffer.error(f"#{vertex} {self._text(event.message)}")
             self.errors.append(self._text(event.message))
@@ -263,10 +277,12 @@ def run_buildkit(build: Build, engine: Engine, secrets: dict[str, str], logbuffe
     except access.ImageAccessError as exc:
         return JobStatus.FAILED, str(exc), ""
     replace = {build.dockerfile: sent.encode("utf-8")} if sent != text else None
+    shared_cache = sharedcache.location_for(build)
     request = engine_buildkit.BuildkitRequest(
         context=stream_context(build.source, build.dockerfile, build.path, replace=replace),
         dockerfile=build.dockerfile, tags=image_tags(build), build_args=build_args, labels=labels,
-        target=build.target, no_cache=build.no_cache, secrets={ids[name]: value for name, value in secrets.items()})
+        target=build.target, no_cache=build.no_cache, secrets={ids[name]: value for name, value in secrets.items()},
+        **cache_options(shared_cache, build.no_cache))
     steps = BuildkitSteps(build, logbuffer, secrets, user_names, stage_layout(sent, build_args))
     stream = engine_buildkit.start_build(engine, request)
     watcher = Watcher(build, logbuffer, stream, deadline=time.monotonic() + timeout)
@@ -298,7 +314,42 @@ def run_buildkit(build: Build, engine: Engine, secrets: dict[str, str], logbuffe
         if leaked:
             forget_image(engine, build, stream.image_id)
             return JobStatus.FAILED, leaked + " The image was removed.", ""
+    if shared_cache is not None:
+        share_cache(engine, build, stream.image_id, shared_cache, logbuffer)
     return JobStatus.SUCCEEDED, "", stream.image_id
+
+
+def cache_options(location: sharedcache.CacheLocation | None, no_cache: bool) -> dict:
+    """The request's fields for the farm's shared cache: always export it, import it unless told not to."""
+    if location is None:
+        return {}
+    if no_cache:
+        return {"inline_cache": True}
+    return {"inline_cache": True, "cache_from": [location.reference],
+            "registry_logins": {location.registry: sharedcache.pull_credentials(location)}}
+
+
+def share_cache(engine: Engine, build: Build, image_id: str, location: sharedcache.CacheLocation,
+                logbuffer: LogBuffer) -> None:
+    """Push the image (its cache inline) to the shared cache, for the next build on any node. The build has
+    succeeded whatever happens here: a cache that cannot be shared is a warning in its log."""
+    started = time.monotonic()
+    try:
+        if not build.tags:
+            # The engine removes an image with its last name: the cache's name goes again below, so an image
+            # without tags keeps the name that only the console gives it.
+            tag_image(engine, image_id, access.pinned_name(build.owner, image_id))
+        tag_image(engine, image_id, location.reference)
+        try:
+            for _line in push(engine, f"{location.registry}/{location.repository}", location.tag,
+                              sharedcache.push_auth(location)):
+                pass
+        finally:
+            remove_tag(engine, location.reference)
+    except EngineError as exc:
+        logbuffer.add(f"The build cache could not be shared with the other build nodes: {exc}")
+        return
+    logbuffer.add(f"Shared the build cache with the other build nodes ({time.monotonic() - started:.1f} s).")
 
 
 def check_leaks(engine: Engine, image_id: str, secrets: dict[str, str]) -> str:

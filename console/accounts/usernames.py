@@ -32,6 +32,10 @@ USERNAME_MAX_LENGTH = 64
 # Distribution's path component, which is what the lower-cased username becomes (registry/tokens.py).
 NAMESPACE_RE = re.compile(r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*")
 ALLOWED_CHARACTERS_RE = re.compile(r"[A-Za-z0-9._-]+")
+# The registry namespace where the build farm keeps its shared cache (builds/sharedcache.py): no account may own
+# it, and the registry's token endpoint grants it to no account whatever its name (registry/tokens.py).
+BUILD_CACHE_NAMESPACE = "console-cache"
+RESERVED_NAMESPACES = frozenset({BUILD_CACHE_NAMESPACE})
 # The name of the unique index on lower(username) that migration accounts 0002 adds to auth_user.
 CONSTRAINT_NAME = "accounts_username_lower_unique"
 HELP_TEXT = (
@@ -45,6 +49,7 @@ MESSAGE_SEPARATORS = (
     "Start and end with a letter or digit, and put at most one . or _ (or a double __, or dashes) between "
     "letters and digits: the username is also a registry namespace."
 )
+MESSAGE_RESERVED = "This name is reserved for the console itself."
 MESSAGE_TAKEN = "A user with that username already exists (usernames do not differ by case)."
 
 
@@ -58,6 +63,8 @@ def problems(name: str) -> list[str]:
         return [MESSAGE_CHARACTERS]
     if not NAMESPACE_RE.fullmatch(name.lower()):
         return [MESSAGE_SEPARATORS]
+    if name.lower() in RESERVED_NAMESPACES:
+        return [MESSAGE_RESERVED]
     return []
 
 

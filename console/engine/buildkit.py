@@ -25,10 +25,12 @@ ABORT_GRACE_SECONDS later.
 
 from __future__ import annotations
 
+import base64
 import concurrent.futures
 import contextlib
 import ctypes
 import functools
+import json
 import os
 import queue
 import re
@@ -474,6 +476,9 @@ class BuildkitRequest:
     cache_from: list[str] = field(default_factory=list)
     inline_cache: bool = False
     pull: bool = False
+    # {registry host:port: (username, password)}: what the CLI logs in to the registries of `cache_from` with,
+    # from a config.json in the build's private folder (the CLI fetches the registry's token with it).
+    registry_logins: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 PR_SET_PDEATHSIG = 1
@@ -593,6 +598,11 @@ class BuildkitStream:
         os.mkdir(home, 0o700)
         env = {**_clean_env(), "HOME": home, "DOCKER_CONFIG": os.path.join(home, ".docker"), "DOCKER_BUILDKIT": "1"}
         env.update(self._engine_env())
+        if request.registry_logins:
+            os.mkdir(env["DOCKER_CONFIG"], 0o700)
+            auths = {host: {"auth": base64.b64encode(f"{username}:{password}".encode()).decode()}
+                     for host, (username, password) in request.registry_logins.items()}
+            _write_private(os.path.join(env["DOCKER_CONFIG"], "config.json"), json.dumps({"auths": auths}))
         argv = [*command, "--progress=plain", f"--iidfile={self._path('iid')}", f"--file={request.dockerfile}"]
         argv += [f"--tag={tag}" for tag in request.tags]
         argv += [f"--label={key}={value}" for key, value in request.labels.items()]

@@ -46,8 +46,9 @@ def farm(django_db_setup, django_db_blocker, tmp_path_factory):
             workers = {}
             for host in fleet.hosts:
                 name = f"farm{suffix}{host.label}"
+                # No registry here for the nodes to share their cache through: test_farm_cache.py has one.
                 env = {"DOCKER_HOST": host.url, "BUILD_NODE_NAME": name, "BUILD_NODE_CAPACITY": "2",
-                       "BUILD_NODE_HEARTBEAT_INTERVAL": "1", "BUILDS_PER_USER": "20"}
+                       "BUILD_NODE_HEARTBEAT_INTERVAL": "1", "BUILDS_PER_USER": "20", "BUILD_CACHE_SHARING": "0"}
                 workers[name] = (host, stack.enter_context(running_worker(
                     tmp_path_factory.mktemp(name), queues=(f"builds.{name}",), concurrency=1, env=env)))
             yield workers

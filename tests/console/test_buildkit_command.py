@@ -3,6 +3,8 @@ shell script in place of the Docker CLI (no engine: the Engine objects here are 
 
 from __future__ import annotations
 
+import base64
+import json
 import os
 import threading
 import time
@@ -82,6 +84,25 @@ def test_a_tls_engine_gets_its_material_in_files_the_cli_reads():
     assert f"env DOCKER_CERT_PATH={folder}/tls" in lines
     assert {"file ca.pem 600 CA PEM", "file cert.pem 600 CERT PEM", "file key.pem 600 KEY PEM"} <= set(lines)
     assert not Path(folder).exists()
+
+
+def test_registry_logins_go_to_a_private_config_the_cli_reads_and_nowhere_else():
+    password = "signed-credential-value"
+    report = 'stat -c "config %a" "$DOCKER_CONFIG/config.json"; stat -c "folder %a" "$DOCKER_CONFIG"\n' \
+             'echo "json $(cat "$DOCKER_CONFIG/config.json")"\necho "args $*"\ncat > /dev/null\n'
+    stream = BuildkitStream(Engine("unix:///run/some.sock"),
+                            request(cache_from=["10.0.0.5:5000/console-cache/r1:k"],
+                                    registry_logins={"10.0.0.5:5000": ("console-cache", password)}),
+                            script(report))
+    folder = Path(stream._folder)
+    lines = messages(stream)
+    assert "config 600" in lines and "folder 700" in lines
+    config = json.loads(next(line for line in lines if line.startswith("json "))[5:])
+    assert config == {"auths": {"10.0.0.5:5000": {
+        "auth": base64.b64encode(f"console-cache:{password}".encode()).decode()}}}
+    args = next(line for line in lines if line.startswith("args "))
+    assert password not in args and "--cache-from=10.0.0.5:5000/console-cache/r1:k" in args
+    assert not folder.exists()
 
 
 def host_key_line() -> str:

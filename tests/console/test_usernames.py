@@ -41,6 +41,10 @@ REFUSED = [
     ("al..ice", usernames.MESSAGE_SEPARATORS),
     ("al___ice", usernames.MESSAGE_SEPARATORS),
     ("al._ice", usernames.MESSAGE_SEPARATORS),
+    # The build farm's cache namespace in the console's registry, in any case or compatibility form.
+    ("console-cache", usernames.MESSAGE_RESERVED),
+    ("Console-Cache", usernames.MESSAGE_RESERVED),
+    ("ｃｏｎｓｏｌｅ-cache", usernames.MESSAGE_RESERVED),
 ]
 ACCEPTED = [
     ("bob", "bob"),

@@ -111,3 +111,70 @@ def test_it_says_when_the_signing_key_is_missing(client, owner, settings, tmp_pa
 
 def test_it_refuses_post(client, owner, signing):
     assert client.post(reverse("registry:token-issue")).status_code == 405
+
+
+# -- the build farm's shared cache (builds/sharedcache.py) --------------------------------------------------
+
+
+def test_the_build_cache_namespace_is_granted_to_no_account(client, owner, signing):
+    from django.contrib.auth import get_user_model
+
+    # An account whose name predates the reservation, and a publication of a cache repository, grant nothing.
+    squatter = get_user_model().objects.create_user("console-cache", "cc@example.com", PASSWORD)
+    PublicRepository.objects.create(owner=squatter, name="console-cache/r1")
+    for username in ("alice", "console-cache"):
+        response = ask(client, "repository:console-cache/r1:pull,push", auth=basic(username, PASSWORD))
+        assert response.status_code in (200, 401)
+        if response.status_code == 200:
+            assert claims_of(response, signing)["access"] == []
+    assert claims_of(ask(client, "repository:console-cache/r1:pull"), signing)["access"] == []
+
+
+def test_a_build_cache_credential_grants_pull_of_its_repository_only(client, owner, signing):
+    from registry.tokens import BUILD_CACHE_USER, build_cache_credential
+
+    username, password = build_cache_credential("console-cache/r7")
+    assert username == BUILD_CACHE_USER
+    response = ask(client, "repository:console-cache/r7:pull,push", "repository:console-cache/r8:pull",
+                   "repository:alice/app:pull", auth=basic(username, password))
+    assert response.status_code == 200
+    claims = claims_of(response, signing)
+    assert claims["sub"] == BUILD_CACHE_USER
+    assert claims["access"] == [{"type": "repository", "name": "console-cache/r7", "actions": ["pull"]}]
+    # Asked for nothing it names: granted nothing.
+    assert claims_of(ask(client, "repository:console-cache/r8:pull", auth=basic(username, password)),
+                     signing)["access"] == []
+
+
+def test_a_forged_or_expired_build_cache_credential_is_a_401(client, owner, signing, monkeypatch):
+    from django.core import signing as django_signing
+
+    from registry import tokens
+
+    _, good = tokens.build_cache_credential("console-cache/r7")
+    forged = [
+        good[:-2] + ("AA" if not good.endswith("AA") else "BB"),
+        django_signing.dumps("console-cache/r7", salt="another-salt"),
+        django_signing.dumps("alice/app", salt="registry.build-cache"),
+        "",
+    ]
+    for password in forged:
+        response = ask(client, "repository:console-cache/r7:pull", auth=basic(tokens.BUILD_CACHE_USER, password))
+        assert response.status_code == 401, password
+        assert "token" not in response.json()
+    monkeypatch.setattr(tokens, "BUILD_CACHE_CREDENTIAL_SECONDS", -1)
+    response = ask(client, "repository:console-cache/r7:pull", auth=basic(tokens.BUILD_CACHE_USER, good))
+    assert response.status_code == 401
+
+
+def test_the_console_signs_cache_tokens_only_for_the_cache_namespace(signing):
+    from registry.tokens import build_cache_credential, build_cache_token
+
+    token = build_cache_token("console-cache/r3", {"pull", "push"})
+    claims = jwt.decode(token, signing.public_key(), algorithms=["RS256"], audience="svc", issuer="issuer")
+    assert claims["access"] == [{"type": "repository", "name": "console-cache/r3", "actions": ["pull", "push"]}]
+    for name in ("alice/app", "console-cachex/r3", "console-cache"):
+        with pytest.raises(ValueError):
+            build_cache_token(name, {"pull"})
+        with pytest.raises(ValueError):
+            build_cache_credential(name)
