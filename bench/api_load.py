@@ -1,15 +1,22 @@
-"""Benchmark: 50 concurrent API clients reading the image and build lists of a user with 1,000 of each.
+"""Benchmark: 50 concurrent API clients reading the first page of the image and build lists, and a filtered page
+of each, for a user with 1,000 and then 10,000 of each: the p95 must not grow with the rows.
 
-Makes a throwaway database (PostgreSQL on 127.0.0.1:5432 when it answers, else SQLite), migrates it, writes
-1,000 image records (5 layers each) and 1,000 builds (5 steps each) for one user directly, then serves the
-console from a real server process on 127.0.0.1 (gunicorn when the venv has it, else `manage.py runserver
---noreload`, threaded; the output says which) with DEBUG off. Fifty threads, each with its own keep-alive
-session and the user's personal access token, then read `GET /api/v1/images/` and `GET /api/v1/builds/` in
-turn until each has made its share of the requests or the time limit is reached (a request waits at most
-60 s). Prints requests/s, p50/p95/p99 latency per endpoint and overall, and the error count (target: none).
-Only 127.0.0.1 is ever addressed.
+Makes a throwaway database (PostgreSQL on 127.0.0.1:5432 when it answers, else SQLite), migrates it, writes image
+records (5 layers each) and builds (5 steps each) for one user directly (then ANALYZE, as autovacuum would), and
+serves the console from a real server process on 127.0.0.1 (gunicorn 2 workers x 8 threads when the venv has it,
+else `manage.py runserver --noreload`; the output says which) with DEBUG off. Fifty threads, each with its own
+keep-alive session and the user's personal access token, run two loads per size:
+- paced (the target's load): each client reads, in turn, `GET /api/v1/images/` and `GET /api/v1/builds/` (their
+  first page, 50 rows) and a filtered page of each (`?q=app:7`, `?status=succeeded&q=app:7`), one request every
+  `--pace` seconds (1 s), as people and scripts that look at a list do;
+- all out: the same clients, each request as soon as the last one is answered, the largest page a client may ask
+  for (`?page_size=500`) too: what the server can take, and whether that grows with the rows.
+Then the rows are topped up to the next size (`--rows 1000,10000`) and both loads run again on the same server.
+Prints requests/s and p50/p95/p99 per endpoint, load and size, the p95s side by side, the target (p95 of the
+first and filtered pages under 150 ms in the paced load at every size) and the error count (target: none).
+The clients share the machine's cores with the server. Only 127.0.0.1 is ever addressed.
 
-    .venv/bin/python bench/api_load.py [--clients 50] [--requests 300] [--rows 1000] [--max-seconds 180]
+    .venv/bin/python bench/api_load.py [--clients 50] [--requests 600] [--rows 1000,10000] [--pace 1]
 """
 
 from __future__ import annotations
@@ -35,7 +42,23 @@ import requests
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 HOST = "127.0.0.1"
-ENDPOINTS = ("/api/v1/images/", "/api/v1/builds/")
+# console.pagination's, not imported from there: importing the console package loads its settings, and this
+# process must not before main() has pointed DATABASE_URL at the throwaway database.
+DEFAULT_PAGE_SIZE = 50
+MAX_PAGE_SIZE = 500
+TARGET_P95_MS = 150
+# Each list as most clients read it (its first page), a filtered page (tags holding "app:7": app:7, app:70...),
+# and at its heaviest (the largest page), with the rows each page holds: None for a filtered one, which holds what
+# matches. The target is for the first and the filtered pages.
+ENDPOINTS = {
+    "/api/v1/images/": DEFAULT_PAGE_SIZE, "/api/v1/builds/": DEFAULT_PAGE_SIZE,
+    "/api/v1/images/?q=app:7": None, "/api/v1/builds/?status=succeeded&q=app:7": None,
+    f"/api/v1/images/?page_size={MAX_PAGE_SIZE}": MAX_PAGE_SIZE,
+    f"/api/v1/builds/?page_size={MAX_PAGE_SIZE}": MAX_PAGE_SIZE,
+}
+TARGETED = [path for path in ENDPOINTS if "page_size" not in path]
+PATHS = tuple(ENDPOINTS)
+LABEL_WIDTH = max(len(path) for path in PATHS)
 POSTGRES = {"host": "127.0.0.1", "port": 5432, "user": "postgres"}
 
 
@@ -70,8 +93,9 @@ def make_database() -> tuple[str, Callable[[], None]]:
     return f"postgres://{POSTGRES['user']}@{POSTGRES['host']}:{POSTGRES['port']}/{name}", drop
 
 
-def seed(rows: int) -> str:
-    """The user, `rows` images with 5 layers each and `rows` builds with 5 steps each; returns a raw token."""
+def seed(rows: int, start: int = 0) -> str:
+    """The user (made when `start` is 0; returns a raw token then), and images `start` to `rows` with 5 layers each
+    and builds with 5 steps each."""
     import django
 
     django.setup()
@@ -86,17 +110,21 @@ def seed(rows: int) -> str:
     from console.accounts.services import create_access_token
     from console.constants import JobStatus
 
-    call_command("migrate", verbosity=0)
-    owner = get_user_model().objects.create_user("bench", "bench@example.com", secrets.token_urlsafe(16))
+    if start == 0:
+        call_command("migrate", verbosity=0)
+        owner = get_user_model().objects.create_user("bench", "bench@example.com", secrets.token_urlsafe(16))
+        repository = Repository.objects.create(owner=owner, name="app")
+        Source.objects.create(repository=repository, kind=SourceKind.ARCHIVE, archive_format="tar", sha256="0" * 64,
+                              size=10240, unpacked_size=20480, file_count=3, filename="app.tar")
+    owner = get_user_model().objects.get(username="bench")
+    repository = Repository.objects.get(owner=owner)
+    source = repository.sources.get()
     now = timezone.now()
-    repository = Repository.objects.create(owner=owner, name="app")
-    source = Source.objects.create(repository=repository, kind=SourceKind.ARCHIVE, archive_format="tar",
-                                   sha256="0" * 64, size=10240, unpacked_size=20480, file_count=3, filename="app.tar")
     builds = Build.objects.bulk_create(
         Build(owner=owner, repository=repository, source=source, tags=[f"app:{n}"], status=JobStatus.SUCCEEDED,
               queued_at=now, started_at=now, finished_at=now, image_id=f"sha256:{n:064x}", step_count=5,
               build_args={"VERSION": str(n)}, labels={"build": str(n)}, task_id=f"task-{n}")
-        for n in range(rows)
+        for n in range(start, rows)
     )
     BuildStep.objects.bulk_create(
         BuildStep(build=build, number=step, instruction=f"RUN step {step}", status=JobStatus.SUCCEEDED,
@@ -108,14 +136,18 @@ def seed(rows: int) -> str:
         Image(owner=owner, image_id=f"sha256:{n:064x}", tags=[f"app:{n}"], size=5_000_000 + n, created=now,
               architecture="amd64", os="linux", labels={"build": str(n)}, config=config, build=build,
               repository=repository)
-        for n, build in enumerate(builds)
+        for n, build in enumerate(builds, start=start)
     )
     Layer.objects.bulk_create(
         Layer(image=image, index=index, diff_id=f"sha256:{index:064x}", created_by=f"/bin/sh -c step {index}",
               size=1_000_000, created=now)
         for image in images for index in range(5)
     )
-    _token, raw = create_access_token(owner, "bench")
+    raw = create_access_token(owner, "bench")[1] if start == 0 else ""
+    if connections["default"].vendor == "postgresql":
+        # As autovacuum would soon: the planner's statistics of the tables just filled.
+        with connections["default"].cursor() as cursor:
+            cursor.execute("ANALYZE")
     connections.close_all()
     return raw
 
@@ -151,21 +183,35 @@ class Results:
     lock: threading.Lock = field(default_factory=threading.Lock)
 
 
-def client(base: str, token: str, count: int, offset: int, deadline: float, rows: int, results: Results) -> None:
+def client(base: str, token: str, count: int, offset: int, deadline: float, rows: int, results: Results,
+           paths: tuple[str, ...], pace: float, first_delay: float) -> None:
+    """`count` requests to `paths` in turn: each as soon as the last one is answered (pace 0), or one every `pace`
+    seconds (a person or a script that reads a list every so often; a late answer delays no later request)."""
     session = requests.Session()
     session.headers["Authorization"] = f"Token {token}"
+    next_start = time.monotonic() + first_delay
     for n in range(count):
+        if pace:
+            time.sleep(max(0.0, next_start - time.monotonic()))
+            next_start += pace
         if time.monotonic() > deadline:
             return
-        path = ENDPOINTS[(n + offset) % len(ENDPOINTS)]
+        path = paths[(n + offset) % len(paths)]
         started = time.perf_counter()
         try:
             response = session.get(base + path, timeout=60)
             elapsed = time.perf_counter() - started
             problem = None if response.status_code == 200 else f"{path}: {response.status_code}"
             # Parsed once per client and endpoint: the clients share the machine's two cores with the server.
-            if problem is None and n < len(ENDPOINTS) and len(response.json()) != rows:
-                problem = f"{path}: {len(response.json())} rows, not {rows}"
+            if problem is None and n < len(paths):
+                body = response.json()
+                size = ENDPOINTS[path]
+                if size is None:
+                    # app:7, app:70..app:79, app:700...: never none, never all.
+                    if not 0 < body["count"] < rows or len(body["results"]) != min(body["count"], DEFAULT_PAGE_SIZE):
+                        problem = f"{path}: {len(body['results'])} rows of {body['count']} matching"
+                elif body["count"] != rows or len(body["results"]) != min(rows, size):
+                    problem = f"{path}: {len(body['results'])} rows of {body['count']}, not {min(rows, size)} of {rows}"
         except (requests.RequestException, ValueError) as exc:
             elapsed, problem = time.perf_counter() - started, f"{path}: {exc.__class__.__name__}: {exc}"
         with results.lock:
@@ -181,20 +227,47 @@ def percentile(values: list[float], share: float) -> float:
 
 def report(label: str, values: list[float], seconds: float) -> None:
     if not values:
-        print(f"{label:<18} no requests")
+        print(f"{label:<{LABEL_WIDTH}} no requests")
         return
-    print(f"{label:<18} {len(values):>6} requests  {len(values) / seconds:8.1f} req/s  "
+    print(f"{label:<{LABEL_WIDTH}} {len(values):>6} requests  {len(values) / seconds:8.1f} req/s  "
           f"p50 {percentile(values, 0.50) * 1000:8.1f} ms  p95 {percentile(values, 0.95) * 1000:8.1f} ms  "
           f"p99 {percentile(values, 0.99) * 1000:8.1f} ms  mean {statistics.fmean(values) * 1000:8.1f} ms")
+
+
+def run_load(base: str, token: str, rows: int, args: argparse.Namespace, paths: tuple[str, ...],
+             pace: float) -> tuple[Results, float]:
+    results = Results()
+    share, extra = divmod(args.requests, args.clients)
+    deadline = time.monotonic() + args.max_seconds
+    threads = [
+        # Paced clients start spread over one interval, as people do, not all in the same millisecond.
+        threading.Thread(target=client, args=(base, token, share + (n < extra), n, deadline, rows, results, paths,
+                                              pace, pace * n / args.clients))
+        for n in range(args.clients)
+    ]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results, time.perf_counter() - started
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--clients", type=int, default=50)
-    parser.add_argument("--requests", type=int, default=300, help="in all, shared by the clients")
-    parser.add_argument("--rows", type=int, default=1000, help="images and builds of the user, each")
-    parser.add_argument("--max-seconds", type=float, default=180, help="the load stops by itself after this")
+    parser.add_argument("--requests", type=int, default=600, help="in all per size and load, shared by the clients")
+    parser.add_argument("--rows", default="1000,10000",
+                        help="images and builds of the user, each: the sizes to measure, comma-separated")
+    parser.add_argument("--pace", type=float, default=1.0,
+                        help="seconds between a paced client's requests (the target's load)")
+    parser.add_argument("--max-seconds", type=float, default=180, help="each load stops by itself after this")
     args = parser.parse_args()
+    sizes = sorted({int(size) for size in args.rows.split(",") if size.strip()})
+    # The target's load: the first and the filtered pages, each client one request every `pace` seconds. Then
+    # the same clients as fast as the server answers, the largest pages too: what the server can take.
+    loads = {f"paced, one request per client every {args.pace:g} s": (tuple(TARGETED), args.pace),
+             "all out, each request as soon as the last is answered": (PATHS, 0.0)}
 
     data_dir = Path(tempfile.mkdtemp(prefix="console-bench-api-data-"))
     database_url, drop_database = make_database()
@@ -204,28 +277,22 @@ def main() -> None:
     os.environ.update({key: env[key] for key in ("DATABASE_URL", "CONSOLE_DATA_DIR", "DJANGO_SETTINGS_MODULE",
                                                  "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "LOG_LEVEL")})
     server = None
+    measured: dict[tuple[str, int], tuple[Results, float]] = {}
+    token, seeded = "", 0
     try:
-        started = time.perf_counter()
-        token = seed(args.rows)
-        print(f"seeded {args.rows} images (5 layers each) and {args.rows} builds (5 steps each) "
-              f"in {time.perf_counter() - started:.1f} s")
-        port = free_port()
-        server, kind = start_server(env, port)
-        print(f"server: {kind} on {HOST}:{port}")
-        base = f"http://{HOST}:{port}"
-        results = Results()
-        share, extra = divmod(args.requests, args.clients)
-        deadline = time.monotonic() + args.max_seconds
-        threads = [
-            threading.Thread(target=client, args=(base, token, share + (n < extra), n, deadline, args.rows, results))
-            for n in range(args.clients)
-        ]
-        started = time.perf_counter()
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
-        seconds = time.perf_counter() - started
+        for size in sizes:
+            started = time.perf_counter()
+            token = seed(size, seeded) or token
+            print(f"seeded images and builds {seeded} to {size} (5 layers, 5 steps each) "
+                  f"in {time.perf_counter() - started:.1f} s")
+            seeded = size
+            if server is None:
+                port = free_port()
+                server, kind = start_server(env, port)
+                print(f"server: {kind} on {HOST}:{port}")
+                base = f"http://{HOST}:{port}"
+            for load, (paths, pace) in loads.items():
+                measured[load, size] = run_load(base, token, size, args, paths, pace)
     finally:
         if server is not None:
             server.terminate()
@@ -237,16 +304,32 @@ def main() -> None:
         drop_database()
         shutil.rmtree(data_dir, ignore_errors=True)
 
-    every = [value for values in results.latencies.values() for value in values]
-    print(f"{args.clients} clients, {len(every)} requests in {seconds:.1f} s"
-          f"{' (stopped by the time limit)' if len(every) < args.requests else ''}")
-    for path, values in results.latencies.items():
-        report(path, values, seconds)
-    report("all", every, seconds)
-    print(f"errors: {len(results.errors)}")
-    for problem in sorted(set(results.errors))[:10]:
+    errors: list[str] = []
+    for (load, size), (results, seconds) in measured.items():
+        every = [value for values in results.latencies.values() for value in values]
+        print(f"\n{load}: {size} rows each, {args.clients} clients, {len(every)} requests in {seconds:.1f} s"
+              f"{' (stopped by the time limit)' if len(every) < args.requests else ''}")
+        for path, values in results.latencies.items():
+            if values:
+                report(path, values, seconds)
+        report("all", every, seconds)
+        errors += results.errors
+    for load, (paths, _pace) in loads.items():
+        print(f"\np95 by size (ms), {load}:")
+        print(f"{'':<{LABEL_WIDTH}} " + "".join(f"{size:>10}" for size in sizes))
+        for path in paths:
+            cells = [measured[load, size][0].latencies[path] for size in sizes]
+            print(f"{path:<{LABEL_WIDTH}} " + "".join(f"{percentile(v, 0.95) * 1000:10.1f}" if v else f"{'-':>10}"
+                                                     for v in cells))
+    target_load = next(iter(loads))
+    worst = max(percentile(measured[target_load, size][0].latencies[path], 0.95) * 1000
+                for size in sizes for path in TARGETED if measured[target_load, size][0].latencies[path])
+    print(f"\nworst p95 of the first and filtered pages, {target_load}: {worst:.1f} ms "
+          f"(target < {TARGET_P95_MS} ms at every size)")
+    print(f"errors: {len(errors)}")
+    for problem in sorted(set(errors))[:10]:
         print(f"  {problem}")
-    if results.errors:
+    if errors:
         raise SystemExit(1)
 
 

@@ -6,8 +6,9 @@
    memory against the target (< 150 MB). The image is removed at the end.
 2. API: in a throwaway database (SQLite under a temporary folder, or --database-url), one user with 1,000 image
    records of 4 layers each and one of 100 layers, made directly in the database; times `GET /api/v1/images/`
-   (in-process, Django's test client, the whole view and serialization) and prints the p95 latency against the
-   target (< 150 ms), and the queries per request with 10 and with 1,001 images (constant, not growing).
+   (in-process, Django's test client, the whole view and serialization) for the first page (50 images), the
+   largest page a client may ask for (`?page_size=500`) and the last page, prints each one's p95 latency against
+   the target (< 150 ms), and the queries per request with 10 and with 1,001 images (constant, not growing).
 
 Run: .venv/bin/python bench/layers.py [--scale 1.0] [--requests 40] [--skip-analysis] [--skip-api]
 """
@@ -71,6 +72,7 @@ def bench_api(database_url: str | None, requests: int) -> None:
     from django.test.utils import CaptureQueriesContext, setup_test_environment
 
     from builds.models import Image, Layer
+    from console.pagination import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 
     setup_test_environment()
     call_command("migrate", verbosity=0)
@@ -94,25 +96,34 @@ def bench_api(database_url: str | None, requests: int) -> None:
             batch_size=2000,
         )
 
-    def queries_per_request(url: str) -> int:
+    def queries_per_request(url: str, rows: int) -> int:
         with CaptureQueriesContext(connection) as captured:
             response = client.get(url)
         if response.status_code != 200:
             sys.exit(f"{url} answered {response.status_code}: {response.content[:500]!r}")
+        if len(response.json()["results"]) != rows:
+            sys.exit(f"{url} answered {len(response.json()['results'])} images, not {rows}")
         return len(captured)
 
     make(0, 10, 4)
-    few = queries_per_request("/api/v1/images/")
+    few = queries_per_request("/api/v1/images/", 10)
     make(10, IMAGES - 10, 4)
     make(IMAGES, 1, 100)
-    many = queries_per_request("/api/v1/images/")
-    filtered = queries_per_request("/api/v1/images/?label=team=web&tag=bench/app-7:1")
+    # The largest page: as many rows as one answer may hold, so a query per row would show here.
+    many = queries_per_request(f"/api/v1/images/?page_size={MAX_PAGE_SIZE}", MAX_PAGE_SIZE)
+    filtered = queries_per_request("/api/v1/images/?label=team=web&tag=bench/app-7:1", 1)
+    last_page = -(-(IMAGES + 1) // DEFAULT_PAGE_SIZE)
+    pages = {
+        f"first page ({DEFAULT_PAGE_SIZE})": "/api/v1/images/",
+        f"largest page ({MAX_PAGE_SIZE})": f"/api/v1/images/?page_size={MAX_PAGE_SIZE}",
+        f"last page ({last_page})": f"/api/v1/images/?page={last_page}",
+    }
 
-    def latencies() -> tuple[list[float], int]:
+    def latencies(url: str) -> tuple[list[float], int]:
         timings, size = [], 0
         for _ in range(requests):
             started = time.perf_counter()
-            response = client.get("/api/v1/images/")
+            response = client.get(url)
             timings.append((time.perf_counter() - started) * 1000)
             size = len(response.content)
         return sorted(timings), size
@@ -120,25 +131,28 @@ def bench_api(database_url: str | None, requests: int) -> None:
     def p95(timings: list[float]) -> float:
         return timings[max(0, int(round(0.95 * len(timings))) - 1)]
 
-    timings, size = latencies()
+    measured = {page: latencies(url) for page, url in pages.items()}
     # A full collection scans every object of the process (Django's own included) and lands on some requests;
     # a server that freezes what it loaded at start-up (gc.freeze(), as gunicorn's preload apps do) skips that.
     gc.collect()
     gc.freeze()
-    frozen, _ = latencies()
+    frozen = {page: latencies(url)[0] for page, url in pages.items()}
     gc.unfreeze()
     started = time.perf_counter()
     client.get("/api/v1/images/?label=team=web")
     labelled_ms = (time.perf_counter() - started) * 1000
     print(f"GET /api/v1/images/ with {IMAGES + 1} images (one of 100 layers), {Layer.objects.count()} layers, "
-          f"{connection.vendor}: {size / 1024:.0f} KiB per answer")
-    for name, measured in (("default GC", timings), ("after gc.freeze()", frozen)):
-        verdict = "OK" if p95(measured) < TARGET_P95_MS else "OVER TARGET"
-        print(f"  latency over {requests} requests, {name}: median {statistics.median(measured):.1f} ms, "
-              f"p95 {p95(measured):.1f} ms (target < {TARGET_P95_MS} ms: {verdict})")
-    print(f"  label filter (half the images): {labelled_ms:.1f} ms")
-    print(f"  queries per request: {few} with 10 images, {many} with {IMAGES + 1}, {filtered} filtered "
-          f"({'constant' if few == many == filtered else 'GROWING'})")
+          f"{connection.vendor}")
+    for page in pages:
+        timings, size = measured[page]
+        print(f"  {page}: {size / 1024:.0f} KiB per answer")
+        for name, each in (("default GC", timings), ("after gc.freeze()", frozen[page])):
+            verdict = "OK" if p95(each) < TARGET_P95_MS else "OVER TARGET"
+            print(f"    latency over {requests} requests, {name}: median {statistics.median(each):.1f} ms, "
+                  f"p95 {p95(each):.1f} ms (target < {TARGET_P95_MS} ms: {verdict})")
+    print(f"  label filter (half the images, first page): {labelled_ms:.1f} ms")
+    print(f"  queries per request: {few} with 10 images, {many} for {MAX_PAGE_SIZE} of {IMAGES + 1}, "
+          f"{filtered} filtered ({'constant' if few == many == filtered else 'GROWING'})")
 
 
 def main() -> None:

@@ -1,5 +1,6 @@
-"""The lists' filters, one FilterSet per list for its browser page and its API endpoint: images (labels, a tag, a
-repository), builds (repository, status) and source imports (repository)."""
+"""The lists' filters, one FilterSet per list for its browser page and its API endpoint: images (a search, labels, a
+tag, a repository, origin, dates), builds (a search, repository, status, tag, dates) and source imports
+(repository). Every list comes out newest first (console.filters.newest_first)."""
 
 from __future__ import annotations
 
@@ -7,12 +8,28 @@ import re
 
 import django_filters
 from django import forms
-from django.db.models import TextField
+from django.db.models import Q, TextField
 from django.db.models.fields.json import KeyTextTransform
 from django.db.models.functions import Cast
 
+from builds.constants import ImageOrigin
 from builds.models import Build, Image, ImageQuerySet, SourceImport
-from console.filters import AnyTextFilter, IdFilter
+from console.constants import JobStatus
+from console.filters import (
+    MAX_ID,
+    MAX_SEARCH_LENGTH,
+    AnyTextChoiceField,
+    AnyTextField,
+    ChoiceTextFilter,
+    IdFilter,
+    ListFilterSet,
+    MomentField,
+    PositiveIdFilter,
+    SearchFilter,
+    moment_filters,
+    newest_first,
+    text_search,
+)
 
 # A tag as the engine writes it (`name[:tag]`, with an optional registry host); no quotes, so it can be looked
 # for inside the JSON text of the tags list.
@@ -20,14 +37,41 @@ TAG_FILTER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,299}$")
 MAX_LABEL_FILTERS = 10
 
 
-class ImageFilter(forms.Form):
-    """`label=key=value` (repeatable; `label=key` asks only that the key is there), `tag=name[:tag]` and
-    `repository=<id>`; the filters combine."""
+def clean_tag_filter(form: forms.Form, cleaned: dict) -> None:
+    tag = (cleaned.get("tag") or "").strip()
+    if tag and not TAG_FILTER_PATTERN.match(tag):
+        form.add_error("tag", f"{tag!r} is not an image name: use name or name:tag.")
+    cleaned["tag"] = tag
 
+
+def filter_by_tag(queryset, tag: str):
+    """Rows whose JSON `tags` list holds `name:tag`, or `name` with any tag or none (a build's tags are as the user
+    gave them). Looked for in the JSON text of the list, so that it works on SQLite and PostgreSQL alike: the
+    quotes make `"name:tag"` match one whole element, `"name:` any tag of that name."""
+    if not tag:
+        return queryset
+    queryset = queryset.alias(_tags_text=Cast("tags", TextField()))
+    if ":" in tag.rsplit("/", 1)[-1]:
+        return queryset.filter(_tags_text__contains=f'"{tag}"')
+    return queryset.filter(Q(_tags_text__contains=f'"{tag}:') | Q(_tags_text__contains=f'"{tag}"'))
+
+
+class ImageFilter(forms.Form):
+    """`q=<text>` (part of a tag, a label key or a label value), `label=key=value` (repeatable; `label=key` asks
+    only that the key is there), `tag=name[:tag]`, `repository=<id>`, `origin=built|pulled|synced` and
+    `created_after`/`created_before` (the image's creation time, a date or an ISO 8601 moment); the filters
+    combine."""
+
+    q = AnyTextField(required=False, max_length=MAX_SEARCH_LENGTH, label="Search",
+                     help_text="Part of a tag, a label's key or its value.")
     label = forms.CharField(required=False, max_length=500,
                             help_text="key=value, or key alone; add more with another label= parameter.")
     tag = forms.CharField(required=False, max_length=300, help_text="name:tag, or a name for any of its tags.")
-    repository = forms.IntegerField(required=False, min_value=1, help_text="The id of one of your repositories.")
+    repository = forms.IntegerField(required=False, min_value=1, max_value=MAX_ID,
+                                    help_text="The id of one of your repositories.")
+    origin = AnyTextChoiceField(required=False, choices=ImageOrigin.choices)
+    created_after = MomentField(required=False, label="Created from")
+    created_before = MomentField(required=False, label="Created before")
 
     def __init__(self, data=None, *args, **kwargs) -> None:
         super().__init__(data, *args, **kwargs)
@@ -52,15 +96,13 @@ class ImageFilter(forms.Form):
                 return cleaned
             labels.append((key, value if has_value else None))
         cleaned["labels"] = labels
-        tag = (cleaned.get("tag") or "").strip()
-        if tag and not TAG_FILTER_PATTERN.match(tag):
-            self.add_error("tag", f"{tag!r} is not an image name: use name or name:tag.")
-        cleaned["tag"] = tag
+        clean_tag_filter(self, cleaned)
         return cleaned
 
     def filter(self, images: ImageQuerySet) -> ImageQuerySet:
-        """The images that match every filter given; call after is_valid()."""
+        """The images that match every filter given, newest first; call after is_valid()."""
         data = self.cleaned_data
+        images = text_search(images, data.get("q") or "", json_fields=("tags", "labels"))
         for number, (key, value) in enumerate(data.get("labels") or []):
             if value is None:
                 images = images.filter(labels__has_key=key)
@@ -70,15 +112,16 @@ class ImageFilter(forms.Form):
                 # Cast to text, or SQLite compares the value as JSON.
                 images = images.annotate(**{alias: Cast(KeyTextTransform(key, "labels"), TextField())}).filter(
                     **{alias: value})
-        tag = data.get("tag")
-        if tag:
-            # Looked for in the JSON text of the list, so that it works on SQLite and PostgreSQL alike: the
-            # quotes make `"name:tag"` match one whole element, `"name:` any tag of that name.
-            needle = f'"{tag}"' if ":" in tag.rsplit("/", 1)[-1] else f'"{tag}:'
-            images = images.annotate(_tags_text=Cast("tags", TextField())).filter(_tags_text__contains=needle)
+        images = filter_by_tag(images, data.get("tag") or "")
         if data.get("repository"):
             images = images.filter(repository_id=data["repository"])
-        return images
+        if data.get("origin"):
+            images = images.filter(origin=data["origin"]) if "\x00" not in data["origin"] else images.none()
+        if data.get("created_after"):
+            images = images.filter(created__gte=data["created_after"])
+        if data.get("created_before"):
+            images = images.filter(created__lt=data["created_before"])
+        return newest_first(images)
 
     def error_detail(self) -> dict[str, list[str]]:
         return {field: [str(message) for message in messages] for field, messages in self.errors.items()}
@@ -101,11 +144,36 @@ class ImageFilterSet(django_filters.FilterSet):
         return self.form.filter(queryset)
 
 
-class BuildFilter(django_filters.FilterSet):
-    """`repository=<id>` (not an id: nothing) and `status=<status>` (exact; no such status: nothing)."""
+class TagField(AnyTextField):
+    def clean(self, value):
+        value = (super().clean(value) or "").strip()
+        if value and "\x00" not in value and not TAG_FILTER_PATTERN.match(value):
+            raise forms.ValidationError(f"{value!r} is not an image name: use name or name:tag.", code="invalid")
+        return value
 
-    repository = IdFilter(field_name="repository_id")
-    status = AnyTextFilter(field_name="status")
+
+class TagFilter(django_filters.CharFilter):
+    """`tag=name:tag` (that tag) or `tag=name` (any tag of that name) in a JSON `tags` list; a NUL: nothing."""
+
+    field_class = TagField
+
+    def filter(self, qs, value: str):
+        if value and "\x00" in value:
+            return qs.none()
+        return filter_by_tag(qs, value)
+
+
+class BuildFilter(ListFilterSet):
+    """`q=<text>` (part of a tag asked for, or of the repository's name), `repository=<id>`, `status=<status>`,
+    `tag=name[:tag]` and `created_after`/`created_before` (when it was queued); a bad value is a form error, a NUL
+    matches nothing."""
+
+    q = SearchFilter(fields=("repository__name",), json_fields=("tags",),
+                     help_text="Part of a tag or of the repository's name.")
+    status = ChoiceTextFilter(field_name="status", choices=JobStatus.choices)
+    repository = PositiveIdFilter(field_name="repository_id", widget=forms.HiddenInput)
+    tag = TagFilter(label="Tag", widget=forms.HiddenInput)
+    created_after, created_before = moment_filters("queued_at", "Queued")
 
     class Meta:
         model = Build

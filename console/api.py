@@ -6,6 +6,8 @@ import logging
 
 from django.core.exceptions import ValidationError as DjangoValidationError
 from django.db import DatabaseError, DataError, IntegrityError
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler as drf_exception_handler
@@ -42,3 +44,11 @@ def exception_handler(exc, context):
             status=status.HTTP_503_SERVICE_UNAVAILABLE,
         )
     return drf_exception_handler(exc, context)
+
+
+# The lists' time filters (console/filters.py `moment_filters`), as the schema shows them.
+CREATED_PARAMETERS = [
+    OpenApiParameter("created_after", OpenApiTypes.DATETIME,
+                     description="From this moment on (a date is its midnight, UTC), included."),
+    OpenApiParameter("created_before", OpenApiTypes.DATETIME, description="Up to this moment, not included."),
+]

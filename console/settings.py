@@ -145,12 +145,22 @@ def _database() -> dict:
     except ValueError as exc:
         raise ImproperlyConfigured(f"DATABASE_URL is malformed: {exc}") from None
     if config["ENGINE"] == "django.db.backends.sqlite3":
-        # Web server and worker share the file: wait for each other's locks instead of failing at once.
-        config.setdefault("OPTIONS", {})["timeout"] = 20
+        # Web server, worker processes and a deployment's host threads share the file. WAL: readers never block
+        # the writer nor it them. IMMEDIATE: a transaction takes the write lock at BEGIN, where SQLite waits out
+        # `timeout` (seconds) for it; a deferred one that reads first and then writes fails at once with
+        # "database is locked" when another writer got in between. NORMAL is durable enough under WAL.
+        config.setdefault("OPTIONS", {}).update({
+            "timeout": 20, "transaction_mode": "IMMEDIATE",
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        })
         name = str(config.get("NAME") or "")
         if name and name != ":memory:" and not name.startswith("file:") and Path(name).parent.is_dir():
-            # Made (or tightened) 0600 before SQLite opens it: SQLite would make it 0644 and its journals alike.
+            # Made (or tightened) 0600 before SQLite opens it: SQLite would make it 0644, and it gives its -wal and
+            # -shm files the database's own mode. Those an older, laxer version left are tightened too.
             private_file(Path(name))
+            for companion in (Path(f"{name}-wal"), Path(f"{name}-shm")):
+                if companion.exists():
+                    private_file(companion)
     if config["ENGINE"] == "django.db.backends.postgresql":
         config.setdefault("OPTIONS", {})["connect_timeout"] = HEALTH_TIMEOUT
     return config
@@ -354,7 +364,7 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": None,
+    "DEFAULT_PAGINATION_CLASS": "console.pagination.ConsolePagination",
     "EXCEPTION_HANDLER": "console.api.exception_handler",
     "UNAUTHENTICATED_USER": "django.contrib.auth.models.AnonymousUser",
 }

@@ -9,6 +9,7 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 
 from console import jobs
 from console.errors import DomainError, NotFound, run_form
+from console.listing import paginate
 from fleet import services
 from fleet.filters import DeploymentFilter
 from fleet.forms import DeployForm, HostForm, rows
@@ -93,9 +94,10 @@ def container_action(request: HttpRequest, pk: int, cid: str, action: str) -> Ht
 @login_required
 @require_GET
 def deployments(request: HttpRequest) -> HttpResponse:
-    queryset = Deployment.objects.for_user(request.user).prefetch_related("targets")
-    queryset = DeploymentFilter(request.GET, queryset=queryset).qs
-    return render(request, "fleet/deployment_list.html", {"deployments": queryset[:200]})
+    found = Deployment.objects.for_user(request.user).prefetch_related("targets")
+    listing = paginate(request, DeploymentFilter(request.GET, queryset=found), noun="deployment")
+    context = {"listing": listing, "deployments": listing.page, "form": listing.form}
+    return render(request, "fleet/deployment_list.html", context, status=listing.status)
 
 
 @login_required

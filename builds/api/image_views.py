@@ -16,13 +16,14 @@ from builds.api.serializers import (
     SyncResultSerializer,
     TreeNodeSerializer,
 )
-from builds.constants import AnalysisStatus
+from builds.constants import AnalysisStatus, ImageOrigin
 from builds.filters import ImageFilterSet
 from builds.models import Image
 from builds.services import analysis, images
 from builds.services.options import OptionError
-from console.api import ErrorSerializer
+from console.api import CREATED_PARAMETERS, ErrorSerializer
 from console.jobs.logs import log_response, log_schema
+from console.pagination import newest_first
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `detail` (or the field) says why.")
 
@@ -38,9 +39,12 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
 
     @extend_schema(
         parameters=[
+            OpenApiParameter("q", str, description="Part of a tag, a label's key or a label's value."),
             OpenApiParameter("label", str, many=True, description="key=value or key; repeat to require several."),
             OpenApiParameter("tag", str, description="name:tag, or a name for any of its tags."),
             OpenApiParameter("repository", int, description="The id of one of your repositories."),
+            OpenApiParameter("origin", str, enum=ImageOrigin.values, description="How it was recorded."),
+            *CREATED_PARAMETERS,
         ],
         responses={200: ImageSerializer(many=True), 400: ERROR},
     )
@@ -48,7 +52,10 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         search = ImageFilterSet(request.query_params)
         if not search.is_valid():
             return Response(search.form.error_detail(), status=status.HTTP_400_BAD_REQUEST)
-        return Response(images.list_rows(search.filter_queryset(Image.objects.for_user(request.user))))
+        matching = newest_first(search.filter_queryset(Image.objects.for_user(request.user)))
+        # The page's ids first, then the rows of just those (list_rows: two queries for the page).
+        page = self.paginate_queryset(matching.values_list("pk", flat=True))
+        return self.get_paginated_response(images.list_rows(newest_first(Image.objects.filter(pk__in=page))))
 
     @extend_schema(responses={204: None, 409: ERROR})
     def destroy(self, request: Request, *args, **kwargs) -> Response:
@@ -63,8 +70,9 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
         result = images.sync_images(request.user)
         return Response({"recorded": [image.pk for image in result.recorded], "forgotten": result.forgotten})
 
+    # A tree, not a list: its roots and their children in one answer.
     @extend_schema(responses={200: TreeNodeSerializer(many=True)})
-    @action(detail=False, methods=["get"])
+    @action(detail=False, methods=["get"], pagination_class=None)
     def tree(self, request: Request) -> Response:
         return Response(images.image_tree(request.user))
 
@@ -119,4 +127,5 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             files = analysis.layer_files(image, layer, folder)
         except analysis.BadLayerPath as exc:
             return Response({"path": [str(exc)]}, status=status.HTTP_400_BAD_REQUEST)
-        return Response(files)
+        page = self.paginate_queryset(files)
+        return self.get_paginated_response(page)

@@ -12,6 +12,7 @@ from rest_framework.response import Response
 from builds.models import BuildNode
 from builds.services import builds as buildservice
 from builds.services import nodes
+from console.pagination import newest_first
 
 
 class BuildNodeSerializer(serializers.ModelSerializer):
@@ -39,7 +40,7 @@ class BuildNodeViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     permission_classes = [IsAdminUser]
 
     def get_queryset(self):
-        return nodes.nodes_for_listing()
+        return newest_first(nodes.nodes_for_listing())
 
     @extend_schema(request=None, responses={200: BuildNodeSerializer})
     @action(detail=True, methods=["post"])

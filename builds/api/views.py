@@ -24,6 +24,7 @@ from builds.services.checks import lint_source
 from builds.sources.context import plan_context
 from console.api import ErrorSerializer
 from console.jobs.logs import log_response, log_schema
+from console.pagination import newest_first
 
 BAD_REQUEST = OpenApiResponse(ErrorSerializer, description="The request is refused; `detail` says why.")
 
@@ -35,7 +36,7 @@ class RepositoryViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return Repository.objects.for_user(self.request.user)
+        return newest_first(Repository.objects.for_user(self.request.user))
 
     def perform_create(self, serializer: RepositorySerializer) -> None:
         serializer.instance = repositories.create_repository(self.request.user, **serializer.validated_data)
@@ -59,7 +60,8 @@ class RepositoryViewSet(viewsets.ModelViewSet):
     def sources(self, request: Request, pk: str | None = None) -> Response:
         repository = self.get_object()
         if request.method == "GET":
-            return Response(SourceSerializer(repository.sources.all(), many=True).data)
+            page = self.paginate_queryset(newest_first(repository.sources.all()))
+            return self.get_paginated_response(SourceSerializer(page, many=True).data)
         upload = SourceUploadSerializer(data=request.data)
         upload.is_valid(raise_exception=True)
         data = upload.validated_data
@@ -104,7 +106,8 @@ class SourceViewSet(mixins.RetrieveModelMixin, mixins.DestroyModelMixin, viewset
         ],
         responses={200: FindingSerializer(many=True), 400: BAD_REQUEST},
     )
-    @action(detail=True, methods=["get"])
+    # The findings of one Dockerfile, a few lines each: one answer, as the build form shows them.
+    @action(detail=True, methods=["get"], pagination_class=None)
     def lint(self, request: Request, pk: str | None = None) -> Response:
         source = self.get_object()
         query = ContextQuerySerializer(data=request.query_params)
@@ -124,7 +127,7 @@ class SourceImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, view
     filterset_class = SourceImportFilter
 
     def get_queryset(self):
-        return SourceImport.objects.for_user(self.request.user)
+        return newest_first(SourceImport.objects.for_user(self.request.user))
 
     @extend_schema(parameters=[OpenApiParameter("repository", int)])
     def list(self, request: Request, *args, **kwargs) -> Response:

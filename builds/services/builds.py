@@ -8,7 +8,7 @@ import logging
 import secrets as tokens
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, timedelta
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -19,7 +19,7 @@ from django.utils import timezone
 
 from builds import access, dockerfile
 from builds.constants import SECRET_MASK, BuilderChoice, NodeStatus
-from builds.models import Build, BuildNode, Dispatch, Source
+from builds.models import Build, BuildNode, BuildStep, Dispatch, Image, Source
 from builds.services.options import (
     OptionError,
     check_build_args,
@@ -204,6 +204,65 @@ def queue_position(build: Build) -> int | None:
     if not build.waiting:
         return None
     return Build.objects.waiting().filter(owner=build.owner_id, queued_at__lt=build.queued_at).count() + 1
+
+
+# -- the list's rows -------------------------------------------------------------------------------------------
+
+BUILD_ROW_FIELDS = ("id", "status", "source_id", "repository_id", "dockerfile", "path", "tags", "build_args",
+                    "secret_args", "labels", "target", "no_cache", "memory_limit", "cpu_shares", "cpuset_cpus",
+                    "timeout", "step_count", "image_id", "error", "failed_step", "last_good_layer", "worker",
+                    "node__name", "rebuild_of_id", "queued_at", "started_at", "finished_at", "secret_names",
+                    "requested_builder", "builder", "builder_reason", "owner_id", "task_id")
+STEP_ROW_FIELDS = ("build_id", "number", "instruction", "stage", "cached", "layer_id", "status", "started_at",
+                   "finished_at")
+
+
+def _timestamp(value) -> str | None:
+    # As DRF's DateTimeField writes it (UTC with a Z), so that the list and the detail agree.
+    return value.astimezone(UTC).isoformat().replace("+00:00", "Z") if value else None
+
+
+def build_rows(builds) -> list[dict]:
+    """The API's representation of many builds (the shape BuildSerializer gives one), in four queries and without
+    model instances or serializer fields: a page of fifty builds with their steps costs a few milliseconds."""
+    rows = list(builds.values(*BUILD_ROW_FIELDS))
+    ids = [row["id"] for row in rows]
+    steps: dict[int, list[dict]] = {pk: [] for pk in ids}
+    for step in BuildStep.objects.filter(build_id__in=ids).order_by("build_id", "number").values(*STEP_ROW_FIELDS):
+        finished, started = step.pop("finished_at"), step.pop("started_at")
+        step["duration_ms"] = int((finished - started).total_seconds() * 1000) if finished else None
+        steps[step.pop("build_id")].append(step)
+    # The image a build recorded last (Image's own order), as `build.images.all()[0]`.
+    images: dict[int, int] = {}
+    for build_id, image_pk in (Image.objects.filter(build_id__in=ids).order_by("build_id", "-recorded", "-id")
+                               .values_list("build_id", "pk")):
+        images.setdefault(build_id, image_pk)
+    positions = _queue_positions([row for row in rows if row["status"] == JobStatus.QUEUED
+                                  and row["task_id"] == Dispatch.WAITING])
+    for row in rows:
+        row.pop("owner_id"), row.pop("task_id")
+        row["source"], row["repository"] = row.pop("source_id"), row.pop("repository_id")
+        row["node"], row["rebuild_of"] = row.pop("node__name"), row.pop("rebuild_of_id")
+        row["steps"] = steps[row["id"]]
+        row["image"] = images.get(row["id"])
+        row["debug_command"] = (f"docker run --rm -ti {row['last_good_layer']} /bin/sh"
+                                if row["last_good_layer"] else "")
+        row["queue_position"] = positions.get(row["id"])
+        for name in ("queued_at", "started_at", "finished_at"):
+            row[name] = _timestamp(row[name])
+    return rows
+
+
+def _queue_positions(waiting_rows: list[dict]) -> dict[int, int]:
+    """queue_position for many waiting builds, in one query: their owners' waiting builds, counted in Python."""
+    if not waiting_rows:
+        return {}
+    queued: dict[int, list] = {}
+    for owner_id, queued_at in (Build.objects.waiting().filter(owner_id__in={row["owner_id"] for row in waiting_rows})
+                                .values_list("owner_id", "queued_at")):
+        queued.setdefault(owner_id, []).append(queued_at)
+    return {row["id"]: sum(1 for moment in queued.get(row["owner_id"], []) if moment < row["queued_at"]) + 1
+            for row in waiting_rows}
 
 
 def cancel_build(build: Build) -> bool:

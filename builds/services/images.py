@@ -201,7 +201,8 @@ def list_rows(images: ImageQuerySet) -> list[dict]:
     fields: the shape ImageSerializer gives one image, at a fraction of the cost for a thousand."""
     rows = list(images.values(*LIST_FIELDS))
     layers: dict[int, list[dict]] = {row["id"]: [] for row in rows}
-    for layer in (Layer.objects.filter(image__in=images.order_by().values("pk"))
+    # The ids themselves, not a subquery: the planner then reads the page's layers by their index.
+    for layer in (Layer.objects.filter(image_id__in=list(layers))
                   .order_by("image_id", "index").values_list(*LAYER_FIELDS)):
         image_pk, index, diff_id, created_by, size, empty_layer, created, build_step = layer
         layers[image_pk].append({"index": index, "diff_id": diff_id, "created_by": created_by, "size": size,

@@ -16,6 +16,7 @@ from builds.services.checks import check_source
 from builds.services.options import OptionError
 from console import jobs
 from console.errors import DomainError, run_form
+from console.listing import paginate
 
 
 def _get_source_for_user(request: HttpRequest, pk: int) -> Source:
@@ -29,8 +30,10 @@ def _get_build_for_user(request: HttpRequest, pk: int) -> Build:
 @login_required
 @require_GET
 def build_list(request: HttpRequest) -> HttpResponse:
-    builds = BuildFilter(request.GET, queryset=Build.objects.for_user(request.user).select_related("repository")).qs
-    return render(request, "builds/build_list.html", {"builds": builds[:200]})
+    found = Build.objects.for_user(request.user).select_related("repository")
+    listing = paginate(request, BuildFilter(request.GET, queryset=found), noun="build")
+    context = {"listing": listing, "builds": listing.page, "form": listing.form}
+    return render(request, "builds/build_list.html", context, status=listing.status)
 
 
 @login_required

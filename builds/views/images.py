@@ -1,4 +1,4 @@
-"""Browser pages for images: the list with its label filter, an image's page, the layer tree; analyse, sync,
+"""Browser pages for images: the list with its search and filters, an image's page, the layer tree; analyse, sync,
 tag and remove."""
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from builds.models import Image
 from builds.services import analysis, images
 from builds.services.options import OptionError
 from console.errors import DomainError
+from console.listing import paginate
 
 
 class ImageTagForm(forms.Form):
@@ -33,9 +34,9 @@ def _get_image_for_user(request: HttpRequest, pk: int) -> Image:
 def image_list(request: HttpRequest) -> HttpResponse:
     search = ImageFilterSet(request.GET)
     found = Image.objects.for_user(request.user).select_related("repository", "analysis")
-    found = search.filter_queryset(found) if search.is_valid() else found.none()
-    context = {"images": found[:500], "search": search.form, "labels": search.labels_given}
-    return render(request, "builds/image_list.html", context, status=200 if search.is_valid() else 400)
+    listing = paginate(request, search, found, noun="image")
+    context = {"listing": listing, "images": listing.page, "search": search.form, "labels": search.labels_given}
+    return render(request, "builds/image_list.html", context, status=listing.status)
 
 
 @login_required

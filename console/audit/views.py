@@ -1,22 +1,20 @@
 from __future__ import annotations
 
 from django.contrib.auth.decorators import login_required
-from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
 from django.views.decorators.http import require_GET
 
 from console.audit.filters import AuditEventFilter
 from console.audit.services import events_for
+from console.listing import PAGE_SIZE, paginate
 
-PAGE_SIZE = 50
+__all__ = ["PAGE_SIZE", "event_list"]
 
 
 @login_required
 @require_GET
 def event_list(request: HttpRequest) -> HttpResponse:
-    search = AuditEventFilter(request.GET, queryset=events_for(request.user))
-    action = search.form.cleaned_data["action"] if search.is_valid() else ""
-    # An unknown action lists every event, as before: the invalid field filters nothing.
-    page = Paginator(search.qs, PAGE_SIZE).get_page(request.GET.get("page"))
-    return render(request, "audit/event_list.html", {"form": search.form, "page": page, "action": action})
+    listing = paginate(request, AuditEventFilter(request.GET, queryset=events_for(request.user)), noun="event")
+    context = {"listing": listing, "form": listing.form, "page": listing.page}
+    return render(request, "audit/event_list.html", context, status=listing.status)

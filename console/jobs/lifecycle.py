@@ -142,6 +142,19 @@ def log_text(job: Job) -> str:
     )
 
 
+def log_texts(jobs: list[Job]) -> dict[int, str]:
+    """{job id: its whole log} for many jobs of one kind, in one query (a page of a list that shows logs)."""
+    from console.models import JobLogLine
+
+    if not jobs:
+        return {}
+    lines: dict[int, list[str]] = {job.pk: [] for job in jobs}
+    for job_id, text in (JobLogLine.objects.filter(job_type=type(jobs[0]).job_type(), job_id__in=list(lines))
+                         .order_by("job_id", "number").values_list("job_id", "text")):
+        lines[job_id].append(text)
+    return {job_id: "\n".join(texts) for job_id, texts in lines.items()}
+
+
 def finish(job: Job, status: str, error: str = "") -> bool:
     """End an active job in a final status; False when it had already ended (say, cancelled meanwhile)."""
     if status not in FINAL_STATUSES:

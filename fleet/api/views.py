@@ -9,8 +9,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from console.api import ErrorSerializer
+from console.api import CREATED_PARAMETERS, ErrorSerializer
+from console.constants import JobStatus
 from console.jobs.logs import log_response, log_schema
+from console.pagination import newest_first
 from fleet import services
 from fleet.api.serializers import (
     ContainerLogsSerializer,
@@ -39,7 +41,7 @@ class HostViewSet(viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return Host.objects.for_user(self.request.user)
+        return newest_first(Host.objects.for_user(self.request.user))
 
     def create(self, request: Request, *args, **kwargs) -> Response:
         serializer = self.get_serializer(data=request.data)
@@ -69,7 +71,8 @@ class HostViewSet(viewsets.ModelViewSet):
     def containers(self, request: Request, pk: str | None = None) -> Response:
         """The containers on the host, like `docker ps -a`: all of them on a host whose engine no other user has
         registered, else only those the console deployed for you."""
-        return Response(ContainerSerializer(services.list_containers(self.get_object(), request.user), many=True).data)
+        page = self.paginate_queryset(services.list_containers(self.get_object(), request.user))
+        return self.get_paginated_response(ContainerSerializer(page, many=True).data)
 
     @extend_schema(request=None, responses={200: ContainerSerializer, 204: None, **ERRORS})
     @action(detail=True, methods=["post"], url_path=rf"containers/(?P<cid>{CONTAINER_ID})/(?P<verb>{VERBS})")
@@ -102,10 +105,17 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
     filterset_class = DeploymentFilter
 
     def get_queryset(self):
-        return Deployment.objects.for_user(self.request.user).prefetch_related("targets")
+        return newest_first(Deployment.objects.for_user(self.request.user).prefetch_related("targets"))
 
     @extend_schema(
-        parameters=[OpenApiParameter("name", str, description="Only the deployments of this app.")],
+        parameters=[
+            OpenApiParameter("q", str, description="Part of the app's name or of the image asked for."),
+            OpenApiParameter("name", str, description="Only the deployments of this app."),
+            OpenApiParameter("status", str, enum=JobStatus.values),
+            OpenApiParameter("host", str, description="Only those that went to the host of this name."),
+            *CREATED_PARAMETERS,
+        ],
+        responses={200: DeploymentSerializer(many=True), 400: ERRORS[400]},
     )
     def list(self, request: Request, *args, **kwargs) -> Response:
         return super().list(request, *args, **kwargs)

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
+import time
 from concurrent.futures import ThreadPoolExecutor, wait
 from datetime import timedelta
 from typing import Any
 
-from django.db import connections
+from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from builds import access
@@ -45,8 +47,59 @@ log = logging.getLogger(__name__)
 REFUSED_RE = re.compile(r"unauthorized|authentication required|denied", re.IGNORECASE)
 
 
+# How long a target's log line may wait to be written with the lines that follow it (from any host's thread).
+LOG_FLUSH_SECONDS = 0.5
+
+
 class TargetFailed(Exception):
     """A target could not be deployed; the message says why, for the user."""
+
+
+class DeploymentLog:
+    """The log lines of a deployment's target threads, written together: one transaction at most every
+    LOG_FLUSH_SECONDS (and when a line must be on record before the next step) instead of one per line from
+    each host's thread. One writer at a time per deployment, so its threads never race each other for the
+    database's write lock (SQLite's is one for the whole file), and each host's lines keep their order.
+
+    A periodic flush that fails (the database stayed locked past its busy timeout) keeps the lines for the next
+    one instead of failing the target; `flush()` at the end, and a durable `add`, raise."""
+
+    def __init__(self, deployment: Deployment) -> None:
+        self.deployment = deployment
+        self.pending: list[str] = []
+        self.pending_lock = threading.Lock()
+        self.writing = threading.Lock()
+        self.last_flush = time.monotonic()
+
+    def add(self, line: str, *, durable: bool = False) -> None:
+        with self.pending_lock:
+            self.pending.append(line)
+        if durable:
+            self.flush()
+        elif time.monotonic() - self.last_flush >= LOG_FLUSH_SECONDS:
+            self.flush(strict=False)
+
+    def flush(self, strict: bool = True) -> None:
+        with self.writing:
+            with self.pending_lock:
+                lines, self.pending = self.pending, []
+            if not lines:
+                return
+            try:
+                jobs.append_log(self.deployment, lines)
+            except DatabaseError:
+                with self.pending_lock:
+                    self.pending[:0] = lines
+                if strict:
+                    raise
+                log.warning("Deployment #%s: %d log line(s) wait for the next flush", self.deployment.pk,
+                            len(lines), exc_info=True)
+                return
+            self.last_flush = time.monotonic()
+
+
+# The log of each deployment this process is running, by id: where its target threads' lines go.
+_running_logs: dict[int, DeploymentLog] = {}
 
 
 class DeploymentRunner(jobs.JobRunner):
@@ -57,20 +110,32 @@ class DeploymentRunner(jobs.JobRunner):
     def work(self, deployment: Deployment) -> tuple[str, str]:
         targets = list(deployment.targets.values_list("pk", flat=True))
         jobs.append_log(deployment, [f"Deploying {deployment.image} as {deployment.name} to {len(targets)} host(s)"])
-        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TARGETS, max(1, len(targets)))) as pool:
-            futures = [pool.submit(_run_target_in_thread, deployment.pk, pk) for pk in targets]
-            # A heartbeat while targets run (a pull can be silent for minutes): the reaper tells a slow deployment
-            # from one whose worker died.
-            while wait(futures, timeout=DEPLOY_HEARTBEAT_SECONDS).not_done:
-                jobs.heartbeat(deployment)
-            for future in futures:
-                future.result()
+        target_log = _running_logs[deployment.pk] = DeploymentLog(deployment)
+        try:
+            self._run_targets(deployment, targets, target_log)
+        finally:
+            del _running_logs[deployment.pk]
         finished = list(deployment.targets.all())
         failed = [target for target in finished if target.status != JobStatus.SUCCEEDED]
         if failed:
             summary = "; ".join(f"{target.host_name}: {target.error}" for target in failed)
             return JobStatus.FAILED, f"{len(failed)} of {len(finished)} host(s) failed: {summary}"
         return JobStatus.SUCCEEDED, ""
+
+    def _run_targets(self, deployment: Deployment, targets: list[int], target_log: DeploymentLog) -> None:
+        with ThreadPoolExecutor(max_workers=min(MAX_PARALLEL_TARGETS, max(1, len(targets)))) as pool:
+            futures = [pool.submit(_run_target_in_thread, deployment.pk, pk) for pk in targets]
+            # A heartbeat while targets run (a pull can be silent for minutes): the reaper tells a slow deployment
+            # from one whose worker died. The lines of a host that went quiet are written meanwhile.
+            last_beat = time.monotonic()
+            while wait(futures, timeout=min(LOG_FLUSH_SECONDS, DEPLOY_HEARTBEAT_SECONDS)).not_done:
+                target_log.flush(strict=False)
+                if time.monotonic() - last_beat >= DEPLOY_HEARTBEAT_SECONDS:
+                    jobs.heartbeat(deployment)
+                    last_beat = time.monotonic()
+            target_log.flush()
+            for future in futures:
+                future.result()
 
     def unexpected(self, deployment: Deployment, exc: Exception) -> str:
         return f"The deployment stopped unexpectedly: {exc}"
@@ -162,11 +227,24 @@ def _update_target(target: DeploymentTarget, **fields: Any) -> None:
 
 
 def run_target(deployment: Deployment, target: DeploymentTarget) -> None:
-    """Deploy to one host; a failure ends this target only, with the reason in its `error`."""
+    """Deploy to one host; a failure ends this target only, with the reason in its `error`. Its log lines go to
+    the log its deployment's runner shares among the targets and flushes; alone, to one flushed at the end."""
+    target_log = _running_logs.get(deployment.pk)
+    own_log = target_log is None
+    if target_log is None:
+        target_log = DeploymentLog(deployment)
 
-    def say(line: str) -> None:
-        jobs.append_log(deployment, [f"[{target.host_name}] {line}"])
+    def say(line: str, durable: bool = False) -> None:
+        target_log.add(f"[{target.host_name}] {line}", durable=durable)
 
+    try:
+        _run_target(deployment, target, say)
+    finally:
+        if own_log:
+            target_log.flush()
+
+
+def _run_target(deployment: Deployment, target: DeploymentTarget, say) -> None:
     _update_target(target, status=JobStatus.RUNNING, started_at=timezone.now(), step="connecting")
     try:
         if target.host is None:
@@ -291,7 +369,8 @@ def _replace_container(
     try:
         if deployment.ports and serving:
             names = ", ".join(container["name"] for container in serving)
-            say(STOPPING_FOR_PORTS.format(names=names))
+            # On record before they stop: the reaper of a lost worker starts again the ones this line names.
+            say(STOPPING_FOR_PORTS.format(names=names), durable=True)
             for container in serving:
                 engine_containers.act_on_container(engine, container["id"], "stop")
         _update_target(target, step="starting")

@@ -60,7 +60,9 @@ class TransferSerializer(serializers.ModelSerializer):
     log = serializers.SerializerMethodField()
 
     def get_log(self, job) -> str:
-        return jobs.log_text(job)
+        # A list's page reads its jobs' logs in one query (TransferViewSet.list) and passes them here.
+        logs = self.context.get("logs")
+        return logs[job.pk] if logs is not None and job.pk in logs else jobs.log_text(job)
 
 
 class PushSerializer(TransferSerializer):

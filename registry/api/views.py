@@ -7,8 +7,10 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from console import jobs
 from console.api import ErrorSerializer
 from console.jobs.logs import log_response, log_schema
+from console.pagination import newest_first
 from registry import services
 from registry.api.serializers import (
     PublicSerializer,
@@ -40,7 +42,7 @@ class RegistryAccountViewSet(
 
     def get_queryset(self):
         if self.action == "list":
-            return services.accounts_for(self.request.user)
+            return newest_first(services.accounts_for(self.request.user))
         return RegistryAccount.objects.for_user(self.request.user)
 
     def perform_create(self, serializer) -> None:
@@ -102,10 +104,15 @@ class _TransferViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewset
     request_serializer: type
 
     def get_queryset(self):
-        return self.model.objects.for_user(self.request.user).select_related("registry")
+        return newest_first(self.model.objects.for_user(self.request.user).select_related("registry"))
 
     def trigger(self, user, data: dict):
         raise NotImplementedError
+
+    def list(self, request: Request, *args, **kwargs) -> Response:
+        page = self.paginate_queryset(self.filter_queryset(self.get_queryset()))
+        context = {**self.get_serializer_context(), "logs": jobs.log_texts(page)}
+        return self.get_paginated_response(self.get_serializer_class()(page, many=True, context=context).data)
 
     def create(self, request: Request) -> Response:
         serializer = self.request_serializer(data=request.data, context={"request": request})

@@ -101,8 +101,8 @@ def test_the_list_runs_the_same_few_queries_for_many_builds(owner_api, source, o
         Image.objects.create(owner=owner, image_id=f"sha256:{n:064x}", build=build)
     with django_assert_max_num_queries(8):
         response = owner_api.get(URL)
-    assert len(response.json()) == 30
-    assert all(item["image"] for item in response.json())
+    assert len(response.json()["results"]) == 30
+    assert all(item["image"] for item in response.json()["results"])
 
 
 def test_a_secret_arg_the_dockerfile_reads_as_an_arg_is_refused_and_its_value_not_echoed(owner_api, repository):
@@ -126,3 +126,29 @@ def test_the_builder_is_chosen_when_the_build_is_queued_and_secrets_are_never_an
     assert "s3cret-value" not in secret.content.decode() and "secrets" not in body
     rebuilt = Build.objects.get(pk=body["id"])
     assert rebuilt.secrets and "s3cret-value" in rebuilt.secrets  # decrypted by the field, for the worker only
+
+
+def test_the_list_writes_each_build_as_the_detail_does(owner_api, source, owner):
+    from datetime import timedelta
+
+    from builds.models import BuildNode, BuildStep, Image
+    from console.constants import JobStatus
+
+    node = BuildNode.objects.create(name="n1", engine_url="tcp://10.0.0.9:2375", queue="builds.n1")
+    done = Build.objects.create(owner=owner, repository=source.repository, source=source, status="failed",
+                                tags=["app:1"], build_args={"A": "1", "T": "****"}, secret_args=["T"], node=node,
+                                last_good_layer="sha256:" + "c" * 64, failed_step=2, labels={"k": "v"})
+    BuildStep.objects.create(build=done, number=1, instruction="FROM busybox:1.35.0", started_at=done.queued_at,
+                             finished_at=done.queued_at + timedelta(milliseconds=1500), cached=True)
+    BuildStep.objects.create(build=done, number=2, instruction="RUN false", started_at=done.queued_at,
+                             stage="build")
+    Image.objects.create(owner=owner, image_id="sha256:" + "d" * 64, build=done)
+    newer = Image.objects.create(owner=owner, image_id="sha256:" + "e" * 64, build=done)
+    # Two waiting builds: the second is second in its owner's queue.
+    waiting = [Build.objects.create(owner=owner, repository=source.repository, source=source,
+                                    status=JobStatus.QUEUED) for _ in range(2)]
+    listed = {row["id"]: row for row in owner_api.get(URL).json()["results"]}
+    for build in (done, *waiting):
+        assert listed[build.pk] == owner_api.get(f"{URL}{build.pk}/").json()
+    assert listed[done.pk]["image"] == newer.pk and listed[done.pk]["node"] == "n1"
+    assert [listed[build.pk]["queue_position"] for build in waiting] == [1, 2]

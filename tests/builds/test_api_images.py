@@ -38,7 +38,7 @@ def test_it_shows_an_image_with_its_config_and_layers(owner_api, owner):
     assert body["analysis_status"] == "none"
     assert body["wasted_bytes"] is None and body["efficiency"] is None and body["files_size"] is None
     # The list writes each image as the detail does.
-    assert owner_api.get(URL).json() == [body]
+    assert owner_api.get(URL).json()["results"] == [body]
 
 
 def test_it_lists_only_the_callers_images_newest_first(owner_api, owner, outsider):
@@ -47,8 +47,9 @@ def test_it_lists_only_the_callers_images_newest_first(owner_api, owner, outside
 
     body = owner_api.get(URL).json()
 
-    assert [item["id"] for item in body] == [second.pk, first.pk]
-    assert all(len(item["layers"]) == 1 for item in body)
+    assert body["count"] == 2
+    assert [item["id"] for item in body["results"]] == [second.pk, first.pk]
+    assert all(len(item["layers"]) == 1 for item in body["results"])
 
 
 @pytest.mark.parametrize(("query", "expected"), [
@@ -75,7 +76,7 @@ def test_filters_combine(owner_api, owner, query, expected):
     response = owner_api.get(f"{URL}?{query}")
 
     assert response.status_code == 200
-    assert {item["tags"][0].rsplit("/", 1)[-1].split(":")[0] for item in response.json()} == expected
+    assert {item["tags"][0].rsplit("/", 1)[-1].split(":")[0] for item in response.json()["results"]} == expected
 
 
 def test_it_filters_by_repository(owner_api, owner, outsider):
@@ -84,8 +85,8 @@ def test_it_filters_by_repository(owner_api, owner, outsider):
     image = make_image(owner, "in-repo", repository=mine)
     make_image(owner, "elsewhere")
 
-    assert [item["id"] for item in owner_api.get(f"{URL}?repository={mine.pk}").json()] == [image.pk]
-    assert owner_api.get(f"{URL}?repository={theirs.pk}").json() == []
+    assert [item["id"] for item in owner_api.get(f"{URL}?repository={mine.pk}").json()["results"]] == [image.pk]
+    assert owner_api.get(f"{URL}?repository={theirs.pk}").json()["results"] == []
 
 
 @pytest.mark.parametrize(("query", "field"), [
@@ -106,11 +107,12 @@ def test_the_list_runs_the_same_number_of_queries_for_3_or_60_images(owner_api, 
     for number in range(3):
         make_image(owner, f"few-{number}", ["a", f"b{number}"])
     with CaptureQueriesContext(connection) as few:
-        assert len(owner_api.get(URL).json()) == 3
+        assert len(owner_api.get(URL).json()["results"]) == 3
     for number in range(57):
         make_image(owner, f"many-{number}", ["a", f"c{number}"], labels={"n": str(number)})
+    # One page holding all 57 (more than the default 50): the count, the page's ids, its rows, their layers.
     with CaptureQueriesContext(connection) as many:
-        assert len(owner_api.get(f"{URL}?label=n").json()) == 57
+        assert len(owner_api.get(f"{URL}?label=n&page_size=100").json()["results"]) == 57
 
     assert len(many) == len(few) <= 4
 

@@ -10,7 +10,9 @@ def test_it_creates_and_lists_repositories(owner_api, owner, outsider):
     assert response.status_code == 201
     assert set(response.json()) == {"id", "name", "description", "created"}
     Repository.objects.create(owner=outsider, name="theirs")
-    assert [r["name"] for r in owner_api.get(URL).json()] == ["my-app"]
+    assert owner_api.post(URL, {"name": "z-later"}, format="json").status_code == 201
+    # Newest first, not by name.
+    assert [r["name"] for r in owner_api.get(URL).json()["results"]] == ["z-later", "my-app"]
 
 
 def test_names_are_unique_per_owner(owner_api, owner, outsider):

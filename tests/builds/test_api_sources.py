@@ -91,9 +91,11 @@ def test_an_outsider_cannot_upload_into_a_repository(api_client, outsider, repos
     assert not Source.objects.exists()
 
 
-def test_it_lists_the_sources_of_a_repository(owner_api, repository, hello_source):
+def test_it_lists_the_sources_of_a_repository_newest_first(owner_api, repository, hello_source):
+    later = upload(owner_api, repository, tar_bytes(HELLO_TREE)).json()
     response = owner_api.get(url(repository))
-    assert [s["id"] for s in response.json()] == [hello_source.pk]
+    assert response.json()["count"] == 2
+    assert [s["id"] for s in response.json()["results"]] == [later["id"], hello_source.pk]
 
 
 def test_sources_are_read_and_deleted_by_their_owner_only(owner_api, api_client, outsider, hello_source):

@@ -125,3 +125,30 @@ def test_the_source_lint_endpoint(owner_api, api_client, outsider, source):
     assert owner_api.get(f"/api/v1/sources/{source.pk}/lint/?dockerfile=Nope").status_code == 400
     api_client.force_authenticate(outsider)
     assert api_client.get(f"/api/v1/sources/{source.pk}/lint/").status_code == 404
+
+
+def test_the_list_searches_filters_counts_and_pages(owner_client, owner):
+    from tests.console.test_list_pages_queries import make_builds, make_repository, make_source
+
+    shop = make_source(make_repository(owner, "shop"))
+    make_builds(owner, 55, shop, name="shop", status="failed")
+    make_builds(owner, 3, shop, name="shop", status="succeeded", start=55)
+    response = owner_client.get(reverse("builds:build-list"), {"q": "shop", "status": "failed"})
+    body = response.content.decode()
+    assert "55 builds match the filters" in body
+    assert len(response.context["builds"]) == 50
+    assert 'href="?q=shop&amp;status=failed&amp;page=2"' in body
+    assert 'option value="failed" selected' in body
+    second = owner_client.get(reverse("builds:build-list"), {"q": "shop", "status": "failed", "page": "2"})
+    assert {build.status for build in second.context["builds"]} == {"failed"}
+    assert len(second.context["builds"]) == 5
+
+
+def test_the_list_says_what_to_do_when_empty_and_refuses_a_bad_status(owner_client, owner):
+    empty = owner_client.get(reverse("builds:build-list")).content.decode()
+    assert "No builds yet" in empty and f'href="{reverse("builds:repository-list")}"' in empty
+    bad = owner_client.get(reverse("builds:build-list"), {"status": "nonsense"})
+    assert bad.status_code == 400
+    assert "is not one of" in bad.content.decode()
+    none = owner_client.get(reverse("builds:build-list"), {"q": "nothing-like-it"}).content.decode()
+    assert "No builds match these filters" in none and "clear the filters" in none

@@ -135,7 +135,7 @@ def test_it_spreads_builds_over_both_nodes_and_sends_a_repeat_to_its_cache(farm_
 
 
 def test_it_lists_nodes_for_staff_and_drains_one(farm_nodes, staff_api, owner_api, owner):
-    listed = staff_api.get("/api/v1/build-nodes/").json()
+    listed = staff_api.get("/api/v1/build-nodes/").json()["results"]
     mine = [node for node in listed if node["name"] in farm_nodes]
     assert len(mine) == 2
     for node in mine:

@@ -122,15 +122,15 @@ def test_per_layer_files_and_wasted_bytes_are_the_hand_computed_ones(owner_api, 
     for layer, expected in zip(with_files[1:], EXPECTED_CHANGES, strict=True):
         files = owner_api.get(f"{URL}{image.pk}/layers/{layer['index']}/files/")
         assert files.status_code == 200
-        assert files.json() == expected, layer["created_by"]
+        assert files.json()["results"] == expected, layer["created_by"]
     opaque = with_files[9]["index"]
-    assert owner_api.get(f"{URL}{image.pk}/layers/{opaque}/files/?path=/data/opq/").json() == [
+    assert owner_api.get(f"{URL}{image.pk}/layers/{opaque}/files/?path=/data/opq/").json()["results"] == [
         {"path": "data/opq/x", "change": "removed", "type": "file", "size": 4},
         {"path": "data/opq/y", "change": "removed", "type": "file", "size": 5},
         {"path": "data/opq/z", "change": "added", "type": "file", "size": 3},
     ]
     empty = next(layer["index"] for layer in body["layers"] if layer["empty_layer"])
-    assert owner_api.get(f"{URL}{image.pk}/layers/{empty}/files/").json() == []
+    assert owner_api.get(f"{URL}{image.pk}/layers/{empty}/files/").json()["results"] == []
     # Asked again once done: the result, at once, and no new run.
     again = owner_api.post(f"{URL}{image.pk}/analyse/")
     assert again.status_code == 200 and again.json()["wasted_bytes"] == EXPECTED_WASTED

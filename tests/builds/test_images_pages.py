@@ -25,7 +25,7 @@ def test_the_list_filters_by_label_like_the_api(owner_client, owner_api, images)
     assert "web:1" in body and "api:1" not in body and "theirs:1" not in body
     assert 'value="team=web"' in body
     api = owner_api.get("/api/v1/images/?label=team=web").json()
-    assert [item["id"] for item in api] == [images["web"].pk]
+    assert [item["id"] for item in api["results"]] == [images["web"].pk]
 
 
 def test_the_list_shows_everything_without_a_filter_and_a_bad_filter_is_a_form_error(owner_client, images):
@@ -115,3 +115,35 @@ def test_the_tree_page_nests_images_under_shared_layers(owner_client, owner):
     assert body.index("child:1") < body.rindex("</details>")
     # Two nodes: base + p (no image ends at the base alone, so they are one run), then c.
     assert body.count("<details open>") == 2
+
+
+def test_the_empty_list_says_how_to_get_images_and_a_fruitless_search_how_to_clear_it(owner_client, owner):
+    empty = owner_client.get("/images/").content.decode()
+    assert "No images yet" in empty and 'href="/repositories/"' in empty and 'href="/pulls/new/"' in empty
+    assert "0 images" in empty
+    make_image(owner, "web", ["a"])
+    none = owner_client.get("/images/", {"q": "nothing-like-it"}).content.decode()
+    assert "No images match these filters" in none and 'href="/images/"' in none
+
+
+def test_the_search_counts_and_the_pager_keeps_every_filter(owner_client, owner):
+    from tests.console.test_list_pages_queries import make_images
+
+    make_images(owner, 60, name="web", labels={"team": "web", "tier": "front"})
+    make_images(owner, 5, name="api", labels={"team": "api"}, start=60)
+    response = owner_client.get("/images/", {"q": "front", "label": ["team=web", "tier"]})
+    body = response.content.decode()
+    assert response.status_code == 200
+    assert "60 images match the filters" in body
+    assert len(response.context["images"]) == 50
+    assert 'href="?q=front&amp;label=team%3Dweb&amp;label=tier&amp;page=2"' in body
+    second = owner_client.get("/images/", {"q": "front", "label": ["team=web", "tier"], "page": "2"})
+    assert [image.tags for image in second.context["images"]][-1] == ["web:0"]
+    assert 'value="front"' in second.content.decode()
+
+
+def test_a_bad_date_is_a_form_error_on_the_page(owner_client, images):
+    response = owner_client.get("/images/", {"created_after": "yesterday"})
+    assert response.status_code == 400
+    assert "Enter a valid date/time" in response.content.decode()
+    assert list(response.context["images"]) == []

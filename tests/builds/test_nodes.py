@@ -223,7 +223,7 @@ def test_staff_list_nodes_with_their_running_builds(staff_api, owner, repository
     source = source_from(repository, {"Dockerfile": f"FROM {BASE}\n"})
     Build.objects.create(owner=owner, repository=repository, source=source, node=node, status=JobStatus.RUNNING)
     Build.objects.create(owner=owner, repository=repository, source=source, node=node, task_id="t")
-    body = staff_api.get(URL).json()
+    body = staff_api.get(URL).json()["results"]
     assert body == [{
         "id": node.pk, "name": "n1", "engine_url": "tcp://n1:2375", "queue": "builds.n1", "worker": "",
         "status": "up", "drained": False, "available": True, "capacity": 2, "running_builds": 1,
@@ -231,6 +231,12 @@ def test_staff_list_nodes_with_their_running_builds(staff_api, owner, repository
         "base_images": [BASE], "registered_at": body[0]["registered_at"], "heartbeat_at": body[0]["heartbeat_at"],
     }]
     assert staff_api.get(f"{URL}{node.pk}/").json()["name"] == "n1"
+
+
+def test_the_node_list_is_newest_first_not_by_name(staff_api):
+    make_node("alpha")
+    make_node("zeta")
+    assert [item["name"] for item in staff_api.get(URL).json()["results"]] == ["zeta", "alpha"]
 
 
 def test_only_staff_see_nodes(owner_api, api_client, db):

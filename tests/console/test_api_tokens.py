@@ -11,8 +11,8 @@ def test_it_lists_the_callers_tokens_only(owner_api, owner, outsider):
     create_access_token(outsider, "theirs")
     response = owner_api.get(URL)
     assert response.status_code == 200
-    assert [token["name"] for token in response.json()] == ["mine"]
-    assert set(response.json()[0]) == {"id", "name", "prefix", "created", "last_used"}
+    assert [token["name"] for token in response.json()["results"]] == ["mine"]
+    assert set(response.json()["results"][0]) == {"id", "name", "prefix", "created", "last_used"}
 
 
 def test_a_revoked_token_no_longer_authenticates(api_client, owner):

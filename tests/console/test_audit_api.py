@@ -1,4 +1,5 @@
-"""GET /api/v1/audit/: the same rules as the page, with limit/offset pagination and a 400 for a bad filter."""
+"""GET /api/v1/audit/: the same rules as the page, in pages like every list (and still with limit/offset, as
+before pages came) and a 400 for a bad filter."""
 
 from __future__ import annotations
 
@@ -25,6 +26,15 @@ def test_it_lists_the_callers_events_newest_first_in_pages(owner_api, owner, out
     assert set(event) == {"id", "created", "actor", "action", "target", "detail", "address"}
     assert event["actor"] == "alice" and event["action"] == "source_added"
     assert event["detail"] == {"repository": "hello"}
+
+
+def test_it_pages_like_every_other_list(owner_api, owner):
+    for number in range(5):
+        record(owner, Action.SOURCE_ADDED, target=f"source {number}")
+    body = owner_api.get(URL, {"page": 2, "page_size": 2}).json()
+    assert body["count"] == 5
+    assert [event["target"]["label"] for event in body["results"]] == ["source 2", "source 1"]
+    assert "page=3" in body["next"] and "page_size=2" in body["next"] and body["previous"]
 
 
 def test_it_filters_by_action(owner_api, owner):
@@ -67,5 +77,6 @@ def test_it_is_read_only(owner_api):
 def test_the_schema_describes_it(api_client, db):
     schema = api_client.get("/api/schema/", {"format": "json"}).json()
     operation = schema["paths"][URL]["get"]
-    assert {parameter["name"] for parameter in operation["parameters"]} >= {"action", "limit", "offset"}
+    assert {parameter["name"] for parameter in operation["parameters"]} >= {"action", "limit", "offset", "page",
+                                                                          "page_size"}
     assert "400" in operation["responses"]

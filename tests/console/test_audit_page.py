@@ -40,15 +40,17 @@ def test_staff_see_every_accounts_events(client, owner, outsider):
     assert {event.actor_name for event in response.context["page"]} == {"alice", "mallory"}
 
 
-def test_it_filters_by_action_and_ignores_an_unknown_one(owner_client, owner):
+def test_it_filters_by_action_and_an_unknown_one_is_a_form_error(owner_client, owner):
     record(owner, Action.SIGNIN)
     record(owner, Action.SIGNOUT)
     filtered = owner_client.get(reverse("audit:event-list"), {"action": "signout"})
     assert [event.action for event in filtered.context["page"]] == ["signout"]
+    # As the API answers it: a 400 naming the field, and no rows that would look filtered but are not.
     unknown = owner_client.get(reverse("audit:event-list"), {"action": "nonsense"})
-    assert unknown.status_code == 200
-    assert len(unknown.context["page"]) == 2
+    assert unknown.status_code == 400
+    assert len(unknown.context["page"]) == 0
     assert unknown.context["form"].errors["action"]
+    assert "Select a valid choice" in unknown.content.decode()
 
 
 def test_it_pages_through_many_events(owner_client, owner):
@@ -73,3 +75,17 @@ def test_it_refuses_a_post(owner_client):
 
 def test_the_navigation_links_to_it(owner_client):
     assert f'href="{reverse("audit:event-list")}"' in owner_client.get(reverse("accounts:token-list")).content.decode()
+
+
+def test_the_pager_keeps_the_filters_and_the_search_finds_objects(owner_client, owner):
+    for number in range(PAGE_SIZE + 2):
+        record(owner, Action.TOKEN_CREATED, target=f"ci-{number}")
+    record(owner, Action.SIGNIN)
+    first = owner_client.get(reverse("audit:event-list"), {"action": "token_created", "q": "ci-"})
+    body = first.content.decode()
+    assert f"{PAGE_SIZE + 2} events match the filters" in body
+    assert 'href="?action=token_created&amp;q=ci-&amp;page=2"' in body
+    one = owner_client.get(reverse("audit:event-list"), {"q": "CI-7"})
+    assert [event.target_label for event in one.context["page"]] == ["ci-7"]
+    none = owner_client.get(reverse("audit:event-list"), {"q": "nothing-like-it"}).content.decode()
+    assert "No events match these filters" in none

@@ -68,7 +68,7 @@ def test_the_api_gets_a_503_json_answer_with_a_session_or_a_token(owner_client, 
         assert answer.json() == {"detail": MESSAGE}
     assert owner_client.get("/api/v1/builds/").status_code == 200
     # The refused post wrote nothing.
-    assert owner_client.get("/api/v1/repositories/").json() == []
+    assert owner_client.get("/api/v1/repositories/").json()["results"] == []
 
 
 def test_an_anonymous_visitor_gets_the_503_page_too(client):

@@ -87,7 +87,7 @@ def test_rollback_needs_an_earlier_release(owner_api, owner, two_hosts, images, 
 def test_outsiders_see_nothing(api_client, outsider, owner, two_hosts, images, queued):
     mine = Deployment.objects.create(owner=owner, name="hello", image=HELLO, status=JobStatus.SUCCEEDED)
     api_client.force_authenticate(outsider)
-    assert api_client.get("/api/v1/deployments/").json() == []
+    assert api_client.get("/api/v1/deployments/").json()["results"] == []
     assert api_client.get(f"/api/v1/deployments/{mine.pk}/").status_code == 404
     assert api_client.post(f"/api/v1/deployments/{mine.pk}/rollback/").status_code == 404
     answer = api_client.post("/api/v1/deployments/", request(selector="", hosts=[two_hosts[0].pk]), format="json")

@@ -97,7 +97,7 @@ def test_it_deploys_to_every_host_at_once_redeploys_and_rolls_back(owner_api, ow
         log = owner_api.get(f"/api/v1/deployments/{third['id']}/log/").json()
         assert any("already has image" in line for line in log["lines"])
         history = owner_api.get("/api/v1/deployments/?name=hello").json()
-        assert [item["id"] for item in history] == [third["id"], second["id"], first["id"]]
+        assert [item["id"] for item in history["results"]] == [third["id"], second["id"], first["id"]]
     finally:
         remove_app(fleet, "hello")
 

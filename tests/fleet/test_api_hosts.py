@@ -88,10 +88,18 @@ def test_it_deletes_a_host(owner_api, owner):
     assert not Host.objects.exists()
 
 
+def test_the_list_is_newest_first_not_by_name(owner_api, owner):
+    Host.objects.create(owner=owner, name="alpha", url="tcp://10.0.0.1:2375")
+    Host.objects.create(owner=owner, name="zeta", url="tcp://10.0.0.2:2375")
+    body = owner_api.get("/api/v1/hosts/").json()
+    assert body["count"] == 2
+    assert [item["name"] for item in body["results"]] == ["zeta", "alpha"]
+
+
 def test_outsiders_get_404(api_client, outsider, owner):
     host = Host.objects.create(owner=owner, name="one", url="tcp://10.0.0.1:2375")
     api_client.force_authenticate(outsider)
-    assert api_client.get("/api/v1/hosts/").json() == []
+    assert api_client.get("/api/v1/hosts/").json()["results"] == []
     for method, path in (("get", ""), ("patch", ""), ("delete", ""), ("post", "check/"), ("get", "containers/")):
         assert getattr(api_client, method)(f"/api/v1/hosts/{host.pk}/{path}").status_code == 404
     assert Host.objects.filter(pk=host.pk).exists()

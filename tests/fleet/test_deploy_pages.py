@@ -75,3 +75,20 @@ def test_outsiders_and_wrong_methods(client, outsider, owner, owner_client):
     assert client.get(f"/deployments/{mine.pk}/").status_code == 404
     assert client.post(f"/deployments/{mine.pk}/rollback/").status_code == 404
     assert "hello" not in client.get("/deployments/").content.decode()
+
+
+def test_the_list_filters_by_host_and_search_and_says_what_to_do_when_empty(owner_client, owner):
+    from tests.console.test_list_pages_queries import make_deployments
+
+    empty = owner_client.get("/deployments/").content.decode()
+    assert "Nothing deployed yet" in empty and 'href="/hosts/"' in empty and 'href="/deployments/new/"' in empty
+    make_deployments(owner, 3, name="web", hosts=("h1",))
+    make_deployments(owner, 2, name="api", hosts=("h2",))
+    response = owner_client.get("/deployments/", {"host": "h2"})
+    assert "2 deployments match the filters" in response.content.decode()
+    assert {deployment.name for deployment in response.context["deployments"]} == {"api-0", "api-1"}
+    searched = owner_client.get("/deployments/", {"q": "WEB"})
+    assert len(searched.context["deployments"]) == 3
+    none = owner_client.get("/deployments/", {"q": "nothing-like-it"}).content.decode()
+    assert "No deployments match these filters" in none
+    assert owner_client.get("/deployments/", {"status": "done"}).status_code == 400

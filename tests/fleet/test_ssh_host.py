@@ -7,6 +7,7 @@ import pytest
 
 from builds import access
 from console.engine import Engine, SSHMaterial
+from console.pagination import MAX_PAGE_SIZE
 from fleet.models import Host
 from tests.fixtures.fleet import ssh_key_pair, ssh_server, wait_final  # noqa: F401  (the module's sshd)
 from tests.fixtures.worker import routed_to, running_worker
@@ -57,8 +58,8 @@ def test_it_registers_checks_deploys_to_and_lists_an_ssh_host(owner_api, owner, 
         assert target["url"] == f"http://{ssh_server.address}:8484/"
         assert http_get(target["url"]) == "Hello ssh. Wish you were here.\n"
 
-        listed = owner_api.get(f"/api/v1/hosts/{body['id']}/containers/").json()
-        (container,) = [item for item in listed if item["labels"].get("console.deployment.name") == "sshapp"]
+        listed = owner_api.get(f"/api/v1/hosts/{body['id']}/containers/", {"page_size": MAX_PAGE_SIZE}).json()
+        (container,) = [item for item in listed["results"] if item["labels"].get("console.deployment.name") == "sshapp"]
         assert container["id"] == target["container_id"] and container["state"] == "running"
         assert container["labels"]["console.deployment.owner"] == str(owner.pk)
     finally:

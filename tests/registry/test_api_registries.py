@@ -43,7 +43,7 @@ def test_the_list_holds_the_console_registry_and_no_secret(owner_api, owner, set
     create(owner_api)
     response = owner_api.get(URL)
     assert response.status_code == 200
-    kinds = {item["kind"]: item for item in response.json()}
+    kinds = {item["kind"]: item for item in response.json()["results"]}
     assert set(kinds) == {"dockerhub", "console"}
     assert kinds["console"]["url"] == settings.REGISTRY_ADDRESS
     assert kinds["console"]["username"] == "alice"
@@ -75,7 +75,7 @@ def test_it_deletes_an_account(owner_api):
 
 
 def test_the_console_account_cannot_be_changed_or_deleted(owner_api, owner):
-    console_id = next(item["id"] for item in owner_api.get(URL).json() if item["kind"] == "console")
+    console_id = next(item["id"] for item in owner_api.get(URL).json()["results"] if item["kind"] == "console")
     assert owner_api.patch(f"{URL}{console_id}/", {"username": "x"}, format="json").status_code == 400
     assert owner_api.delete(f"{URL}{console_id}/").status_code == 400
     assert RegistryAccount.objects.filter(pk=console_id, username="alice").exists()
@@ -134,5 +134,5 @@ def test_secrets_survive_key_rotation(owner_api, settings):
 
 def test_a_users_own_account_named_console_is_kept(owner_api, owner, settings):
     assert create(owner_api, name="console").status_code == 201
-    names = {item["kind"]: item["name"] for item in owner_api.get(URL).json()}
+    names = {item["kind"]: item["name"] for item in owner_api.get(URL).json()["results"]}
     assert names == {"dockerhub": "console", "console": settings.REGISTRY_ADDRESS}

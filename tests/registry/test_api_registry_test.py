@@ -40,7 +40,8 @@ def test_an_unreachable_registry_is_ok_false(owner_api, owner):
 
 @pytest.mark.django_db(transaction=True)
 def test_the_console_registry_follows_the_bearer_challenge(console_registry, owner_api, owner):
-    console_id = next(item["id"] for item in owner_api.get("/api/v1/registries/").json() if item["kind"] == "console")
+    accounts = owner_api.get("/api/v1/registries/").json()["results"]
+    console_id = next(item["id"] for item in accounts if item["kind"] == "console")
     body = owner_api.post(f"/api/v1/registries/{console_id}/test/").json()
     assert body["ok"] is True, body
 

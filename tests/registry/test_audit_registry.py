@@ -48,7 +48,7 @@ def test_it_records_an_account_created_changed_and_deleted(owner_api, owner):
 
 def test_a_refused_change_records_nothing(owner_api):
     assert owner_api.post(URL, {"name": "", "kind": "dockerhub"}, format="json").status_code == 400
-    console_id = next(item["id"] for item in owner_api.get(URL).json() if item["kind"] == "console")
+    console_id = next(item["id"] for item in owner_api.get(URL).json()["results"] if item["kind"] == "console")
     assert owner_api.delete(f"{URL}{console_id}/").status_code == 400
     assert not AuditEvent.objects.filter(action__startswith="registry_").exists()
 

@@ -133,7 +133,7 @@ def test_an_outsider_gets_404(owner, api_client, outsider, htpasswd_registry):
     api_client.force_authenticate(outsider)
     assert api_client.get(f"/api/v1/pushes/{push.pk}/").status_code == 404
     assert api_client.get(f"/api/v1/pulls/{pull.pk}/").status_code == 404
-    assert api_client.get("/api/v1/pushes/").json() == []
+    assert api_client.get("/api/v1/pushes/").json()["results"] == []
 
 
 def test_creating_enqueues_the_task_after_commit(owner_api, owner, htpasswd_registry,

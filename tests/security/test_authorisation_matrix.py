@@ -386,7 +386,7 @@ def test_it_refuses_to_create_anything_from_another_users_objects(world):
                 f"/api/v1/images/?repository={objects['repository'].pk}",
                 f"/api/v1/deployments/?name={MARKER}-app"):
         response = api.get(url)
-        if response.status_code not in (200, 400) or (response.status_code == 200 and response.json()):
+        if response.status_code not in (200, 400) or (response.status_code == 200 and response.json()["results"]):
             problems.append(f"GET {url}: {response.status_code} {_body(response)[:200]}")
     problems += _snapshot_changes(before, _snapshot())
     assert not problems, "\n".join(problems)

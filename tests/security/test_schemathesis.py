@@ -170,6 +170,6 @@ def test_it_matches_nothing_for_a_list_filter_holding_a_nul(owner, owner_api):
     make_objects(owner, "nul")
     builds = owner_api.get("/api/v1/builds/?status=succeeded%00")
     deployments = owner_api.get("/api/v1/deployments/?name=nul-app%00")
-    assert (builds.status_code, builds.json()) == (200, [])
-    assert (deployments.status_code, deployments.json()) == (200, [])
-    assert len(owner_api.get("/api/v1/deployments/?name=nul-app").json()) == 1
+    assert (builds.status_code, builds.json()["results"]) == (200, [])
+    assert (deployments.status_code, deployments.json()["results"]) == (200, [])
+    assert len(owner_api.get("/api/v1/deployments/?name=nul-app").json()["results"]) == 1

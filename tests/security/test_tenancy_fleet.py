@@ -25,6 +25,7 @@ from builds.models import BuildNode
 from console.engine import Engine, EngineConflict, EngineNotFound
 from console.engine.containers import ContainerSpec, create_container
 from console.engine.transfer import copy_image
+from console.pagination import MAX_PAGE_SIZE
 from fleet import services
 from fleet.models import Host
 from tests.fixtures.fleet import fleet, wait_final  # noqa: F401  (the session's engines)
@@ -249,6 +250,14 @@ def deploy(api, host_id: int, port: int, who: str) -> dict:
     return wait_final(api, answer.json()["id"])
 
 
+def container_ids(api, host_id: int) -> set[str]:
+    """Every container the host's list shows the caller: one page as large as pages go, more than an engine of
+    the test fleet holds, so that nothing is left unseen on a later page."""
+    body = api.get(f"/api/v1/hosts/{host_id}/containers/", {"page_size": MAX_PAGE_SIZE}).json()
+    assert body["next"] is None, body["count"]
+    return {c["id"] for c in body["results"]}
+
+
 def engine_state(fleet_host, container_id: str) -> tuple[str, str, bool]:
     with fleet_host.engine() as engine, engine.errors("Inspecting"):
         raw = engine.api.inspect_container(container_id)
@@ -268,7 +277,7 @@ def test_on_a_shared_engine_each_user_sees_and_touches_only_their_own_containers
     mine = owner_api.post("/api/v1/hosts/", {"name": "shared", "url": fleet.plain.url}, format="json").json()
     services.check_host(Host.objects.get(pk=mine["id"]))
     # Alone on the engine, the owner sees every container on it.
-    assert loose in {c["id"] for c in owner_api.get(f"/api/v1/hosts/{mine['id']}/containers/").json()}
+    assert loose in container_ids(owner_api, mine["id"])
     try:
         with running_worker(tmp_path, queues=("celery",), concurrency=1) as worker, routed_to(worker):
             first = deploy(owner_api, mine["id"], 8585, "owner")
@@ -282,7 +291,7 @@ def test_on_a_shared_engine_each_user_sees_and_touches_only_their_own_containers
             theirs = outsider_api.post("/api/v1/hosts/", {"name": "mine-now", "url": fleet.plain.url},
                                        format="json").json()
             base = f"/api/v1/hosts/{theirs['id']}/containers/"
-            assert outsider_api.get(base).json() == []
+            assert container_ids(outsider_api, theirs["id"]) == set()
             for path in (f"{victim}/logs/", f"{victim[:12]}/logs/", f"shop-{first['id']}/logs/", f"{loose}/logs/"):
                 answer = outsider_api.get(base + path)
                 assert answer.status_code == 404, (path, answer.json())
@@ -299,8 +308,7 @@ def test_on_a_shared_engine_each_user_sees_and_touches_only_their_own_containers
             assert "Hello" not in page
 
             # Now that the engine is shared, the owner sees only what was deployed for them.
-            listed = {c["id"] for c in owner_api.get(f"/api/v1/hosts/{mine['id']}/containers/").json()}
-            assert listed == {victim}
+            assert container_ids(owner_api, mine["id"]) == {victim}
             assert owner_api.get(f"/api/v1/hosts/{mine['id']}/containers/{loose}/logs/").status_code == 404
 
             # The outsider deploys an app of the same name on the same port: it fails, the owner's app serves on.
@@ -316,8 +324,8 @@ def test_on_a_shared_engine_each_user_sees_and_touches_only_their_own_containers
             assert engine_state(fleet.plain, victim) == before
             assert http_get(target["url"]) == "Hello owner. Wish you were here.\n"
             assert http_get(beside["targets"][0]["url"]) == "Hello outsider. Wish you were here.\n"
-            assert {c["id"] for c in outsider_api.get(base).json()} == {beside["targets"][0]["container_id"]}
-            assert {c["id"] for c in owner_api.get(f"/api/v1/hosts/{mine['id']}/containers/").json()} == {victim}
+            assert container_ids(outsider_api, theirs["id"]) == {beside["targets"][0]["container_id"]}
+            assert container_ids(owner_api, mine["id"]) == {victim}
 
             # And the owner's next release replaces only the owner's container.
             second = deploy(owner_api, mine["id"], 8585, "owner again")

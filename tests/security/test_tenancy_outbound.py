@@ -204,7 +204,8 @@ def test_staff_may_use_a_loopback_registry(staff_api, open_registry, production_
 
 @pytest.mark.django_db(transaction=True)
 def test_the_consoles_own_registry_is_always_reached(console_registry, owner_api, production_allowance):  # noqa: F811
-    console_id = next(item["id"] for item in owner_api.get("/api/v1/registries/").json() if item["kind"] == "console")
+    accounts = owner_api.get("/api/v1/registries/").json()["results"]
+    console_id = next(item["id"] for item in accounts if item["kind"] == "console")
     body = owner_api.post(f"/api/v1/registries/{console_id}/test/").json()
     assert body["ok"] is True, body
     assert owner_api.get(f"/api/v1/registries/{console_id}/repositories/").status_code == 200

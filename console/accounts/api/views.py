@@ -22,6 +22,7 @@ from console.accounts.models import AccessToken
 from console.api import ErrorSerializer
 from console.audit.constants import Action
 from console.audit.services import record
+from console.pagination import newest_first
 
 
 def _anonymous_post(view):
@@ -93,7 +94,7 @@ class AccessTokenViewSet(mixins.ListModelMixin, mixins.DestroyModelMixin, viewse
     serializer_class = AccessTokenSerializer
 
     def get_queryset(self):
-        return AccessToken.objects.for_user(self.request.user)
+        return newest_first(AccessToken.objects.for_user(self.request.user))
 
     def perform_destroy(self, instance: AccessToken) -> None:
         record(self.request.user, Action.TOKEN_REVOKED, target=instance, detail={"via": "api"},
