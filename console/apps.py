@@ -13,7 +13,7 @@ class ConsoleConfig(AppConfig):
         # The filesystem broker needs its folders before the first message is sent.
         from django.conf import settings
 
-        for key in ("data_folder_in", "data_folder_out", "processed_folder"):
+        for key in ("data_folder_in", "data_folder_out", "processed_folder", "control_folder"):
             folder = settings.CELERY_BROKER_TRANSPORT_OPTIONS.get(key)
             if folder:
                 os.makedirs(folder, exist_ok=True)

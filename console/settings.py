@@ -29,10 +29,17 @@ BASE_DIR = Path(__file__).resolve().parent.parent
 DATA_DIR = private_dir(Path(envstr("CONSOLE_DATA_DIR", str(BASE_DIR / "var"))).resolve())
 
 DEBUG = envbool("DEBUG", True)
+# The embedded setup of `make run` (scripts/run.sh sets it): every process on one machine, sharing one data folder.
+CONSOLE_EMBEDDED = envbool("CONSOLE_EMBEDDED", False)
 _secret_key = envsecret("SECRET_KEY")
-# A generated key is for development only: production runs several processes on several machines, which must share
-# one key that survives a fresh data folder, so it is given, never made up.
-if not DEBUG and (not _secret_key or len(_secret_key) < 32 or _secret_key.startswith("django-insecure-")):
+# A generated key is for one machine only: production runs several processes on several machines, which must share
+# one key that survives a fresh data folder, so it is given, never made up. The embedded setup's processes all read
+# the data folder, and the key there lives exactly as long as its database (SQLite in the same folder), so it may
+# generate one even without DEBUG. A key that is given must be a real one either way.
+if not DEBUG and (
+    (not _secret_key and not CONSOLE_EMBEDDED)
+    or (_secret_key and (len(_secret_key) < 32 or _secret_key.startswith("django-insecure-")))
+):
     raise ImproperlyConfigured(
         "SECRET_KEY (or SECRET_KEY_FILE) must be set to a random value of at least 32 characters when DEBUG is false"
     )
@@ -186,6 +193,8 @@ LOGOUT_REDIRECT_URL = "accounts:login"
 # Without DEBUG the console assumes HTTPS in front of it: cookies travel only over HTTPS.
 SESSION_COOKIE_SECURE = envbool("SESSION_COOKIE_SECURE", not DEBUG)
 CSRF_COOKIE_SECURE = envbool("CSRF_COOKIE_SECURE", not DEBUG)
+# A form the CSRF check refuses (left open too long, from another site) gets the console's 403 page.
+CSRF_FAILURE_VIEW = "console.views.csrf_failure"
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
 SECURE_CONTENT_TYPE_NOSNIFF = True
@@ -340,6 +349,8 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "data_folder_out": str(_queue_dir),
         "processed_folder": str(_processed_dir),
         "store_processed": False,
+        # Its broadcast tables (worker control, `celery inspect`): kombu's default is ./control, the working folder.
+        "control_folder": str(DATA_DIR / "celery" / "control"),
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": HEALTH_TIMEOUT, "socket_timeout": 10}

@@ -25,3 +25,8 @@ urlpatterns = [
     path("admin/login/", admin_login),
     path("admin/", admin.site.urls),
 ]
+
+# The console's own error pages, JSON under /api/ (console/views.py).
+handler404 = "console.views.page_not_found"
+handler403 = "console.views.permission_denied"
+handler500 = "console.views.server_error"

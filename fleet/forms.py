@@ -6,6 +6,7 @@ from django import forms
 
 from fleet.constants import RestartPolicy
 from fleet.models import Host
+from registry.forms import ImagePickerForm
 
 
 class HostForm(forms.Form):
@@ -26,8 +27,10 @@ class HostForm(forms.Form):
                                              "the first connection")
 
 
-class DeployForm(forms.Form):
-    image = forms.CharField(max_length=500, help_text="An image on the build engine (name:tag or id)")
+class DeployForm(ImagePickerForm):
+    """The deploy form: the image picked from the user's own (or typed, ImagePickerForm), the app and its hosts;
+    the port and environment rows come as repeated inputs (rows())."""
+
     name = forms.CharField(max_length=63, help_text="The app's name; a host runs one container of each name")
     hosts = forms.ModelMultipleChoiceField(queryset=Host.objects.none(), required=False,
                                            widget=forms.CheckboxSelectMultiple)
@@ -38,7 +41,7 @@ class DeployForm(forms.Form):
     user = forms.CharField(required=False, help_text="Run as this user (name or uid[:gid])")
 
     def __init__(self, user, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
+        super().__init__(user, *args, **kwargs)
         self.fields["hosts"].queryset = Host.objects.for_user(user)
 
 

@@ -7,6 +7,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from builds.models import Image
 from console import jobs
 from console.errors import DomainError, NotFound, run_form
 from console.listing import paginate
@@ -14,6 +15,8 @@ from fleet import services
 from fleet.filters import DeploymentFilter
 from fleet.forms import DeployForm, HostForm, rows
 from fleet.models import Deployment, Host
+from fleet.services import deployments as deployment_service
+from registry.forms import image_app_name
 
 
 def _get_host_for_user(request: HttpRequest, pk: int) -> Host:
@@ -100,10 +103,47 @@ def deployments(request: HttpRequest) -> HttpResponse:
     return render(request, "fleet/deployment_list.html", context, status=listing.status)
 
 
+def _deploy_start(request: HttpRequest) -> dict:
+    """Where the deploy form starts: blank, from one of the user's images (`?image=<record number>`, the image
+    and the build pages' Deploy: that image picked, the app named after it) or from an earlier deployment
+    (`?from=<id>`, its Redeploy: its image and settings, to change before deploying again)."""
+    start: dict = {"initial": {}, "port_rows": [("", "")], "env_rows": [("", "")], "port_hint": "8080/tcp"}
+    chosen, earlier_pk = request.GET.get("image", "").strip(), request.GET.get("from", "").strip()
+    image = None
+    if earlier_pk.isdigit():
+        earlier = Deployment.objects.for_user(request.user).prefetch_related("targets").filter(pk=int(earlier_pk))
+        if earlier := earlier.first():
+            data = deployment_service.settings_of(earlier)
+            start["initial"] = {
+                "name": data["name"], "hosts": data["hosts"], "selector": data["selector"],
+                "restart_policy": data["restart_policy"], "user": data["user"],
+                "memory_limit": str(data["memory_limit"] or ""), "cpus": str(data["cpus"] or ""),
+                "image": earlier.image,
+            }
+            start["port_rows"] = [(port, str(host_port)) for port, host_port in earlier.ports.items()] or [("", "")]
+            start["env_rows"] = list(earlier.env.items()) or [("", "")]
+            if earlier.image_id and earlier.registry_account_id is None:
+                image = Image.objects.for_user(request.user).filter(image_id=earlier.image_id).first()
+                if image is not None:
+                    start["initial"].update(picked=image.pk, image="")
+    elif chosen.isdigit():
+        image = Image.objects.for_user(request.user).select_related("repository").filter(pk=int(chosen)).first()
+        if image is not None:
+            start["initial"] = {"picked": image.pk, "name": image_app_name(image)}
+    elif chosen:
+        start["initial"] = {"image": chosen}
+    if image is not None and image.config.get("exposed_ports"):
+        start["port_hint"] = image.config["exposed_ports"][0]
+    return start
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def deploy(request: HttpRequest) -> HttpResponse:
-    form = DeployForm(request.user, request.POST or None)
+    if request.method == "POST" and "again" in request.POST:
+        return _deploy_again(request, request.POST["again"])
+    start = _deploy_start(request)
+    form = DeployForm(request.user, request.POST or None, initial=start["initial"])
 
     def create(data: dict) -> Deployment:
         data = {**data, "hosts": [host.pk for host in data["hosts"]],
@@ -114,26 +154,53 @@ def deploy(request: HttpRequest) -> HttpResponse:
     if deployment := run_form(request, form, create):
         return redirect("fleet:deployment-detail", deployment.pk)
     context = {
-        "form": form,
-        "port_rows": rows(request.POST, "port_container", "port_host") or [("8080/tcp", "8080")],
-        "env_rows": rows(request.POST, "env_key", "env_value") or [("", "")],
+        "form": form, "port_hint": start["port_hint"],
+        # A form sent back keeps its rows, with one blank row to add to; no host port is ever filled in for the
+        # user (a placeholder shows the usual one): a port published by accident is a port open on the host.
+        "port_rows": rows(request.POST, "port_container", "port_host") or start["port_rows"],
+        "env_rows": rows(request.POST, "env_key", "env_value") or start["env_rows"],
     }
     return render(request, "fleet/deployment_form.html", context)
+
+
+def _deploy_again(request: HttpRequest, pk: str) -> HttpResponse:
+    """The deployment page's Retry: the same image and settings deployed again at once (redeploy)."""
+    if not pk.isdigit():
+        raise Http404("No such deployment.")
+    earlier = _get_deployment_for_user(request, int(pk))
+    try:
+        again = deployment_service.redeploy(earlier)
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("fleet:deployment-detail", earlier.pk)
+    messages.success(request, f"Deploying {earlier.name} again (as #{again.pk}).")
+    return redirect("fleet:deployment-detail", again.pk)
 
 
 @login_required
 @require_GET
 def deployment(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get_deployment_for_user(request, pk)
+    current = deployment_service.current_release(request.user, deployment.name)
+    releases = list(Deployment.objects.releases(request.user, deployment.name).prefetch_related("targets")[:20])
+    errors = deployment_service.grouped_errors(deployment)
+    previous = services.previous_release(deployment)
+    names = deployment_service.names_of([*releases, deployment])
     context = {
         "deployment": deployment,
+        "label": deployment_service.release_label(deployment, names),
         "log": jobs.read_log(deployment).lines,
-        "releases": Deployment.objects.releases(request.user, deployment.name)[:20],
-        "previous": services.previous_release(deployment),
+        "releases": [{"release": release, "label": deployment_service.release_label(release, names),
+                      "current": current is not None and release.pk == current.pk} for release in releases],
+        "current": current,
+        "current_label": deployment_service.release_label(current, names) if current else "",
+        "previous": previous,
+        "previous_label": deployment_service.release_label(previous, names) if previous else "",
+        "errors": errors,
+        # The deployment's own error repeats its hosts' ("2 of 2 host(s) failed: a: x; b: x"): said once, above.
+        "own_error": "" if errors else deployment.error,
     }
     return render(request, "fleet/deployment_detail.html", context)
-
-
 @login_required
 @require_POST
 def deployment_rollback(request: HttpRequest, pk: int) -> HttpResponse:

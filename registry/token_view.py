@@ -53,7 +53,7 @@ def token(request: HttpRequest) -> JsonResponse:
     if credentials is not None and credentials[0] == BUILD_CACHE_USER:
         # A build's CLI importing the farm's shared cache: the password is a signature checked here, not an
         # account's secret (no account has this name), so it needs no throttle and locks out nobody.
-        return _build_cache_token(request, credentials[1], service)
+        return _signed(request, service, lambda scopes: issue_build_cache_token(credentials[1], service, scopes))
     if credentials is not None or "Authorization" in request.headers:
         username, secret = credentials or ("", "")
         try:
@@ -71,26 +71,16 @@ def token(request: HttpRequest) -> JsonResponse:
             # The username is the user's to see again, the secret never goes into a log.
             log.info("registry token refused for %r", username[:150])
             return _unauthorized("The username, password or access token is wrong.")
+    return _signed(request, service, lambda scopes: issue_token(user, service, scopes))
+
+
+def _signed(request: HttpRequest, service: str, issue) -> JsonResponse:
+    """The answer `issue(scopes)` signs for the request's scopes (None: the credential is not good), or why not."""
     if service != settings.REGISTRY_SERVICE:
-        return _wrong_service()
+        return JsonResponse({"details": f"This console signs tokens for the service {settings.REGISTRY_SERVICE!r}."},
+                            status=400)
     try:
-        answer = issue_token(user, service, parse_scopes(request.GET.getlist("scope")))
-    except SigningMaterialMissing as exc:
-        log.error("%s", exc)
-        return JsonResponse({"details": str(exc)}, status=503)
-    return JsonResponse(answer)
-
-
-def _wrong_service() -> JsonResponse:
-    return JsonResponse({"details": f"This console signs tokens for the service {settings.REGISTRY_SERVICE!r}."},
-                        status=400)
-
-
-def _build_cache_token(request: HttpRequest, password: str, service: str) -> JsonResponse:
-    if service != settings.REGISTRY_SERVICE:
-        return _wrong_service()
-    try:
-        answer = issue_build_cache_token(password, service, parse_scopes(request.GET.getlist("scope")))
+        answer = issue(parse_scopes(request.GET.getlist("scope")))
     except SigningMaterialMissing as exc:
         log.error("%s", exc)
         return JsonResponse({"details": str(exc)}, status=503)

@@ -11,9 +11,10 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
+from builds.models import Image
 from console.errors import run_form
 from registry import services
-from registry.forms import PullForm, PushForm, RegistryAccountForm
+from registry.forms import PullForm, PushForm, RegistryAccountForm, image_app_name
 from registry.models import PublicRepository, Pull, Push, RegistryAccount
 from registry.tokens import namespace_of
 
@@ -143,11 +144,30 @@ def registry_publish(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     return redirect("registry:registry-detail", pk=account.pk)
 
 
+def _push_initial(request: HttpRequest, accounts: QuerySet) -> dict:
+    """The push form as the image page opens it (`?image=<record number>`): that image picked, the console's
+    registry chosen and the repository named `<username>/<the image's name>`."""
+    initial: dict = {"tag": "latest"}
+    console = next((account for account in accounts if account.is_console), None)
+    if console is not None:
+        initial["registry"] = console.pk
+    chosen = request.GET.get("image", "").strip()
+    if chosen.isdigit():
+        image = Image.objects.for_user(request.user).select_related("repository").filter(pk=int(chosen)).first()
+        if image is not None:
+            initial["picked"] = image.pk
+            if name := image_app_name(image):
+                initial["repository"] = f"{namespace_of(request.user)}/{name}"
+    elif chosen:
+        initial["image"] = chosen
+    return initial
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def push_create(request: HttpRequest) -> HttpResponse:
     accounts = services.accounts_for(request.user)
-    form = PushForm(request.POST or None, accounts=accounts, initial={"image": request.GET.get("image", "")})
+    form = PushForm(request.user, request.POST or None, accounts=accounts, initial=_push_initial(request, accounts))
     push = run_form(request, form, lambda data: services.trigger_push(
         request.user, data["image"], data["registry"], data["repository"], data["tag"]))
     if push:

@@ -24,3 +24,11 @@ PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 # which are this machine's own addresses: an operator's allowance, as console/netpolicy.py reads it. The tenancy
 # tests (tests/security/) set it back to the production default, [].
 OUTBOUND_ALLOWED_NETWORKS = ["127.0.0.0/8", "::1/128", "10.203.0.0/16"]
+
+# SQLite (the fast tier): the test database is a file in the run's data folder, not Django's shared-cache
+# in-memory default, whose table locks fail at once whatever the busy timeout: threads that write at once (a
+# deployment's hosts, racing workers) wait for each other here as they do on `make run`'s file (WAL, IMMEDIATE).
+from console.settings import DATABASES  # noqa: E402
+
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"]["TEST"] = {"NAME": os.path.join(os.environ["CONSOLE_DATA_DIR"], "test.sqlite3")}

@@ -11,6 +11,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse_lazy
 from django.views.decorators.http import require_http_methods, require_POST
 
+from console import crypto
 from console.accounts import services
 from console.accounts.forms import AccessTokenForm, LoginForm, SignupForm
 from console.accounts.models import AccessToken
@@ -84,17 +85,39 @@ def signup(request: HttpRequest) -> HttpResponse:
     return render(request, "accounts/user_signup.html", {"form": form})
 
 
+# The session key holding a token just created, encrypted, until the list page has shown it once.
+NEW_TOKEN_SESSION_KEY = "accounts.new_token"
+
+
 @login_required
 @require_http_methods(["GET", "POST"])
 def tokens(request: HttpRequest) -> HttpResponse:
+    """The token list and its create form. A created token is shown once, on the page the post redirects to (so a
+    refresh does not create a second one); until then it waits in the session, encrypted like secrets at rest."""
     form = AccessTokenForm(request.POST or None)
-    new_token = None
     if request.method == "POST" and form.is_valid():
-        token, new_token = services.create_access_token(request.user, form.cleaned_data["name"])
+        token, raw = services.create_access_token(request.user, form.cleaned_data["name"])
         record(request.user, Action.TOKEN_CREATED, target=token, detail={"via": "browser"}, request=request)
-        form = AccessTokenForm()
+        request.session[NEW_TOKEN_SESSION_KEY] = {"id": token.pk, "secret": crypto.encrypt(raw)}
+        return redirect("accounts:token-list")
+    new_token = _pop_new_token(request)
     context = {"form": form, "tokens": AccessToken.objects.for_user(request.user), "new_token": new_token}
-    return render(request, "accounts/token_list.html", context)
+    response = render(request, "accounts/token_list.html", context, status=400 if form.errors else 200)
+    if new_token:
+        # Not kept by the browser's cache either: "Back" to this page must not show the token again.
+        response["Cache-Control"] = "no-store"
+    return response
+
+
+def _pop_new_token(request: HttpRequest) -> str | None:
+    """The token created just before, once: the first page that reads it removes it from the session."""
+    stashed = request.session.pop(NEW_TOKEN_SESSION_KEY, None)
+    if not stashed:
+        return None
+    try:
+        return crypto.decrypt(stashed["secret"])
+    except (crypto.DecryptionError, KeyError, TypeError):
+        return None
 
 
 @login_required

@@ -7,6 +7,7 @@ from django.views.decorators.http import require_GET
 
 from console.audit.filters import AuditEventFilter
 from console.audit.services import events_for
+from console.audit.words import describe
 from console.listing import PAGE_SIZE, paginate
 
 __all__ = ["PAGE_SIZE", "event_list"]
@@ -16,5 +17,7 @@ __all__ = ["PAGE_SIZE", "event_list"]
 @require_GET
 def event_list(request: HttpRequest) -> HttpResponse:
     listing = paginate(request, AuditEventFilter(request.GET, queryset=events_for(request.user)), noun="event")
-    context = {"listing": listing, "form": listing.form, "page": listing.page}
+    # The page's events in words, linked to their objects (one query per kind of object, not per event).
+    context = {"listing": listing, "form": listing.form, "page": listing.page,
+               "events": describe(listing.page, request.user)}
     return render(request, "audit/event_list.html", context, status=listing.status)

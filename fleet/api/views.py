@@ -23,6 +23,7 @@ from fleet.api.serializers import (
 )
 from fleet.filters import DeploymentFilter
 from fleet.models import Deployment, Host
+from fleet.services import deployments
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input."),
@@ -133,6 +134,19 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
         """Redeploy the release before this one (its image by id or digest, its settings, its hosts)."""
         try:
             deployment = services.rollback(self.get_object())
+        except DjangoValidationError as exc:
+            if "detail" not in getattr(exc, "error_dict", {}):
+                raise
+            return Response({"detail": exc.message_dict["detail"][0]}, status=status.HTTP_400_BAD_REQUEST)
+        return Response(DeploymentSerializer(_fresh(deployment)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={202: DeploymentSerializer, 400: ERRORS[400], 404: ERRORS[404]})
+    @action(detail=True, methods=["post"])
+    def redeploy(self, request: Request, pk: str | None = None) -> Response:
+        """Deploy again exactly what this deployment asked for (its image by id, its settings, its hosts): a retry
+        of a failed deployment, or a fresh start of a release."""
+        try:
+            deployment = deployments.redeploy(self.get_object())
         except DjangoValidationError as exc:
             if "detail" not in getattr(exc, "error_dict", {}):
                 raise

@@ -2,7 +2,8 @@
 
 - hosts.py: registering, changing, removing and checking hosts; which engine a host reaches;
 - containers.py: the containers on a host a user may see and act on, and their logs;
-- deployments.py: validating and creating deployments, the release history, rollbacks;
+- deployments.py: validating and creating deployments, the release history (the current release, labels,
+  grouped errors), rollbacks and redeploys;
 - deployer.py: the run on a worker (DeploymentRunner, run_target) and the reaper of lost deployments.
 
 Every name is re-exported here, so that `from fleet import services; services.create_deployment(...)` keeps
@@ -57,10 +58,18 @@ from fleet.services.deployments import (
     clean_memory,
     clean_ports,
     create_deployment,
+    current_release,
+    deployments_of_image,
+    grouped_errors,
+    names_of,
     previous_release,
+    redeploy,
+    release_label,
     resolve_image,
     rollback,
     select_hosts,
+    settings_of,
+    short_image_id,
 )
 from fleet.services.hosts import (
     CHECK_HOST_TASK,
@@ -85,6 +94,14 @@ from fleet.services.hosts import (
 
 __all__ = [
     "jobs",
+    "current_release",
+    "deployments_of_image",
+    "grouped_errors",
+    "names_of",
+    "redeploy",
+    "release_label",
+    "settings_of",
+    "short_image_id",
     "CHECK_HOST_TASK",
     "LABEL_KEY_RE",
     "clean_url",

@@ -160,7 +160,8 @@ def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
     return image, image_id
 
 
-def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | None = None) -> Deployment:
+def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | None = None,
+                      redeploy_of: Deployment | None = None) -> Deployment:
     """Validate a deployment, make its row and one target per host, and queue it. Raises ValidationError."""
     name = (data.get("name") or "").strip()
     if not NAME_RE.match(name):
@@ -195,6 +196,8 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
         # The environment stays out of the event: its values may be passwords.
         detail = {"name": name, "image": image, "image_id": image_id, "hosts": [host.name for host in hosts],
                   "selector": deployment.selector, "registry": account.name if account else None}
+        if redeploy_of is not None:
+            detail["redeploy_of"] = redeploy_of.pk
         if rollback_of is None:
             record(owner, Action.DEPLOY_STARTED, target=deployment, detail=detail)
         else:
@@ -229,3 +232,79 @@ def rollback(deployment: Deployment) -> Deployment:
         "registry": release.registry_account_id if release.image_digest else None,
     }
     return create_deployment(deployment.owner, data, rollback_of=release)
+
+
+def settings_of(deployment: Deployment) -> dict[str, Any]:
+    """What `deployment` asked for, as create_deployment takes it: its image (by id when the console resolved
+    it, so that the same image runs again whatever its tag means now; the reference when it was pulled), its
+    hosts (or its selector, asked again), its ports, environment and limits."""
+    pulled = deployment.registry_account_id is not None
+    hosts = [] if deployment.selector else [target.host_id for target in deployment.targets.all() if target.host_id]
+    return {
+        "name": deployment.name,
+        "image": deployment.image if pulled or not deployment.image_id else deployment.image_id,
+        "hosts": hosts, "selector": deployment.selector, "ports": deployment.ports, "env": deployment.env,
+        "restart_policy": deployment.restart_policy, "memory_limit": deployment.memory_limit,
+        "cpus": deployment.cpus, "user": deployment.user, "registry": deployment.registry_account_id,
+    }
+
+
+def redeploy(deployment: Deployment) -> Deployment:
+    """Deploy again exactly what `deployment` asked for (settings_of): a retry of a failed deployment, or a
+    fresh start of the running release. Raises ValidationError (hosts gone, the app busy, the image gone)."""
+    data = settings_of(deployment)
+    if not data["hosts"] and not data["selector"]:
+        raise ValidationError({"detail": f"The hosts of #{deployment.pk} are gone."})
+    return create_deployment(deployment.owner, data, redeploy_of=deployment)
+
+
+def current_release(owner, name: str) -> Deployment | None:
+    """The release of app `name` that runs now: its last successful deployment."""
+    return Deployment.objects.releases(owner, name).prefetch_related("targets").first()
+
+
+def short_image_id(image_id: str) -> str:
+    """`sha256:3f2a…` -> the 12 hex digits `docker images` shows."""
+    return image_id.removeprefix("sha256:")[:12]
+
+
+def release_label(deployment: Deployment, names: dict[str, str] | None = None) -> str:
+    """How a page names a release: the tag it was asked for and its short image id (`hello:1 · 3f2a9c1b7d4e`),
+    or, asked for by id (a rollback, a retry), the tag another release of the same image had (`names`, image id
+    -> tag) or the short id alone."""
+    short = short_image_id(deployment.image_id) if deployment.image_id else ""
+    asked = deployment.image
+    if asked.startswith("sha256:") or (short and asked.startswith(short)):
+        asked = (names or {}).get(deployment.image_id, "")
+    return " · ".join(part for part in (asked, short) if part) or deployment.image
+
+
+def names_of(releases: list[Deployment]) -> dict[str, str]:
+    """image id -> the tag a release of it was asked for by, for release_label."""
+    return {release.image_id: release.image for release in reversed(releases)
+            if release.image_id and not release.image.startswith("sha256:")
+            and not release.image.startswith(short_image_id(release.image_id))}
+
+
+def grouped_errors(deployment: Deployment) -> list[dict[str, Any]]:
+    """The failed hosts' errors, each distinct text once with the hosts that gave it (a failure shared by four
+    hosts is said once, not four times)."""
+    groups: dict[str, list[str]] = {}
+    for target in deployment.targets.all():
+        if target.error:
+            groups.setdefault(target.error, []).append(target.host_name)
+    return [{"error": error, "hosts": hosts} for error, hosts in groups.items()]
+
+
+def deployments_of_image(owner, image_id: str, limit: int = 20) -> list[dict[str, Any]]:
+    """The owner's deployments of one image (newest first, at most `limit`), each with whether it is the current
+    release of its app; and for those that are, the URL each host answers on."""
+    found = list(Deployment.objects.for_user(owner).filter(image_id=image_id).prefetch_related("targets")[:limit])
+    current = {name: current_release(owner, name) for name in {deployment.name for deployment in found}}
+    rows = []
+    for deployment in found:
+        is_current = current[deployment.name] is not None and current[deployment.name].pk == deployment.pk
+        urls = [(target.host_name, target.url) for target in deployment.targets.all() if target.url]
+        rows.append({"deployment": deployment, "current": is_current, "urls": urls if is_current else [],
+                     "label": release_label(deployment)})
+    return rows

@@ -58,21 +58,19 @@
     });
   }
 
-  function appendLog(lines) {
-    var atBottom = logBox.scrollTop + logBox.clientHeight >= logBox.scrollHeight - 20;
-    logBox.appendChild(document.createTextNode(lines.join("\n") + "\n"));
-    if (atBottom) { logBox.scrollTop = logBox.scrollHeight; }
-  }
+  function appendLog(lines) { consolePoll.appendLines(logBox, lines); }
 
   function drawBuild(build) {
-    statusBadge.textContent = build.status;
-    statusBadge.className = "badge " + build.status;
+    consolePoll.setStatus(statusBadge, build.status);
     renderSteps(build);
     // Once the build has ended, reload once so the server renders the outcome.
     if (consolePoll.isFinal(build.status)) {
       window.setTimeout(function () { window.location.reload(); }, 600);
     }
   }
+
+  // The page opens (and reopens after the build ended) at the log's end: its last line says how the build went.
+  if (logBox) { consolePoll.toEnd(logBox); }
 
   if (!root.dataset.final) {
     consolePoll.followLog(root.dataset.log, offset, 400, appendLog);

@@ -3,8 +3,10 @@
 (function () {
   "use strict";
   var panel = document.getElementById("deployment");
-  if (!panel || panel.dataset.final === "true") { return; }
   var log = document.getElementById("log");
+  // The page opens at the log's end, where the latest step is.
+  if (log) { consolePoll.toEnd(log); }
+  if (!panel || panel.dataset.final === "true") { return; }
 
   function setText(row, field, text) {
     var cell = row.querySelector("[data-field=\"" + field + "\"]");
@@ -15,8 +17,7 @@
     var row = document.querySelector("#targets tr[data-host=\"" + CSS.escape(target.host_name) + "\"]");
     if (!row) { return; }
     var badge = row.querySelector("[data-field=\"status\"]");
-    badge.textContent = target.status;
-    badge.className = "badge " + target.status;
+    consolePoll.setStatus(badge, target.status);
     setText(row, "step", target.step);
     setText(row, "error", target.error);
     var cell = row.querySelector("[data-field=\"url\"]");
@@ -30,15 +31,11 @@
 
   function draw(state) {
     state.targets.forEach(showTarget);
-    var status = document.getElementById("deployment-status");
-    status.textContent = state.status;
-    status.className = "badge " + state.status;
+    consolePoll.setStatus(document.getElementById("deployment-status"), state.status);
     document.getElementById("deployment-error").textContent = state.error;
   }
 
-  function appendLog(lines) {
-    lines.forEach(function (line) { log.append(line + "\n"); });
-  }
+  function appendLog(lines) { consolePoll.appendLines(log, lines); }
 
   consolePoll.follow(panel.dataset.api, 1000, draw, { delay: 500, retry: 1000 });
   consolePoll.followLog(panel.dataset.log, parseInt(panel.dataset.offset, 10) || 0, 1000, appendLog,

@@ -56,5 +56,38 @@
 
   function isFinal(status) { return FINAL.indexOf(status) >= 0; }
 
-  window.consolePoll = { every: every, follow: follow, followLog: followLog, getJSON: getJSON, isFinal: isFinal };
+  // A status badge as the templates draw it (`<span class="badge {{ job.status }}">{{ job.get_status_display }}`):
+  // the class is the status, the text its label (the job statuses are single words). A template that wrote the
+  // bare status (`{{ build.status }}`) keeps it bare, so the badge reads the same before and after a reload.
+  function setStatus(badge, status) {
+    if (!badge || !status) { return; }
+    if (!badge.dataset.statusCase) {
+      var shown = badge.textContent.trim();
+      badge.dataset.statusCase = shown && shown === shown.toLowerCase() ? "bare" : "label";
+    }
+    badge.textContent = badge.dataset.statusCase === "bare" ? status : status.charAt(0).toUpperCase() + status.slice(1);
+    badge.className = "badge " + status;
+  }
+
+  // Whether a log box shows its end (within a line), so new text should keep it there.
+  function atEnd(box) { return box.scrollTop + box.clientHeight >= box.scrollHeight - 24; }
+  function toEnd(box) { box.scrollTop = box.scrollHeight; }
+
+  // Adds lines to a log box, following the end unless the reader scrolled up to read.
+  function appendLines(box, lines) {
+    var follow = atEnd(box);
+    box.appendChild(document.createTextNode(lines.join("\n") + "\n"));
+    if (follow) { toEnd(box); }
+  }
+
+  // Replaces a log box's text (pages whose API returns the whole log), following the end the same way.
+  function replaceText(box, text) {
+    if (box.textContent === text) { return; }
+    var follow = atEnd(box);
+    box.textContent = text;
+    if (follow) { toEnd(box); }
+  }
+
+  window.consolePoll = { every: every, follow: follow, followLog: followLog, getJSON: getJSON, isFinal: isFinal,
+    setStatus: setStatus, appendLines: appendLines, replaceText: replaceText, toEnd: toEnd };
 }());

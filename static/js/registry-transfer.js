@@ -37,14 +37,12 @@
   }
 
   function draw(job) {
-    var badge = document.getElementById("job-status");
-    badge.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
-    badge.className = "badge " + job.status;
+    consolePoll.setStatus(document.getElementById("job-status"), job.status);
     document.getElementById("job-digest").textContent = job.digest || "—";
     var imageId = document.getElementById("job-image-id");
     if (imageId) { imageId.textContent = job.image_id || "—"; }
     document.getElementById("job-error").textContent = job.error || "";
-    document.getElementById("job-log").textContent = job.log || "";
+    consolePoll.replaceText(document.getElementById("job-log"), job.log || "");
     drawLayers(job.layers || []);
   }
 

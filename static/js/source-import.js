@@ -8,11 +8,9 @@
   function sourceUrl(id) { return panel.dataset.sourceUrl.replace(/\/0\/$/, "/" + id + "/"); }
 
   function draw(job) {
-    var badge = document.getElementById("import-status");
-    badge.textContent = job.status.charAt(0).toUpperCase() + job.status.slice(1);
-    badge.className = "badge " + job.status;
+    consolePoll.setStatus(document.getElementById("import-status"), job.status);
     document.getElementById("import-error").textContent = job.error || "";
-    document.getElementById("import-log").textContent = job.log || "";
+    consolePoll.replaceText(document.getElementById("import-log"), job.log || "");
     if (job.source) {
       var link = document.createElement("a");
       link.href = sourceUrl(job.source);

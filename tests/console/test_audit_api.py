@@ -23,7 +23,7 @@ def test_it_lists_the_callers_events_newest_first_in_pages(owner_api, owner, out
     assert [event["target"]["label"] for event in body["results"]] == ["source 3", "source 2"]
     assert "offset=3" in body["next"] and body["previous"]
     event = body["results"][0]
-    assert set(event) == {"id", "created", "actor", "action", "target", "detail", "address"}
+    assert set(event) == {"id", "created", "actor", "action", "summary", "target", "detail", "address"}
     assert event["actor"] == "alice" and event["action"] == "source_added"
     assert event["detail"] == {"repository": "hello"}
 

@@ -18,7 +18,7 @@ def test_it_lists_the_users_own_events_newest_first(owner_client, owner, outside
     assert response.status_code == 200
     assert [event.action for event in response.context["page"]] == ["token_created", "signin"]
     html = response.content.decode()
-    assert "Access token created" in html and "via=browser" in html
+    assert "Access token created" in html and "alice signed in (in the browser)" in html
     assert "mallory" not in html
 
 

@@ -19,8 +19,8 @@ def test_it_shows_the_engine_and_the_counts(owner_client):
     assert engine["storage_driver"] == driver
     content = response.content.decode()
     assert version in content and driver in content
-    assert [label for label, _ in response.context["counts"]] == [
-        "Repositories", "Builds", "Images", "Registries", "Hosts"]
+    assert [item["label"] for item in response.context["counts"]] == [
+        "Repositories", "Builds", "Images", "Registries", "Hosts", "Deployments"]
 
 
 def test_it_says_when_the_engine_is_unreachable(owner_client, settings):
@@ -45,6 +45,6 @@ def test_the_counts_are_the_users_own(owner_client, owner, outsider):
 
     Repository.objects.create(owner=owner, name="mine")
     Repository.objects.create(owner=outsider, name="theirs")
-    counts = dict(owner_client.get(reverse("dashboard")).context["counts"])
+    counts = {item["label"]: item["count"] for item in owner_client.get(reverse("dashboard")).context["counts"]}
     assert counts["Repositories"] == 1
     assert counts["Builds"] == 0

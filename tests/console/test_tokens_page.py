@@ -8,8 +8,9 @@ from console.accounts.services import create_access_token
 
 def test_it_creates_a_token_and_shows_it_once(owner_client, owner):
     response = owner_client.post(reverse("accounts:token-list"), {"name": "ci"})
-    assert response.status_code == 200
-    raw = response.context["new_token"]
+    # Post, redirect, get: the list shows the new token once.
+    assert response.status_code == 302
+    raw = owner_client.get(response.url).context["new_token"]
     assert raw.startswith("cst_")
     token = AccessToken.objects.get(user=owner)
     assert token.name == "ci"

@@ -145,6 +145,8 @@ def test_the_whole_journey(live_server, page, screenshot, console_registry, flee
             # A second release, then back to the first.
             second = deploy(page, url, hosts, "Second")
             assert "Hello Second." in http_get(f"http://{fleet.plain.address}:8080/")
+            # Rolling back asks first (data-confirm): the user says yes.
+            page.once("dialog", lambda dialog: dialog.accept())
             page.click("form[action$='/rollback/'] button[type=submit]")
             page.wait_for_url(f"{url}/deployments/*/")
             page.locator("#deployment-status", has_text="Succeeded").wait_for(timeout=LONG)

@@ -77,6 +77,8 @@ def test_a_deployment_is_made_followed_per_host_and_rolled_back(live_server, pag
             assert releases.count() == 2
             assert "WHO=the second release" in releases.first.inner_text()
             assert f"Roll back to release #{first.pk}" in page.inner_text("main")
+            # Rolling back asks first (data-confirm): the user says yes.
+            page.once("dialog", lambda dialog: dialog.accept())
             page.click("form[action$='/rollback/'] button[type=submit]")
             page.wait_for_url(f"{live_server.url}/deployments/*/")
             rollback = Deployment.objects.latest("pk")
