@@ -273,7 +273,9 @@ def main() -> None:
     database_url, drop_database = make_database()
     env = {**os.environ, "DATABASE_URL": database_url, "CONSOLE_DATA_DIR": str(data_dir),
            "DJANGO_SETTINGS_MODULE": "console.settings", "DEBUG": "false", "SECRET_KEY": secrets.token_urlsafe(50),
-           "ALLOWED_HOSTS": HOST, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
+           "ALLOWED_HOSTS": HOST, "LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT),
+           # As deploy/console.env.sample runs production: each server thread keeps its database connection.
+           "DATABASE_CONN_MAX_AGE": "60"}
     os.environ.update({key: env[key] for key in ("DATABASE_URL", "CONSOLE_DATA_DIR", "DJANGO_SETTINGS_MODULE",
                                                  "DEBUG", "SECRET_KEY", "ALLOWED_HOSTS", "LOG_LEVEL")})
     server = None

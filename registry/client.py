@@ -31,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # `Bearer realm="https://auth.example/token",service="registry",scope="repository:a/b:pull"`
 _PARAM = re.compile(r'(\w+)\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^\s,]+))')
+# `/v2/<name>/tags/list`, `/v2/<name>/manifests/<reference>`, `/v2/<name>/blobs/<digest>`.
+_REPOSITORY_PATH = re.compile(r"/v2/(?P<name>.+)/(?:tags|manifests|blobs)/[^/]+\Z")
 MAX_REDIRECTS = 5
 REDIRECT_STATUSES = (301, 302, 303, 307, 308)
 # What a Distribution-compatible registry says about itself on every answer of its API.
@@ -138,27 +140,31 @@ class RegistryClient:
         except netpolicy.DestinationRefused as exc:
             raise RegistryRefused(str(exc)) from None
 
-    def _send(self, url: str, headers: dict[str, str], auth=None, params=None) -> requests.Response:
-        """GET `url`, following redirects by hand: each hop is checked, credentials stay with their origin."""
+    def _send(self, url: str, headers: dict[str, str], auth=None, params=None, method: str = "GET"
+              ) -> requests.Response:
+        """Send `method` to `url`, following redirects by hand: each hop is checked, credentials stay with their
+        origin. A redirected DELETE stays a DELETE (only a 303 turns a request into a GET)."""
         origin = _origin(url)
         for _hop in range(MAX_REDIRECTS + 1):
             self.check(url)
-            response = self._get_once(url, headers, auth, params)
+            response = self._send_once(method, url, headers, auth, params)
             if response.status_code not in REDIRECT_STATUSES or not response.headers.get("Location"):
                 return response
             url = urljoin(url, response.headers["Location"])
+            if response.status_code == 303:
+                method = "GET"
             # The query is in the new location already; credentials are for the origin they were given to.
             params = None
             if _origin(url) != origin:
                 headers, auth = {}, None
         raise RegistryUnreachable(f"{self.api_url} redirects more than {MAX_REDIRECTS} times.")
 
-    def _get_once(self, url: str, headers: dict[str, str], auth, params) -> requests.Response:
+    def _send_once(self, method: str, url: str, headers: dict[str, str], auth, params) -> requests.Response:
         where = url.split("?")[0]
         try:
             with self._verify() as verify:
-                return self._session.get(url, headers=headers, auth=auth, params=params, timeout=self.timeout,
-                                         verify=verify, allow_redirects=False)
+                return self._session.request(method, url, headers=headers, auth=auth, params=params,
+                                             timeout=self.timeout, verify=verify, allow_redirects=False)
         except requests.exceptions.SSLError:
             raise RegistryUnreachable(
                 f"The TLS certificate of {self.api_url} cannot be verified: add its CA certificate."
@@ -169,19 +175,32 @@ class RegistryClient:
             reason = "connection refused" if "refused" in str(exc).lower() else "no connection"
             raise RegistryUnreachable(f"{where} does not answer ({reason}).") from None
 
-    def get(self, path: str, params: dict | None = None) -> requests.Response:
-        """GET `path` under /v2/, authenticating as the registry asks; raises RegistryHTTPError unless 2xx."""
+    def request(self, method: str, path: str, params: dict | None = None, headers: dict[str, str] | None = None
+                ) -> requests.Response:
+        """Send `method` to `path` under /v2/, authenticating as the registry asks; raises RegistryHTTPError
+        unless 2xx. `headers` are the caller's own (Accept, say), sent with every try."""
         url = f"{self.api_url}{path}"
-        response = self._send(url, self._headers_for(path), self._basic_auth(), params)
+        extra = dict(headers or {})
+        response = self._send(url, {**extra, **self._headers_for(method, path)}, self._basic_auth(), params, method)
         if response.status_code == 401:
-            self._answer_challenge(response.headers.get("WWW-Authenticate", ""), path)
-            response = self._send(url, self._headers_for(path), self._basic_auth(), params)
+            self._answer_challenge(response.headers.get("WWW-Authenticate", ""), method, path)
+            response = self._send(url, {**extra, **self._headers_for(method, path)}, self._basic_auth(), params,
+                                  method)
         if not response.ok:
             raise RegistryHTTPError(status_message(response, self.api_url), response.status_code)
         if API_VERSION_HEADER not in response.headers:
             # Whatever answered is no registry (an internal web service, say): what it said is not for the user.
             raise RegistryHTTPError(NOT_A_REGISTRY.format(base=self.api_url), response.status_code)
         return response
+
+    def get(self, path: str, params: dict | None = None, headers: dict[str, str] | None = None
+            ) -> requests.Response:
+        """GET `path` under /v2/ (see `request`)."""
+        return self.request("GET", path, params, headers)
+
+    def delete(self, path: str) -> requests.Response:
+        """DELETE `path` under /v2/ (see `request`): a registry asks for a token of its own for it (`delete`)."""
+        return self.request("DELETE", path)
 
     def ping(self) -> requests.Response:
         """GET /v2/ as `docker login` does."""
@@ -190,18 +209,26 @@ class RegistryClient:
     def _basic_auth(self):
         return (self.username, self.secret) if self._basic else None
 
-    def _headers_for(self, path: str) -> dict[str, str]:
-        token = self._bearer.get(path)
+    @staticmethod
+    def _token_key(method: str, path: str) -> str:
+        """Which kept token a request can reuse: a registry asks one scope per repository and kind of request
+        (`repository:team/app:pull` for every GET of its tags, manifests and blobs; `delete` for a DELETE), so a
+        page of tags costs one token, not one per manifest. A wrong guess is answered by a new challenge."""
+        match = _REPOSITORY_PATH.match(path)
+        return f"{method} {match['name']}" if match else f"{method} {path}"
+
+    def _headers_for(self, method: str, path: str) -> dict[str, str]:
+        token = self._bearer.get(self._token_key(method, path))
         return {"Authorization": f"Bearer {token}"} if token else {}
 
-    def _answer_challenge(self, header: str, path: str) -> None:
+    def _answer_challenge(self, header: str, method: str, path: str) -> None:
         scheme, params = parse_challenge(header)
         if scheme == "basic":
             if not self.username and not self.secret:
                 raise RegistryHTTPError(NEEDS_CREDENTIALS, 401)
             self._basic = True
         elif scheme == "bearer" and params.get("realm"):
-            self._bearer[path] = self._token(params)
+            self._bearer[self._token_key(method, path)] = self._token(params)
         else:
             raise RegistryHTTPError(UNKNOWN_AUTH, 401)
 

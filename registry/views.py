@@ -16,6 +16,7 @@ from console.errors import run_form
 from registry import services
 from registry.forms import PullForm, PushForm, RegistryAccountForm, image_app_name
 from registry.models import PublicRepository, Pull, Push, RegistryAccount
+from registry.services import browse
 from registry.tokens import namespace_of
 
 
@@ -116,14 +117,39 @@ def registry_test(request: HttpRequest, pk: int) -> HttpResponse:
 @require_GET
 def registry_tags(request: HttpRequest, pk: int, name: str) -> HttpResponse:
     account = _get_account_for_user(request, pk)
-    tags, error = [], ""
+    page, error = None, ""
     try:
-        tags = services.list_tags(account, name)
+        page = browse.tags_page(account, name, last=request.GET.get("last", ""))
     except (services.RegistryError, ValidationError) as exc:
         error = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
-    context = {"account": account, "name": name, "tags": tags, "error": error,
+    context = {"account": account, "name": name, "page": page, "error": error,
                "reference": account.endpoint.reference(name)}
     return render(request, "registry/registry_tags.html", context)
+
+
+@login_required
+@require_GET
+def registry_open(request: HttpRequest, pk: int) -> HttpResponse:
+    """The "open a repository by its name" form: to that repository's tags page."""
+    account = _get_account_for_user(request, pk)
+    try:
+        name = browse.repository_name(account, request.GET.get("name", ""))
+    except ValidationError as exc:
+        messages.error(request, " ".join(exc.messages))
+        return redirect("registry:registry-detail", pk=account.pk)
+    return redirect("registry:registry-tags", pk=account.pk, name=name)
+
+
+@login_required
+@require_POST
+def registry_tag_delete(request: HttpRequest, pk: int, name: str, tag: str) -> HttpResponse:
+    account = _get_account_for_user(request, pk)
+    try:
+        digest = browse.delete_tag(request.user, account, name, tag, request.POST.get("digest", ""), request)
+        messages.success(request, f"Deleted {name}:{tag} ({digest}).")
+    except (services.RegistryError, ValidationError) as exc:
+        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+    return redirect("registry:registry-tags", pk=account.pk, name=name)
 
 
 @login_required

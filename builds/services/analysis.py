@@ -242,3 +242,39 @@ def layer_bars(layers: list[Layer]) -> list[tuple[Layer, int]]:
     largest = max((layer.size for layer in layers), default=0) or 1
     return [(layer, round(100 * layer.size / largest)) for layer in layers]
 
+
+
+def wasted_files(layers: list[Layer]) -> list[dict]:
+    """The files that make an image's wasted bytes, most bytes first: each version of a file that a later layer
+    overwrites or removes, read from the layers' stored changes (loaded already: no query per layer).
+
+    Each row holds `path`, `bytes` (wasted), `added_in` (the index of the layer that wrote the hidden version)
+    and `hidden_in` (that of the layer that overwrote or removed it). Bytes of a file a layer's tar holds twice
+    are counted in the image's wasted bytes but are not in the stored changes, so the rows may add up to less."""
+    present: dict[str, tuple[int, int]] = {}
+    found: list[dict] = []
+    for layer in sorted(layers, key=lambda row: row.index):
+        for change in layer.files or []:
+            path, size = change["path"], int(change.get("size") or 0)
+            previous = present.pop(path, None)
+            if previous is not None and previous[0]:
+                found.append({"path": path, "bytes": previous[0], "added_in": previous[1], "hidden_in": layer.index})
+            if change["change"] != "removed":
+                present[path] = (size, layer.index)
+    found.sort(key=lambda row: (-row["bytes"], row["path"]))
+    return found
+
+
+def efficiency_text(efficiency: float | None, wasted_bytes: int | None) -> str:
+    """The efficiency in percent with enough digits never to read 100 % while bytes are wasted (nor 0 % while
+    some are not): one decimal, more while rounding would hide the waste, `>99.9999` past that."""
+    if efficiency is None:
+        return ""
+    percent = 100 * efficiency
+    if not wasted_bytes:
+        return "100"
+    for digits in range(1, 5):
+        shown = f"{percent:.{digits}f}"
+        if float(shown) < 100 and (float(shown) > 0 or percent == 0):
+            return shown
+    return ">99.9999" if percent > 50 else "<0.0001"

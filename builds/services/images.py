@@ -156,7 +156,8 @@ def _forget_moved_names(owner, image_id: str, tags: list[str]) -> None:
     if not tags:
         return
     moved = {access.normalise(tag) for tag in tags}
-    for other in Image.objects.for_user(owner).exclude(image_id=image_id).filter(tags__icontains=":"):
+    # Every named record: a name given without a tag (`hello`) holds no ':' and is the same name as `hello:latest`.
+    for other in Image.objects.for_user(owner).exclude(image_id=image_id).exclude(tags=[]):
         kept = [tag for tag in other.tags if access.normalise(tag) not in moved]
         if kept != other.tags:
             Image.objects.filter(pk=other.pk).update(tags=kept)

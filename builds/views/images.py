@@ -56,8 +56,7 @@ def _render_detail(request: HttpRequest, image: Image, tag_form: ImageTagForm, s
         for layer, share in analysis.layer_bars(layers)
     ]
     context = {"image": image, "rows": rows, "analysed": analysed, "tag_form": tag_form,
-               "labels": sorted(image.labels.items()), "tree_limit": analysis.TREE_ENTRIES_PER_LAYER,
-               "efficiency_percent": round(100 * image.efficiency, 1) if image.efficiency is not None else None}
+               "labels": sorted(image.labels.items()), "tree_limit": analysis.TREE_ENTRIES_PER_LAYER}
     return render(request, "builds/image_detail.html", context, status=status)
 
 

@@ -30,6 +30,7 @@ class Action(models.TextChoices):
     PULL_STARTED = "pull_started", "Pull started"
     REGISTRY_REPOSITORY_PUBLIC = "registry_repository_public", "Registry repository made public"
     REGISTRY_REPOSITORY_PRIVATE = "registry_repository_private", "Registry repository made private"
+    REGISTRY_TAG_DELETED = "registry_tag_deleted", "Registry tag deleted"
     # Fleet (fleet/).
     HOST_CREATED = "host_created", "Host created"
     HOST_UPDATED = "host_updated", "Host updated"

@@ -43,6 +43,14 @@ class TagListSerializer(serializers.Serializer):
     tags = serializers.ListField(child=serializers.CharField())
 
 
+class TagDeletedSerializer(serializers.Serializer):
+    """A deleted tag: `digest` is the image deleted with it (and with every other tag on that image)."""
+
+    name = serializers.CharField()
+    tag = serializers.CharField()
+    digest = serializers.CharField()
+
+
 class PublicSerializer(serializers.Serializer):
     name = serializers.CharField()
     public = serializers.BooleanField()

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiResponse, extend_schema, extend_schema_view
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.request import Request
@@ -20,10 +20,12 @@ from registry.api.serializers import (
     PushSerializer,
     RegistryAccountSerializer,
     RepositoryListSerializer,
+    TagDeletedSerializer,
     TagListSerializer,
     TestResultSerializer,
 )
 from registry.models import PublicRepository, Pull, Push, RegistryAccount
+from registry.services import browse
 
 
 class RegistryAccountViewSet(
@@ -73,6 +75,20 @@ class RegistryAccountViewSet(
     def tags(self, request: Request, pk=None, name: str = "") -> Response:
         tags = services.list_tags(self.get_object(), name)
         return Response({"name": name, "tags": tags})
+
+    @extend_schema(
+        request=None,
+        parameters=[OpenApiParameter("digest", str, description="Delete only while the tag still points here.")],
+        responses={200: TagDeletedSerializer, **{code: OpenApiResponse(ErrorSerializer)
+                                                 for code in (400, 403, 404, 409, 502)}},
+    )
+    @action(detail=True, methods=["delete"], url_path=r"repositories/(?P<name>[^?#]+?)/tags/(?P<tag>[^/?#]+)")
+    def tag(self, request: Request, pk=None, name: str = "", tag: str = "") -> Response:
+        """Delete a tag: the registry deletes the image it points at by digest, with every tag on that image.
+        403 when the user may not push there or the registry does not allow deleting."""
+        digest = browse.delete_tag(request.user, self.get_object(), name, tag,
+                                   request.query_params.get("digest", ""), request._request)
+        return Response({"name": name, "tag": tag, "digest": digest})
 
     @extend_schema(request=None, responses={200: PublicSerializer, 400: OpenApiResponse(ErrorSerializer)})
     @action(detail=True, methods=["put", "delete"], url_path=r"repositories/(?P<name>[^?#]+?)/public")

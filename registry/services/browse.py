@@ -1,17 +1,26 @@
-"""Browsing a registry (its catalog of repositories, a repository's tags) and publishing repositories of the
-console's own registry."""
+"""Browsing a registry (its catalog of repositories, a repository's tags with their digest, size and date),
+deleting a tag, and publishing repositories of the console's own registry."""
 
 from __future__ import annotations
 
+import datetime
+import hashlib
+import json
+from dataclasses import dataclass, field
+from http import HTTPStatus
+
+from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.utils.dateparse import parse_datetime
 
 from console import references
 from console.audit.constants import Action
 from console.audit.services import record
-from registry.client import RegistryHTTPError, RegistryRefused
+from registry.client import RegistryClient, RegistryHTTPError, RegistryRefused
+from registry.constants import PUSH, RegistryKind
 from registry.models import PublicRepository, RegistryAccount
 from registry.services.accounts import RegistryError, client_for
-from registry.tokens import namespace_of
+from registry.tokens import Scope, granted_actions, namespace_of, parse_scopes, sign_token
 
 CATALOG_PAGE = 100
 CATALOG_LIMIT = 5000
@@ -59,6 +68,268 @@ def list_tags(account: RegistryAccount, repository: str) -> list[str]:
         raise RegistryError(str(exc)) from None
     except (ValueError, AttributeError):
         raise RegistryError("The registry's answer is not a list of tags.") from None
+
+
+# -- a repository's tags page: per tag its digest, size and date; deleting one ----------------------------------
+
+# Tags per page: each costs a manifest GET (and a config GET per distinct image), so a page stays quick.
+TAGS_PAGE = 50
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+INDEX_TYPES = frozenset(MANIFEST_TYPES[2:])
+DELETE_UNSUPPORTED = "This registry does not allow deleting."
+DELETE_REFUSED = "The registry refused to delete from {repository} with this account's credentials."
+# What users write for Docker Hub besides its index name.
+DOCKERHUB_NAMES = ("index.docker.io", "registry-1.docker.io")
+NOT_YOURS = "Only repositories under {namespace}/ are yours to delete from."
+
+
+class TagNotFound(RegistryError):
+    status = HTTPStatus.NOT_FOUND.value
+
+
+class DeleteRefused(RegistryError):
+    """The user may not delete there, or the registry does not let anyone (a 403 in the API)."""
+
+    status = HTTPStatus.FORBIDDEN.value
+
+
+class TagMoved(RegistryError):
+    """The tag points at another image than the one the user chose to delete."""
+
+    status = HTTPStatus.CONFLICT.value
+
+
+@dataclass
+class TagDetail:
+    """One tag as its manifest says: `size` is the config's and the layers' bytes (None for a multi-platform
+    index, whose images would each cost more requests), `created` the image config's `created` (registries keep
+    no push date), `error` why the manifest could not be read ("" when it was)."""
+
+    name: str
+    pull: str
+    digest: str = ""
+    media_type: str = ""
+    size: int | None = None
+    created: datetime.datetime | None = None
+    platforms: int = 0
+    error: str = ""
+    # The other tags of the page on the same image: deleting this one (by digest) deletes them too.
+    same_image: list[str] = field(default_factory=list)
+
+    @property
+    def is_index(self) -> bool:
+        return self.media_type in INDEX_TYPES
+
+
+@dataclass
+class TagPage:
+    """A page of a repository's tags: `next_last` is the `last` of the next page ("" on the last page);
+    `may_delete` whether the user may try to delete here at all (the registry may still refuse)."""
+
+    repository: str
+    reference: str
+    tags: list[TagDetail] = field(default_factory=list)
+    last: str = ""
+    next_last: str = ""
+    may_delete: bool = False
+
+
+def _check_repository(repository: str) -> None:
+    if not references.is_path(repository):
+        raise ValidationError({"repository": f"{repository!r} is not a repository name."})
+
+
+def _check_tag(tag: str) -> None:
+    if not references.is_tag(tag):
+        raise ValidationError({"tag": f"{tag!r} is not a tag."})
+
+
+def repository_name(account: RegistryAccount, text: str) -> str:
+    """The repository a user typed to open (`team/app`, `ghcr.io/team/app`, `ubuntu` on Docker Hub), as the
+    registry's API names it; ValidationError says what is wrong with it."""
+    text = (text or "").strip()
+    try:
+        parsed = references.parse(text)
+    except references.InvalidReference as exc:
+        raise ValidationError({"name": f"{text!r} is not a repository name: {exc}."}) from None
+    if parsed.tag or parsed.digest:
+        raise ValidationError({"name": "Give the repository without a tag or digest: the page lists its tags."})
+    index = account.endpoint.index
+    domain, path = parsed.domain, parsed.path
+    # `localhost/app` or `team/app`: a first component without a dot or port is part of the path.
+    if domain and domain != index and "." not in domain and ":" not in domain and domain != "localhost":
+        domain, path = "", f"{domain}/{path}"
+    names = {index, *DOCKERHUB_NAMES} if account.kind == RegistryKind.DOCKERHUB else {index}
+    if domain and domain not in names:
+        raise ValidationError({"name": f"{domain} is another registry than this account's ({index})."})
+    if account.kind == RegistryKind.DOCKERHUB and "/" not in path:
+        path = f"library/{path}"
+    return path
+
+
+def may_delete(account: RegistryAccount, repository: str) -> bool:
+    """Whether the account's owner may try to delete tags of `repository`: on the console's own registry where
+    they may push (their namespace, the token endpoint's decision); elsewhere the registry decides by the
+    account's credentials."""
+    if not account.is_console:
+        return True
+    return PUSH in granted_actions(account.owner, Scope("repository", repository, frozenset({PUSH})), internal=True)
+
+
+def _delete_client(account: RegistryAccount, repository: str) -> RegistryClient:
+    """For the console's own registry, a client whose token also grants `delete` of this one repository (the
+    token endpoint grants owners pull and push only, so `docker` clients cannot delete): `may_delete` was asked
+    first. Other registries: the account's own client."""
+    client = client_for(account)
+    read = client.token_source
+    if not account.is_console or read is None:
+        return client
+
+    def source(params: dict[str, str]) -> str:
+        # Distribution asks `delete` for a DELETE (older versions `*`): granted for this repository only.
+        asked = {action for scope in parse_scopes([params.get("scope", "")])
+                 if scope.type == "repository" and scope.name == repository
+                 for action in scope.actions & {"delete", "*"}}
+        if not asked:
+            return read(params)
+        access = [{"type": "repository", "name": repository, "actions": sorted(asked)}]
+        return sign_token(account.owner.get_username(), params.get("service", settings.REGISTRY_SERVICE),
+                          access)["token"]
+
+    client.token_source = source
+    return client
+
+
+def _manifest(client: RegistryClient, repository: str, reference: str) -> tuple[str, dict, str]:
+    """(digest, manifest, media type) of one tag or digest, from one GET."""
+    response = client.get(f"/v2/{repository}/manifests/{reference}", headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    try:
+        manifest = json.loads(response.content)
+    except ValueError:
+        raise RegistryHTTPError("The registry's answer is not a manifest.") from None
+    if not isinstance(manifest, dict):
+        raise RegistryHTTPError("The registry's answer is not a manifest.")
+    digest = response.headers.get("Docker-Content-Digest") or f"sha256:{hashlib.sha256(response.content).hexdigest()}"
+    media_type = manifest.get("mediaType") or response.headers.get("Content-Type", "").split(";")[0]
+    return digest, manifest, media_type
+
+
+def _size(manifest: dict) -> int | None:
+    """The bytes a pull fetches: the config and the layers, as the manifest lists them."""
+    try:
+        parts = [manifest["config"], *manifest.get("layers", [])]
+        return sum(int(part.get("size", 0)) for part in parts)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def _created(client: RegistryClient, repository: str, manifest: dict, seen: dict[str, datetime.datetime | None]
+             ) -> datetime.datetime | None:
+    """The image config's `created`; `seen` keeps each config read once per page (tags often share one)."""
+    config = manifest.get("config")
+    digest = config.get("digest", "") if isinstance(config, dict) else ""
+    if not references.is_sha256_digest(digest):
+        return None
+    if digest not in seen:
+        try:
+            body = client.get(f"/v2/{repository}/blobs/{digest}").json()
+            seen[digest] = parse_datetime(body.get("created") or "") if isinstance(body, dict) else None
+        except (RegistryHTTPError, ValueError, TypeError):
+            seen[digest] = None
+    return seen[digest]
+
+
+def _tag_detail(client: RegistryClient, repository: str, tag: TagDetail, seen: dict) -> None:
+    try:
+        tag.digest, manifest, tag.media_type = _manifest(client, repository, tag.name)
+    except RegistryHTTPError as exc:
+        tag.error = "The registry has no manifest for this tag." if exc.status == 404 else str(exc)
+        return
+    if tag.is_index:
+        manifests = manifest.get("manifests")
+        tag.platforms = len(manifests) if isinstance(manifests, list) else 0
+        annotations = manifest.get("annotations")
+        if isinstance(annotations, dict):
+            tag.created = parse_datetime(str(annotations.get("org.opencontainers.image.created", "")))
+        return
+    tag.size = _size(manifest)
+    tag.created = _created(client, repository, manifest, seen)
+
+
+def tags_page(account: RegistryAccount, repository: str, last: str = "", n: int | None = None) -> TagPage:
+    """At most `n` (TAGS_PAGE) tags after `last` (the registry's own `n`/`last` pagination; a registry that
+    ignores it is cut here), each with its digest, size and date: one tags list, a manifest GET per tag and a
+    config GET per distinct image."""
+    _check_repository(repository)
+    if last:
+        _check_tag(last)
+    n = n or TAGS_PAGE
+    client = client_for(account)
+    # One more than shown: whether a next page exists, whatever the registry says in its `Link` header.
+    params = {"n": n + 1, **({"last": last} if last else {})}
+    try:
+        response = client.get(f"/v2/{repository}/tags/list", params=params)
+        names = response.json().get("tags") or []
+    except RegistryHTTPError as exc:
+        if exc.status == 404 and not isinstance(exc, RegistryRefused):
+            raise TagNotFound(f"The registry has no repository {repository!r}.") from None
+        raise RegistryError(str(exc)) from None
+    except (ValueError, AttributeError):
+        raise RegistryError("The registry's answer is not a list of tags.") from None
+    names = sorted(name for name in names if isinstance(name, str) and (not last or name > last))
+    shown = names[:n]
+    page = TagPage(repository, account.endpoint.reference(repository), last=last,
+                   next_last=shown[-1] if len(names) > n else "", may_delete=may_delete(account, repository))
+    seen: dict[str, datetime.datetime | None] = {}
+    for name in shown:
+        detail = TagDetail(name=name, pull=f"docker pull {page.reference}:{name}")
+        _tag_detail(client, repository, detail, seen)
+        page.tags.append(detail)
+    for detail in page.tags:
+        detail.same_image = [other.name for other in page.tags
+                             if detail.digest and other.digest == detail.digest and other is not detail]
+    return page
+
+
+def delete_tag(user, account: RegistryAccount, repository: str, tag: str, digest: str = "", request=None) -> str:
+    """Delete the image `tag` points at (Distribution deletes manifests by digest: every tag on that image goes
+    with it) and record it; `digest`, when given, must still be the tag's (the one the user saw). The digest."""
+    _check_repository(repository)
+    _check_tag(tag)
+    if digest and not references.is_sha256_digest(digest):
+        raise ValidationError({"digest": f"{digest!r} is not a sha256 digest."})
+    if not may_delete(account, repository):
+        raise DeleteRefused(NOT_YOURS.format(namespace=namespace_of(account.owner)))
+    client = _delete_client(account, repository)
+    try:
+        current, _manifest_body, _type = _manifest(client, repository, tag)
+    except RegistryHTTPError as exc:
+        if exc.status == 404 and not isinstance(exc, RegistryRefused):
+            raise TagNotFound(f"{repository} has no tag {tag!r}.") from None
+        raise RegistryError(str(exc)) from None
+    if digest and digest != current:
+        raise TagMoved(f"{repository}:{tag} points at another image now ({current}): look again before deleting.")
+    try:
+        client.delete(f"/v2/{repository}/manifests/{current}")
+    except RegistryHTTPError as exc:
+        if isinstance(exc, RegistryRefused) or exc.status is None or exc.status >= 500:
+            raise RegistryError(str(exc)) from None
+        if exc.status == 405:
+            raise DeleteRefused(DELETE_UNSUPPORTED) from None
+        if exc.status in (401, 403):
+            raise DeleteRefused(DELETE_REFUSED.format(repository=repository)) from None
+        if exc.status == 404:
+            raise TagNotFound(f"{repository} has no tag {tag!r}.") from None
+        raise RegistryError(str(exc)) from None
+    record(user, Action.REGISTRY_TAG_DELETED, target=f"{account.endpoint.reference(repository)}:{tag}",
+           detail={"registry": account.pk, "repository": repository, "tag": tag, "digest": current},
+           request=request)
+    return current
 
 
 # -- public repositories of the console's registry ----------------------------------------------------------

@@ -77,6 +77,7 @@ OTHER_ARGUMENTS = {
     "action": "stop",
     "name": f"{MARKER}/app",
     "index": "0",
+    "tag": "1",
 }
 # Under admin/ every page is for staff only, whatever it names: these make the URLs resolve.
 ADMIN_ARGUMENTS = {"object_id": "1", "id": "1", "content_type_id": "1", "app_label": "auth", "url": "nowhere/"}
