@@ -61,6 +61,8 @@ class LayerSerializer(serializers.Serializer):
     status = serializers.CharField()
     current = serializers.IntegerField()
     total = serializers.IntegerField()
+    # Older rows have no `done`: read as not done.
+    done = serializers.BooleanField(default=False, help_text="Pushed, pulled or already there.")
 
 
 class TransferSerializer(serializers.ModelSerializer):

@@ -155,7 +155,8 @@ class Progress:
             self.digest = status.removeprefix("Digest: ").strip()
         detail = line.get("progressDetail") or {}
         if LAYER_ID_RE.match(layer_id):
-            layer = self.layers.setdefault(layer_id, {"id": layer_id, "status": "", "current": 0, "total": 0})
+            layer = self.layers.setdefault(layer_id, {"id": layer_id, "status": "", "current": 0, "total": 0,
+                                                      "done": False})
             layer["status"] = status
             if detail.get("total"):
                 layer["total"] = int(detail["total"])
@@ -163,7 +164,8 @@ class Progress:
                 layer["current"] = int(detail["current"])
             if status in ("Pushed", "Layer already exists", "Pull complete", "Already exists",
                           "Download complete") or status.startswith("Mounted from"):
-                layer["current"] = layer["total"]
+                # `done` too: a small layer goes in one piece, with no total to fill a bar with.
+                layer["current"], layer["done"] = layer["total"], True
             if detail:
                 return
             self.pending_log.append(f"{layer_id}: {status}")

@@ -28,9 +28,10 @@
       cell(row, "").appendChild(id);
       cell(row, layer.status);
       var bar = document.createElement("progress");
+      // A layer that is done fills its bar, even one sent in one piece with no total to count against.
       bar.max = layer.total || 1;
-      bar.value = layer.total ? layer.current : 0;
-      bar.title = layer.total ? Math.round(100 * layer.current / layer.total) + "%" : layer.status;
+      bar.value = layer.done ? bar.max : (layer.total ? layer.current : 0);
+      bar.title = layer.total ? Math.round(100 * bar.value / bar.max) + "%" : layer.status;
       cell(row, "").appendChild(bar);
       body.appendChild(row);
     });

@@ -33,8 +33,9 @@ def test_it_pushes_with_layer_progress_and_a_digest(owner_api, owner, htpasswd_r
     assert body["digest"].startswith("sha256:")
     assert len(body["layers"]) == 1
     layer = body["layers"][0]
-    assert set(layer) == {"id", "status", "current", "total"}
+    assert set(layer) == {"id", "status", "current", "total", "done"}
     assert layer["status"] == "Pushed" and layer["total"] > 0 and layer["current"] == layer["total"]
+    assert layer["done"] is True
     assert f"{htpasswd_registry.address}/team/pushed" in body["log"]
     # The registry has the tag, and browsing sees it.
     tags = owner_api.get(f"/api/v1/registries/{account.pk}/repositories/team/pushed/tags/").json()
