@@ -59,12 +59,17 @@ def list_repositories(account: RegistryAccount) -> list[str]:
 def list_tags(account: RegistryAccount, repository: str) -> list[str]:
     if not references.is_path(repository):
         raise ValidationError({"repository": f"{repository!r} is not a repository name."})
+    return sorted(_tag_names(client_for(account), repository))
+
+
+def _tag_names(client, repository: str, params: dict | None = None, missing: type = RegistryError) -> list:
+    """The repository's `tags/list`; a repository the registry does not have raises `missing`."""
     try:
-        response = client_for(account).get(f"/v2/{repository}/tags/list")
-        return sorted(response.json().get("tags") or [])
+        response = client.get(f"/v2/{repository}/tags/list", **({"params": params} if params else {}))
+        return response.json().get("tags") or []
     except RegistryHTTPError as exc:
         if exc.status == 404 and not isinstance(exc, RegistryRefused):
-            raise RegistryError(f"The registry has no repository {repository!r}.") from None
+            raise missing(f"The registry has no repository {repository!r}.") from None
         raise RegistryError(str(exc)) from None
     except (ValueError, AttributeError):
         raise RegistryError("The registry's answer is not a list of tags.") from None
@@ -272,15 +277,7 @@ def tags_page(account: RegistryAccount, repository: str, last: str = "", n: int 
     client = client_for(account)
     # One more than shown: whether a next page exists, whatever the registry says in its `Link` header.
     params = {"n": n + 1, **({"last": last} if last else {})}
-    try:
-        response = client.get(f"/v2/{repository}/tags/list", params=params)
-        names = response.json().get("tags") or []
-    except RegistryHTTPError as exc:
-        if exc.status == 404 and not isinstance(exc, RegistryRefused):
-            raise TagNotFound(f"The registry has no repository {repository!r}.") from None
-        raise RegistryError(str(exc)) from None
-    except (ValueError, AttributeError):
-        raise RegistryError("The registry's answer is not a list of tags.") from None
+    names = _tag_names(client, repository, params, missing=TagNotFound)
     names = sorted(name for name in names if isinstance(name, str) and (not last or name > last))
     shown = names[:n]
     page = TagPage(repository, account.endpoint.reference(repository), last=last,
