@@ -2,7 +2,7 @@
 of each, for a user with 1,000 and then 10,000 of each: the p95 must not grow with the rows.
 
 Makes a throwaway database (PostgreSQL on 127.0.0.1:5432 when it answers, else SQLite), migrates it, writes image
-records (5 layers each) and builds (5 steps each) for one user directly (then ANALYZE, as autovacuum would), and
+records (5 layers each) and builds (5 steps each) for one user directly (then VACUUM ANALYZE, as autovacuum would), and
 serves the console from a real server process on 127.0.0.1 (gunicorn 2 workers x 8 threads when the venv has it,
 else `manage.py runserver --noreload`; the output says which) with DEBUG off. Fifty threads, each with its own
 keep-alive session and the user's personal access token, run two loads per size:
@@ -145,9 +145,10 @@ def seed(rows: int, start: int = 0) -> str:
     )
     raw = create_access_token(owner, "bench")[1] if start == 0 else ""
     if connections["default"].vendor == "postgresql":
-        # As autovacuum would soon: the planner's statistics of the tables just filled.
+        # As autovacuum soon does after so many inserts (autovacuum_vacuum_insert_threshold): the planner's
+        # statistics of the tables just filled, and their visibility map, without which a count reads the table.
         with connections["default"].cursor() as cursor:
-            cursor.execute("ANALYZE")
+            cursor.execute("VACUUM ANALYZE")
     connections.close_all()
     return raw
 

@@ -142,6 +142,16 @@ def test_build_search_and_filters(owner, builds):
     assert builds_matching(owner, "q=app%00") == []
 
 
+def test_build_search_by_repository_name_past_the_related_match_limit(owner, builds, monkeypatch):
+    """More matching repositories than console.filters looks up by id: the search joins them instead, with the
+    same answer, and still only the owner's builds."""
+    expected = builds_matching(owner, "q=app")
+    assert expected == list(reversed([b.pk for b in builds["app"]]))
+    monkeypatch.setattr("console.filters.RELATED_MATCH_LIMIT", 0)
+    assert builds_matching(owner, "q=app") == expected
+    assert builds_matching(owner, "q=TOOL") == [b.pk for b in builds["tool"]]
+
+
 @pytest.mark.parametrize("text, field", [
     ("status=nonsense", "status"), ("repository=abc", "repository"), ("repository=-1", "repository"),
     ("created_after=soon", "created_after"), ("tag=a%22b", "tag"), ("q=" + "x" * 201, "q"),
