@@ -16,6 +16,7 @@ from builds.constants import (
 from console.constants import JobStatus
 from console.crypto import EncryptedTextField
 from console.jobs import Job
+from console.numbering import NumberedPerOwner, unique_number_per_owner
 
 
 class RepositoryQuerySet(models.QuerySet):
@@ -173,7 +174,7 @@ class BuildQuerySet(models.QuerySet):
         return self.filter(Dispatch.busy_q())
 
 
-class Build(Job):
+class Build(Job, NumberedPerOwner):
     """One run of the engine's builder (BuildKit, or the classic one where only it will do) over a source's
     context, with its steps and log.
 
@@ -225,9 +226,10 @@ class Build(Job):
 
     class Meta:
         ordering = ["-queued_at", "-id"]
+        constraints = [unique_number_per_owner("build")]
 
     def __str__(self) -> str:
-        return f"build #{self.pk} of {self.repository} ({self.status})"
+        return f"build #{self.display_number} of {self.repository} ({self.status})"
 
     @property
     def waiting(self) -> bool:
@@ -364,7 +366,7 @@ class SourceImportQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
 
-class SourceImport(Job):
+class SourceImport(Job, NumberedPerOwner):
     """A git clone that becomes a Source, run by a worker (builds/services/repositories.py: run_git_import) with a
     deadline and a size limit.
 
@@ -384,6 +386,7 @@ class SourceImport(Job):
 
     class Meta:
         ordering = ["-queued_at", "-id"]
+        constraints = [unique_number_per_owner("sourceimport")]
 
     def __str__(self) -> str:
-        return f"import #{self.pk} of {self.git_url} ({self.status})"
+        return f"import #{self.display_number} of {self.git_url} ({self.status})"

@@ -10,6 +10,7 @@ from console.constants import JobStatus
 from console.crypto import EncryptedTextField
 from console.engine import Engine, EngineRefused, SSHMaterial, TLSMaterial
 from console.jobs import Job
+from console.numbering import NumberedPerOwner, unique_number_per_owner
 from fleet.constants import HostStatus, RestartPolicy
 
 
@@ -111,7 +112,7 @@ class DeploymentQuerySet(models.QuerySet):
         return self.filter(owner=owner, name=name, status=JobStatus.SUCCEEDED).order_by("-pk")
 
 
-class Deployment(Job):
+class Deployment(Job, NumberedPerOwner):
     """One release of an app (`name`) to a set of hosts; a job whose targets run in parallel, one per host."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="deployments")
@@ -135,9 +136,10 @@ class Deployment(Job):
 
     class Meta:
         ordering = ["-pk"]
+        constraints = [unique_number_per_owner("deployment")]
 
     def __str__(self) -> str:
-        return f"{self.name} #{self.pk}"
+        return f"{self.name} #{self.display_number}"
 
     @property
     def image_label(self) -> str:

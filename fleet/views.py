@@ -97,7 +97,7 @@ def container_action(request: HttpRequest, pk: int, cid: str, action: str) -> Ht
 @login_required
 @require_GET
 def deployments(request: HttpRequest) -> HttpResponse:
-    found = Deployment.objects.for_user(request.user).prefetch_related("targets")
+    found = Deployment.objects.for_user(request.user).select_related("rollback_of").prefetch_related("targets")
     listing = paginate(request, DeploymentFilter(request.GET, queryset=found), noun="deployment")
     context = {"listing": listing, "deployments": listing.page, "form": listing.form}
     return render(request, "fleet/deployment_list.html", context, status=listing.status)
@@ -173,7 +173,7 @@ def _deploy_again(request: HttpRequest, pk: str) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("fleet:deployment-detail", earlier.pk)
-    messages.success(request, f"Deploying {earlier.name} again (as #{again.pk}).")
+    messages.success(request, f"Deploying {earlier.name} again (as #{again.display_number}).")
     return redirect("fleet:deployment-detail", again.pk)
 
 
@@ -210,5 +210,5 @@ def deployment_rollback(request: HttpRequest, pk: int) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("fleet:deployment-detail", deployment.pk)
-    messages.success(request, f"Rolling {deployment.name} back to release #{rollback.rollback_of_id}.")
+    messages.success(request, f"Rolling {deployment.name} back to release #{rollback.rollback_of.display_number}.")
     return redirect("fleet:deployment-detail", rollback.pk)

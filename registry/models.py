@@ -5,6 +5,7 @@ from django.db import models
 
 from console.crypto import EncryptedTextField
 from console.jobs import Job
+from console.numbering import NumberedPerOwner, unique_number_per_owner
 from registry import kinds
 from registry.constants import RegistryKind
 
@@ -76,7 +77,7 @@ class TransferQuerySet(models.QuerySet):
         return self.filter(owner=user)
 
 
-class Transfer(Job):
+class Transfer(Job, NumberedPerOwner):
     """What a push and a pull share: the account used, per-layer progress, the digest reached."""
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
@@ -102,6 +103,7 @@ class Push(Transfer):
 
     class Meta(Transfer.Meta):
         verbose_name_plural = "pushes"
+        constraints = [unique_number_per_owner("push")]
 
     @property
     def target(self) -> str:
@@ -113,6 +115,9 @@ class Pull(Transfer):
 
     reference = models.CharField(max_length=400, help_text="`<repository>[:tag|@digest]` within the registry.")
     image_id = models.CharField(max_length=100, blank=True)
+
+    class Meta(Transfer.Meta):
+        constraints = [unique_number_per_owner("pull")]
 
     @property
     def source(self) -> str:

@@ -41,8 +41,8 @@ class SourceImportSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = SourceImport
-        fields = ["id", "repository", "git_url", "ref", "status", "source", "error", "log", "url", "queued_at",
-                  "started_at", "finished_at"]
+        fields = ["id", "number", "repository", "git_url", "ref", "status", "source", "error", "log", "url",
+                  "queued_at", "started_at", "finished_at"]
         read_only_fields = fields
 
     def get_log(self, job: SourceImport) -> str:
@@ -131,11 +131,11 @@ class BuildSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Build
-        fields = ["id", "status", "source", "repository", "dockerfile", "path", "tags", "build_args", "secret_args",
-                  "labels", "target", "no_cache", "memory_limit", "cpu_shares", "cpuset_cpus", "timeout", "steps",
-                  "step_count", "image", "image_id", "error", "failed_step", "last_good_layer", "debug_command",
-                  "queue_position", "worker", "node", "rebuild_of", "queued_at", "started_at", "finished_at",
-                  "secret_names", "requested_builder", "builder", "builder_reason"]
+        fields = ["id", "number", "status", "source", "repository", "dockerfile", "path", "tags", "build_args",
+                  "secret_args", "labels", "target", "no_cache", "memory_limit", "cpu_shares", "cpuset_cpus",
+                  "timeout", "steps", "step_count", "image", "image_id", "error", "failed_step", "last_good_layer",
+                  "debug_command", "queue_position", "worker", "node", "rebuild_of", "queued_at", "started_at",
+                  "finished_at", "secret_names", "requested_builder", "builder", "builder_reason"]
         read_only_fields = fields
 
     def get_image(self, build) -> int | None:

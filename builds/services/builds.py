@@ -208,7 +208,7 @@ def queue_position(build: Build) -> int | None:
 
 # -- the list's rows -------------------------------------------------------------------------------------------
 
-BUILD_ROW_FIELDS = ("id", "status", "source_id", "repository_id", "dockerfile", "path", "tags", "build_args",
+BUILD_ROW_FIELDS = ("id", "number", "status", "source_id", "repository_id", "dockerfile", "path", "tags", "build_args",
                     "secret_args", "labels", "target", "no_cache", "memory_limit", "cpu_shares", "cpuset_cpus",
                     "timeout", "step_count", "image_id", "error", "failed_step", "last_good_layer", "worker",
                     "node__name", "rebuild_of_id", "queued_at", "started_at", "finished_at", "secret_names",

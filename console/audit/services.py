@@ -5,7 +5,8 @@
     record(request.user, Action.REGISTRY_CREATED, target=registry, detail={"kind": registry.kind}, request=request)
 
 `detail` must never hold a secret; as a safety net, values under keys that name one (password, secret, token,
-key, ...) and strings shaped like an access token are stored as "[redacted]".
+key, ...) and strings shaped like an access token are stored as "[redacted]". A target numbered per user
+(console/numbering.py) adds its `number` to `detail`, for the sentence that names it (console/audit/words.py).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from django.http import HttpRequest
 
 from console.audit.constants import Action
 from console.audit.models import AuditEvent
+from console.numbering import NumberedPerOwner
 from console.security import client_address
 
 REDACTED = "[redacted]"
@@ -41,10 +43,14 @@ def record(
         raise ValueError(f"{action!r} is not an audit action; add it to console.audit.constants.Action")
     user = actor if actor is not None and getattr(actor, "is_authenticated", False) else None
     target_type = target_id = ""
+    detail = dict(detail or {})
     if isinstance(target, models.Model):
         target_type = target._meta.label_lower
         target_id = "" if target.pk is None else str(target.pk)
         label = str(target)
+        if isinstance(target, NumberedPerOwner) and target.number is not None:
+            # The sentence names the object as its owner knows it ("build #3"): kept as it was when written.
+            detail.setdefault("number", target.number)
     else:
         label = str(target or "")
     return AuditEvent.objects.create(
@@ -54,7 +60,7 @@ def record(
         target_type=target_type,
         target_id=target_id,
         target_label=label[:LABEL_LENGTH],
-        detail=redact(detail or {}),
+        detail=redact(detail),
         address=client_address(request),
     )
 

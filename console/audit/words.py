@@ -1,6 +1,7 @@
-"""The audit log in words: "alice started build #12 of shop", with a link to the object while it exists and the
+"""The audit log in words: "alice started build #3 of shop", with a link to the object while it exists and the
 viewer may see it. The page and the API's `summary` share the sentences; links are resolved in bulk, one query per
-kind of object on the page, never one per event.
+kind of object on the page, never one per event. Objects numbered per user (console/numbering.py) go by the number
+their event kept (detail "number"); events written before numbers name them by id.
 
 The console sits below the apps (pyproject.toml's layers): their models are named here, not imported."""
 
@@ -36,7 +37,10 @@ LIST_PAGES: dict[str, str] = {"accounts.accesstoken": "accounts:token-list"}
 # A job's label ends in the status it had when the event was written ("build #12 of shop (queued)"): not shown.
 FROZEN_STATUS = re.compile(r"\s*\((queued|running|succeeded|failed|cancelled)\)$")
 # Detail the sentence already says, or that reads as noise next to it.
-SAID_IN_THE_SENTENCE = {"via"}
+SAID_IN_THE_SENTENCE = {"via", "number"}
+# Detail naming another numbered object by id, and the key of its per-user number beside it (written since
+# numbers): shown by the number, which is what its pages say.
+NUMBER_OF = {"release": "release_number", "redeploy_of": "redeploy_of_number"}
 
 
 @dataclass
@@ -74,8 +78,15 @@ def _label(event: AuditEvent) -> str:
     return FROZEN_STATUS.sub("", event.target_label)
 
 
-def _number(event: AuditEvent) -> str:
-    return f"#{event.target_id}" if event.target_id else ""
+def _number(event: AuditEvent, detail: dict) -> str:
+    """"#3": the owner's number for the object, as the event kept it; the id for an event from before numbers."""
+    number = detail.get("number") or event.target_id
+    return f"#{number}" if number else ""
+
+
+def _numbered(detail: dict, key: str) -> str:
+    """"#3" for detail that names an object (NUMBER_OF): by its number when the event kept it, else by id."""
+    return f"#{detail.get(NUMBER_OF.get(key, '')) or detail[key]}"
 
 
 def _via(detail: dict) -> str:
@@ -86,7 +97,7 @@ def _via(detail: dict) -> str:
 def _build(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
     repository = detail.get("repository")
     if event.target_id:
-        words = f"build {_number(event)}" + (f" of {repository}" if repository else "")
+        words = f"build {_number(event, detail)}" + (f" of {repository}" if repository else "")
     else:
         words = _label(event)
     tags = detail.get("tags")
@@ -95,7 +106,8 @@ def _build(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
 
 def _deployment(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
     name = detail.get("name") or _label(event)
-    words = f"{name} {_number(event)}".strip() if event.target_id and not name.endswith(_number(event)) else name
+    number = _number(event, detail)
+    words = f"{name} {number}".strip() if event.target_id and not name.endswith(number) else name
     image = detail.get("image")
     hosts = detail.get("hosts")
     return "", words, (f" with {image}" if image else "") + (f" on {_value(hosts)}" if hosts else "")
@@ -104,7 +116,7 @@ def _deployment(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
 def _push(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
     image, registry = detail.get("image"), detail.get("registry")
     repository, tag = detail.get("repository"), detail.get("tag")
-    words = f"push {_number(event)}".strip()
+    words = f"push {_number(event, detail)}".strip()
     target = f"{repository}:{tag}" if repository and tag else repository or ""
     after = (f" of {image}" if image else "") + (f" to {target}" if target else "")
     return "", words, after + (f" on {registry}" if registry else "")
@@ -112,7 +124,7 @@ def _push(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
 
 def _pull(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
     reference, registry = detail.get("reference"), detail.get("registry")
-    return "", f"pull {_number(event)}".strip(), (f" of {reference}" if reference else "") + (
+    return "", f"pull {_number(event, detail)}".strip(), (f" of {reference}" if reference else "") + (
         f" from {registry}" if registry else "")
 
 
@@ -200,10 +212,11 @@ def describe_one(event: AuditEvent) -> Described:
         used = set()
     if event.action == Action.ROLLBACK and not _empty(detail.get("release")):
         # "alice rolled back web #5 to release #3 with shop:1 on h1": the release it went back to first.
-        described.after = f" to release #{detail['release']}{described.after}"
+        described.after = f" to release {_numbered(detail, 'release')}{described.after}"
         used = used | {"release"}
-    described.extra = [(key.replace("_", " "), _value(value)) for key, value in detail.items()
-                       if key not in used and not _empty(value)]
+    used = used | set(NUMBER_OF.values())
+    described.extra = [(key.replace("_", " "), _numbered(detail, key) if key in NUMBER_OF else _value(value))
+                       for key, value in detail.items() if key not in used and not _empty(value)]
     return described
 
 

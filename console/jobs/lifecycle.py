@@ -37,7 +37,8 @@ class Job(models.Model):
         abstract = True
 
     def __str__(self) -> str:
-        return f"{self._meta.verbose_name} #{self.pk} ({self.status})"
+        # A job numbered per user (console/numbering.py) goes by its owner's number for it, any other by its id.
+        return f"{self._meta.verbose_name} #{getattr(self, 'display_number', self.pk)} ({self.status})"
 
     @property
     def is_final(self) -> bool:

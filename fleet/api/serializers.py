@@ -117,7 +117,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
     class Meta:
         model = Deployment
         fields = [
-            "id", "name", "image", "image_id", "image_digest", "registry", "selector", "ports", "env",
+            "id", "number", "name", "image", "image_id", "image_digest", "registry", "selector", "ports", "env",
             "restart_policy", "memory_limit", "cpus", "user", "status", "error", "rollback_of", "targets",
             "created", "started_at", "finished_at", "log_line_count",
         ]

@@ -181,8 +181,9 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
     image, image_id = resolve_image(owner, data.get("image", ""), pulled=account is not None)
     with transaction.atomic():
         busy = Deployment.objects.select_for_update().filter(owner=owner, name=name, status__in=ACTIVE_STATUSES)
-        if busy.exists():
-            raise ValidationError({"name": f"{name} is being deployed right now (#{busy.first().pk}); wait for it."})
+        if active := busy.first():
+            raise ValidationError({"name": f"{name} is being deployed right now (#{active.display_number}); "
+                                           "wait for it."})
         deployment = Deployment.objects.create(
             owner=owner, name=name, image=image, image_id=image_id,
             image_digest=data.get("image_digest", "") if rollback_of else "",
@@ -197,11 +198,12 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
         detail = {"name": name, "image": image, "image_id": image_id, "hosts": [host.name for host in hosts],
                   "selector": deployment.selector, "registry": account.name if account else None}
         if redeploy_of is not None:
-            detail["redeploy_of"] = redeploy_of.pk
+            detail.update(redeploy_of=redeploy_of.pk, redeploy_of_number=redeploy_of.display_number)
         if rollback_of is None:
             record(owner, Action.DEPLOY_STARTED, target=deployment, detail=detail)
         else:
-            record(owner, Action.ROLLBACK, target=deployment, detail={**detail, "release": rollback_of.pk})
+            detail.update(release=rollback_of.pk, release_number=rollback_of.display_number)
+            record(owner, Action.ROLLBACK, target=deployment, detail=detail)
         _enqueue_deployment(deployment)
     return deployment
 
@@ -220,11 +222,11 @@ def rollback(deployment: Deployment) -> Deployment:
     release = previous_release(deployment)
     if release is None:
         raise ValidationError({"detail": f"There is no successful release of {deployment.name} before "
-                                         f"#{deployment.pk} to roll back to."})
+                                         f"#{deployment.display_number} to roll back to."})
     image = release.image_digest or release.image_id or release.image
     hosts = [target.host_id for target in release.targets.all() if target.host_id]
     if not hosts:
-        raise ValidationError({"detail": f"The hosts of release #{release.pk} are gone."})
+        raise ValidationError({"detail": f"The hosts of release #{release.display_number} are gone."})
     data = {
         "name": release.name, "image": image, "image_digest": release.image_digest, "hosts": hosts,
         "ports": release.ports, "env": release.env, "restart_policy": release.restart_policy,
@@ -254,7 +256,7 @@ def redeploy(deployment: Deployment) -> Deployment:
     fresh start of the running release. Raises ValidationError (hosts gone, the app busy, the image gone)."""
     data = settings_of(deployment)
     if not data["hosts"] and not data["selector"]:
-        raise ValidationError({"detail": f"The hosts of #{deployment.pk} are gone."})
+        raise ValidationError({"detail": f"The hosts of #{deployment.display_number} are gone."})
     return create_deployment(deployment.owner, data, redeploy_of=deployment)
 
 

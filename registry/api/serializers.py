@@ -78,15 +78,15 @@ class TransferSerializer(serializers.ModelSerializer):
 class PushSerializer(TransferSerializer):
     class Meta:
         model = Push
-        fields = ["id", "status", "image", "registry", "repository", "tag", "layers", "digest", "error", "log",
-                  "queued_at", "started_at", "finished_at"]
+        fields = ["id", "number", "status", "image", "registry", "repository", "tag", "layers", "digest", "error",
+                  "log", "queued_at", "started_at", "finished_at"]
         read_only_fields = fields
 
 
 class PullSerializer(TransferSerializer):
     class Meta:
         model = Pull
-        fields = ["id", "status", "registry", "reference", "layers", "digest", "image_id", "error", "log",
+        fields = ["id", "number", "status", "registry", "reference", "layers", "digest", "image_id", "error", "log",
                   "queued_at", "started_at", "finished_at"]
         read_only_fields = fields
 

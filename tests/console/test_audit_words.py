@@ -12,7 +12,7 @@ from builds.models import Build
 from console.audit.constants import REASON_LOCKED, Action
 from console.audit.models import AuditEvent
 from console.audit.services import record
-from console.audit.words import describe, summary
+from console.audit.words import describe, describe_one, summary
 from fleet.models import Deployment
 from registry.constants import RegistryKind
 from registry.models import Push
@@ -48,7 +48,7 @@ def test_a_deployment_speaks_without_python_values(owner_client, owner):
                    "selector": "", "registry": None})
     html = page_html(owner_client)
     url = reverse("fleet:deployment-detail", args=[deployment.pk])
-    assert f'alice deployed <a href="{url}">web #{deployment.pk}</a> with shop:1 on h1, h2' in html
+    assert f'alice deployed <a href="{url}">web #{deployment.number}</a> with shop:1 on h1, h2' in html
     assert "registry=None" not in html and "None" not in html and "fleet.deployment" not in html
     assert "image id:</span> sha256:abc" in html
 
@@ -56,10 +56,10 @@ def test_a_deployment_speaks_without_python_values(owner_client, owner):
 def test_a_deleted_object_is_named_without_a_link(owner_client, owner):
     deployment = Deployment.objects.create(owner=owner, name="web", image="shop:1")
     record(owner, Action.DEPLOY_STARTED, target=deployment, detail={"name": "web"})
-    pk = deployment.pk
+    pk, number = deployment.pk, deployment.number
     deployment.delete()
     html = page_html(owner_client)
-    assert f"alice deployed web #{pk}" in html
+    assert f"alice deployed web #{number}" in html
     assert reverse("fleet:deployment-detail", args=[pk]) not in html
 
 
@@ -82,9 +82,49 @@ def test_words_for_sign_ins_pushes_and_rollbacks(owner):
     record(owner, Action.ROLLBACK, target=Deployment.objects.create(owner=owner, name="web", image="shop:0"),
            detail={"name": "web", "image": "shop:0", "hosts": ["h1"], "release": release.pk})
     rollback, failed, pushed = (summary(event) for event in AuditEvent.objects.order_by("-id"))
-    assert pushed == f"alice started push #{push.pk} of shop:1 to alice/shop:1 on {account.name}"
+    assert pushed == f"alice started push #{push.number} of shop:1 to alice/shop:1 on {account.name}"
     assert failed == "a sign-in as alice failed (locked after too many tries)"
+    # An event from before per-user numbers kept no release_number: the release goes by its id.
     assert rollback.startswith("alice rolled back web #") and f"to release #{release.pk} with shop:0 on h1" in rollback
+
+
+def test_objects_go_by_their_owners_number_not_their_id(owner, outsider):
+    # The outsider's deployments take the first ids: the owner's first deployment has a larger id, and number 1.
+    for _ in range(3):
+        Deployment.objects.create(owner=outsider, name="web", image="shop:0")
+    release = Deployment.objects.create(owner=owner, name="web", image="shop:0")
+    current = Deployment.objects.create(owner=owner, name="web", image="shop:1")
+    assert (release.number, current.number) == (1, 2) and release.pk > 3
+    record(owner, Action.DEPLOY_STARTED, target=current, detail={"name": "web", "image": "shop:1",
+                                                                 "redeploy_of": release.pk,
+                                                                 "redeploy_of_number": release.number})
+    rollback = Deployment.objects.create(owner=owner, name="web", image="shop:0", rollback_of=release)
+    record(owner, Action.ROLLBACK, target=rollback, detail={"name": "web", "image": "shop:0", "release": release.pk,
+                                                            "release_number": release.number})
+    rolled_back, deployed = AuditEvent.objects.order_by("-id")
+    assert deployed.detail["number"] == 2 and rolled_back.detail["number"] == 3
+    assert describe_one(deployed).summary == "alice deployed web #2 with shop:1"
+    # The numbers are said once, in words, not again as extra detail; the redeploy's earlier one by its number.
+    assert describe_one(deployed).extra == [("redeploy of", "#1")]
+    assert describe_one(rolled_back).summary == "alice rolled back web #3 to release #1 with shop:0"
+    assert describe_one(rolled_back).extra == []
+
+
+def test_a_build_goes_by_its_number_and_an_event_from_before_numbers_by_its_id(owner, outsider):
+    source = make_source(make_repository(owner, "shop"))
+    other = make_source(make_repository(outsider, "shop"))
+    Build.objects.create(owner=outsider, repository=other.repository, source=other)
+    build = Build.objects.create(owner=owner, repository=source.repository, source=source)
+    record(owner, Action.BUILD_STARTED, target=build, detail={"repository": "shop"})
+    # Written before numbers: the detail has none, the label has the id.
+    AuditEvent.objects.create(actor=owner, actor_name="alice", action=Action.BUILD_CANCELLED,
+                              target_type="builds.build", target_id=str(build.pk),
+                              target_label=f"build #{build.pk} of shop (queued)")
+    old, new = AuditEvent.objects.order_by("-id")
+    assert build.number == 1 and build.pk > 1
+    assert summary(new) == "alice started build #1 of shop"
+    assert new.target_label == "build #1 of shop (queued)"
+    assert summary(old) == f"alice cancelled build #{build.pk}"
 
 
 def test_links_cost_one_query_per_kind_of_object_not_per_event(owner):

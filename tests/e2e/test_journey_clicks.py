@@ -150,7 +150,7 @@ def test_the_journey_by_clicking(live_server, page, screenshot, console_registry
             # Back to the first, confirmed.
             page.click("#rollback-form button[type=submit]")
             rollback = wait_for_release(page, url)
-            assert asked == [f"Roll back {APP} to release #{first.pk} ({TAG} · {image_id[7:19]})?"]
+            assert asked == [f"Roll back {APP} to release #{first.number} ({TAG} · {image_id[7:19]})?"]
             assert rollback.rollback_of == first and rollback.pk > second.pk
             assert page.locator("#releases tr.current").count() == 1
             for fleet_host in (fleet.plain, fleet.tls):
@@ -161,7 +161,7 @@ def test_the_journey_by_clicking(live_server, page, screenshot, console_registry
             page.click("nav a[href='/images/']")
             page.click(f"main a[href='/images/{record.pk}/']")
             deployments = page.inner_text("#image-deployments")
-            assert f"{APP} #{rollback.pk}" in deployments and f"{APP} #{first.pk}" in deployments
+            assert f"{APP} #{rollback.number}" in deployments and f"{APP} #{first.number}" in deployments
             assert f"http://{fleet.plain.address}:8080" in deployments
             screenshot("11-image-deployments")
     finally:

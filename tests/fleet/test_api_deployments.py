@@ -81,7 +81,8 @@ def test_rollback_needs_an_earlier_release(owner_api, owner, two_hosts, images, 
     only = Deployment.objects.create(owner=owner, name="hello", image=HELLO, status=JobStatus.SUCCEEDED)
     answer = owner_api.post(f"/api/v1/deployments/{only.pk}/rollback/")
     assert answer.status_code == 400
-    assert answer.json() == {"detail": f"There is no successful release of hello before #{only.pk} to roll back to."}
+    assert answer.json() == {
+        "detail": f"There is no successful release of hello before #{only.number} to roll back to."}
 
 
 def test_outsiders_see_nothing(api_client, outsider, owner, two_hosts, images, queued):

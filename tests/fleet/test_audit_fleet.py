@@ -95,7 +95,7 @@ def test_it_records_a_deployment_started_without_its_environment(owner, owner_ap
     (event,) = events("deploy_started")
     assert (event.actor, event.target_type, event.target_id) == (owner, "fleet.deployment", str(answer.json()["id"]))
     assert event.detail == {"name": "hello", "image": HELLO, "image_id": images[HELLO], "hosts": [host.name],
-                            "selector": "env=prod", "registry": None}
+                            "selector": "env=prod", "registry": None, "number": 1}
     assert "hunter2" not in json.dumps(event.detail)
     assert not events("rollback")
 
@@ -116,6 +116,7 @@ def test_it_records_a_rollback_and_no_second_deploy_event(owner, owner_api, imag
     (event,) = events("rollback")
     assert event.target_id == str(answer.json()["id"])
     assert event.detail["release"] == releases[0].pk
+    assert (event.detail["release_number"], event.detail["number"]) == (1, 3)
     assert (event.detail["name"], event.detail["image"], event.detail["hosts"]) == ("hello", images[HELLO], ["h1"])
     assert not events("deploy_started")
 

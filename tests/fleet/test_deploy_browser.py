@@ -76,7 +76,7 @@ def test_a_deployment_is_made_followed_per_host_and_rolled_back(live_server, pag
             releases = page.locator("#releases tbody tr")
             assert releases.count() == 2
             assert "WHO=the second release" in releases.first.inner_text()
-            assert f"Roll back to release #{first.pk}" in page.inner_text("main")
+            assert f"Roll back to release #{first.number}" in page.inner_text("main")
             # Rolling back asks first (data-confirm): the user says yes.
             page.once("dialog", lambda dialog: dialog.accept())
             page.click("form[action$='/rollback/'] button[type=submit]")
@@ -84,7 +84,7 @@ def test_a_deployment_is_made_followed_per_host_and_rolled_back(live_server, pag
             rollback = Deployment.objects.latest("pk")
             assert (rollback.pk, rollback.rollback_of_id) == (second.pk + 1, first.pk)
             assert page.url == f"{live_server.url}/deployments/{rollback.pk}/"
-            assert f"Rolling browser-hello back to release #{first.pk}." in page.inner_text("main")
+            assert f"Rolling browser-hello back to release #{first.number}." in page.inner_text("main")
             wait_until_done(page, names)
             assert app_links(page, names) == expected_links
             assert page.get_attribute(f"a[href='/deployments/{first.pk}/']", "href") is not None

@@ -48,7 +48,7 @@ def test_the_deployment_page_shows_targets_releases_and_polls(owner_client, owne
     second.targets.create(host=host, host_name="h1", status=JobStatus.SUCCEEDED, url="http://10.0.0.1:8080/")
     page = owner_client.get(f"/deployments/{second.pk}/").content.decode()
     assert 'href="http://10.0.0.1:8080/"' in page
-    assert f"Roll back to release #{first.pk}" in page
+    assert f"Roll back to release #{first.number}" in page
     assert "js/fleet-deployment.js" in page and "<script>" not in page
     assert f"/api/v1/deployments/{second.pk}/" in page
     assert "hello" in owner_client.get("/deployments/").content.decode()

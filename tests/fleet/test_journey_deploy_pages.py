@@ -136,7 +136,7 @@ def test_retry_of_another_users_deployment_is_a_404(client, outsider, owner, hos
 def test_retry_without_hosts_says_why(owner_client, owner, queued):
     earlier = Deployment.objects.create(owner=owner, name="hello", image="x", status=JobStatus.FAILED)
     answer = owner_client.post("/deployments/new/", {"again": earlier.pk}, follow=True)
-    assert f"The hosts of #{earlier.pk} are gone." in answer.content.decode()
+    assert f"The hosts of #{earlier.number} are gone." in answer.content.decode()
     assert Deployment.objects.count() == 1
 
 
@@ -156,12 +156,12 @@ def test_the_page_of_a_succeeded_release_marks_it_current_with_its_urls(owner_cl
         f'title="{hello.image_id}"', "")
     assert releases.count('<span class="badge current">current</span>') == 1
     assert f'href="/deployments/{first.pk}/"' in releases
-    assert f"Roll back to release #{first.pk}" in page
+    assert f"Roll back to release #{first.number}" in page
     # The release asked for by id is named by the tag its image had in the later release.
-    assert f'data-confirm="Roll back hello to release #{first.pk} (hello:1 · {short})?"' in page
+    assert f'data-confirm="Roll back hello to release #{first.number} (hello:1 · {short})?"' in page
     assert f'href="/deployments/new/?from={current.pk}"' in page and 'id="retry"' not in page
     older = owner_client.get(f"/deployments/{first.pk}/").content.decode()
-    assert f'runs now is <a href="/deployments/{current.pk}/">#{current.pk}</a>' in older
+    assert f'runs now is <a href="/deployments/{current.pk}/">#{current.number}</a>' in older
 
 
 def test_a_failure_on_four_hosts_is_said_once_and_can_be_retried(owner_client, owner):
@@ -199,7 +199,7 @@ def test_the_api_redeploys(owner_api, owner, hello, host, queued, granted, djang
 def test_the_api_redeploy_refuses_without_hosts_and_for_outsiders(owner_api, api_client, owner, outsider):
     earlier = Deployment.objects.create(owner=owner, name="hello", image="x", status=JobStatus.FAILED)
     answer = owner_api.post(f"/api/v1/deployments/{earlier.pk}/redeploy/")
-    assert answer.status_code == 400 and answer.json()["detail"] == f"The hosts of #{earlier.pk} are gone."
+    assert answer.status_code == 400 and answer.json()["detail"] == f"The hosts of #{earlier.number} are gone."
     api_client.force_authenticate(outsider)
     assert api_client.post(f"/api/v1/deployments/{earlier.pk}/redeploy/").status_code == 404
 

@@ -65,8 +65,10 @@ def test_it_records_pushes_and_pulls_started(owner_api, owner, queued, django_ca
     assert (pushed.status_code, pulled.status_code) == (202, 202)
     [push], [pull] = events("push_started"), events("pull_started")
     assert (push.actor, push.target_id) == (owner, str(Push.objects.get().pk))
-    assert push.detail == {"image": "busybox:1.35.0", "registry": "lab", "repository": "team/app", "tag": "1"}
-    assert (pull.target_id, pull.detail) == (str(Pull.objects.get().pk), {"registry": "lab",
+    # Each kind is numbered on its own: the user's first push and first pull are both number 1.
+    assert push.detail == {"image": "busybox:1.35.0", "registry": "lab", "repository": "team/app", "tag": "1",
+                           "number": 1}
+    assert (pull.target_id, pull.detail) == (str(Pull.objects.get().pk), {"registry": "lab", "number": 1,
                                                                          "reference": "team/app:latest"})
     # A refused push is neither queued nor recorded.
     refused = owner_api.post("/api/v1/pushes/", {"image": "busybox:1.35.0", "registry": account["id"],
