@@ -4,7 +4,10 @@ SHELL := /bin/bash
 
 .PHONY: run test test-fast venv setup test-setup lint worker clean
 
-run: setup
+# A taken port or a data folder another console uses fails at once, before the set-up (scripts/run.sh --preflight).
+run:
+	@scripts/run.sh --preflight
+	@scripts/setup.sh
 	@scripts/run.sh
 
 test: test-setup
@@ -38,5 +41,7 @@ lint:
 worker:
 	@.venv/bin/celery -A console worker --loglevel=INFO --concurrency=2 -Q celery,builds
 
+# The virtual environment, and the broker folders and static files of the data folder (CONSOLE_DATA_DIR), which the
+# next start makes again; its database, secrets, sources and registry stay.
 clean:
-	rm -rf .venv var/celery var/static
+	rm -rf .venv "$${CONSOLE_DATA_DIR:-var}/celery" "$${CONSOLE_DATA_DIR:-var}/static"

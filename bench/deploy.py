@@ -27,6 +27,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 DB = Path(tempfile.mkdtemp(prefix="console-bench-")) / "bench.sqlite3"
 os.environ["DATABASE_URL"] = f"sqlite:///{DB}"
+# Its secrets, static and scratch folders beside that database: not in var/, the data folder of `make run`.
+os.environ["CONSOLE_DATA_DIR"] = str(DB.parent)
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
 import django  # noqa: E402

@@ -355,6 +355,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": HEALTH_TIMEOUT, "socket_timeout": 10}
 CELERY_TASK_IGNORE_RESULT = True
+# The periodic tasks' schedule (`celery beat`, or a worker's -B) in the data folder: Celery's default is
+# ./celerybeat-schedule, the working folder, which a second console on the machine would share.
+CELERY_BEAT_SCHEDULE_FILENAME = str(DATA_DIR / "celerybeat-schedule")
 # Builds go to workers bound to a build engine; everything else to the default queue.
 CELERY_TASK_DEFAULT_QUEUE = envstr("CELERY_DEFAULT_QUEUE", "celery")
 BUILDS_QUEUE = envstr("BUILDS_QUEUE", "builds")

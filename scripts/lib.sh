@@ -30,3 +30,19 @@ private_log() {
   (umask 077 && : >>"$1")
   chmod 600 "$1"
 }
+
+# One console per data folder: two would share its database, broker, registry storage and logs. run.sh holds a lock
+# on run/console.pid for as long as it runs; what it starts inherits the lock, so the folder is free again only once
+# every one of them has exited. The file names the pid of the run.sh that holds it.
+lock_data_dir() {
+  command -v flock >/dev/null || return 0
+  mkdir -p "$data_dir/run"
+  exec {data_dir_lock}>>"$data_dir/run/console.pid"
+  if ! flock -n "$data_dir_lock"; then
+    die "another console runs on the data folder $data_dir (pid $(cat "$data_dir/run/console.pid" 2>/dev/null)," \
+      "or what it started):" \
+      "stop it, or give this one its own data folder and ports (README \"make run\"):" \
+      "CONSOLE_DATA_DIR=/srv/console2 PORT=8001 REGISTRY_ADDRESS=127.0.0.1:5001 make run"
+  fi
+  echo "$$" >"$data_dir/run/console.pid"
+}

@@ -12,4 +12,6 @@ say "import-linter (the layering contracts in pyproject.toml)"
 say "import cycles (scripts/import_cycles.py)"
 .venv/bin/python scripts/import_cycles.py
 say "pytest (database $DATABASE_URL, broker $CELERY_BROKER_URL)"
-exec .venv/bin/pytest "$@"
+# No .pytest_cache in the repository (-p no:cacheprovider, as make test-fast): a test run writes only in its data
+# folder (tests/settings.py) and test-artifacts/.
+exec .venv/bin/pytest -p no:cacheprovider "$@"

@@ -14,6 +14,10 @@ if os.environ.get("PYTEST_XDIST_WORKER"):
     os.environ["CONSOLE_DATA_DIR"] = os.path.join(_run_folder, os.environ["PYTEST_XDIST_WORKER"])
     os.makedirs(os.environ["CONSOLE_DATA_DIR"], exist_ok=True)
 
+# Hypothesis keeps its caches and examples in the data folder too, not in .hypothesis/ of the working folder (the
+# repository): a test run writes nothing there.
+os.environ.setdefault("HYPOTHESIS_STORAGE_DIRECTORY", os.path.join(os.environ["CONSOLE_DATA_DIR"], "hypothesis"))
+
 from console.settings import *  # noqa: E402, F403
 from console.settings import INSTALLED_APPS  # noqa: E402
 
