@@ -351,6 +351,9 @@ if CELERY_BROKER_URL.startswith("filesystem://"):
         "store_processed": False,
         # Its broadcast tables (worker control, `celery inspect`): kombu's default is ./control, the working folder.
         "control_folder": str(DATA_DIR / "celery" / "control"),
+        # How often an idle worker looks in the queue folder (kombu's default: each second). A listing of a small
+        # folder costs nothing; a second's wait before each build and deployment starts is what a user sees.
+        "polling_interval": 0.1,
     }
 elif CELERY_BROKER_URL.startswith(("redis://", "rediss://")):
     CELERY_BROKER_TRANSPORT_OPTIONS = {"socket_connect_timeout": HEALTH_TIMEOUT, "socket_timeout": 10}

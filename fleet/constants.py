@@ -31,9 +31,19 @@ LABEL_NAME = "console.deployment.name"
 # their own containers.
 LABEL_OWNER = "console.deployment.owner"
 LABEL_DEPLOYMENT = "console.deployment.id"
+# The deployment target (one host of one deployment) that created the container: a clean-up removes only what its
+# own target made.
+LABEL_TARGET = "console.deployment.target"
+# Which console made the container (fleet/instance.py): ids are only unique within one console's database.
+LABEL_CONSOLE = "console.instance"
 LABEL_DIGEST = "console.image.digest"
 
-# A started container must stay up this long before it replaces the old one (seconds).
+# Without a HEALTHCHECK, a container that publishes TCP ports serves once each port accepts a connection on the
+# host's address, within this long of its start (seconds): one that runs but does not answer where the deployment
+# says it does is no success.
+PORT_GRACE_SECONDS = 30
+# A started container that publishes no TCP port and has no HEALTHCHECK must stay up this long before it replaces
+# the old one (seconds): nothing else can tell that it serves.
 START_GRACE_SECONDS = 1.5
 # Where the image has a HEALTHCHECK, how long it may take to become healthy (seconds).
 HEALTH_TIMEOUT_SECONDS = 60

@@ -12,6 +12,7 @@ from django.core.exceptions import ValidationError
 from console.engine import Engine, EngineNotFound
 from console.engine import containers as engine_containers
 from fleet.constants import LABEL_DEPLOYMENT, LABEL_MANAGED, LABEL_OWNER, MAX_LOG_TAIL
+from fleet.instance import made_by_this_console
 from fleet.models import Deployment, Host
 from fleet.services.hosts import engine_is_shared
 
@@ -27,7 +28,7 @@ def _container_id(container_id: str) -> str:
 @dataclass
 class ContainerScope:
     """Which containers on one host a user may see and act on: all of them when the host is the user's and its
-    engine is theirs alone, else only those the console deployed for that user."""
+    engine is theirs alone, else only those this console deployed for that user."""
 
     user_id: int
     everything: bool
@@ -38,7 +39,8 @@ class ContainerScope:
         if self.everything:
             return True
         labels = container.get("labels") or {}
-        if labels.get(LABEL_MANAGED) != "true":
+        # Another console's containers on a shared engine are not this user's, whatever ids their labels hold.
+        if labels.get(LABEL_MANAGED) != "true" or not made_by_this_console(labels):
             return False
         if LABEL_OWNER in labels:
             return labels[LABEL_OWNER] == str(self.user_id)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import re
+import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, wait
@@ -21,9 +22,9 @@ from django.db import DatabaseError, connections
 from django.utils import timezone
 
 from builds import access
-from console import jobs, references
-from console.constants import ACTIVE_STATUSES, JobStatus
-from console.engine import Engine, EngineError
+from console import jobs, netpolicy, references
+from console.constants import ACTIVE_STATUSES, FINAL_STATUSES, JobStatus
+from console.engine import Engine, EngineError, EngineNotFound
 from console.engine import containers as engine_containers
 from console.engine.transfer import copy_image
 from fleet.constants import (
@@ -31,14 +32,18 @@ from fleet.constants import (
     DEPLOY_HEARTBEAT_SECONDS,
     DEPLOY_HEARTBEAT_TIMEOUT,
     HEALTH_TIMEOUT_SECONDS,
+    LABEL_CONSOLE,
     LABEL_DEPLOYMENT,
     LABEL_DIGEST,
     LABEL_MANAGED,
     LABEL_NAME,
     LABEL_OWNER,
+    LABEL_TARGET,
     MAX_PARALLEL_TARGETS,
+    PORT_GRACE_SECONDS,
     START_GRACE_SECONDS,
 )
+from fleet.instance import console_mark, made_by_this_console
 from fleet.models import Deployment, DeploymentTarget
 
 log = logging.getLogger(__name__)
@@ -141,6 +146,9 @@ class DeploymentRunner(jobs.JobRunner):
         return f"The deployment stopped unexpectedly: {exc}"
 
     def conclude(self, deployment: Deployment, status: str, error: str) -> None:
+        # Final means final: a deployment ends only with each of its targets ended. A target still active here was
+        # cut short (the run stopped unexpectedly): it fails, and what it left half done on its host is undone.
+        _end_unfinished_targets(deployment, "the deployment stopped before this host finished")
         if status == JobStatus.SUCCEEDED:
             jobs.append_log(deployment, [f"Deployed to all {deployment.targets.count()} host(s)"])
         elif error:
@@ -153,8 +161,10 @@ def run_deployment(deployment_id: int) -> None:
 
 
 LOST_WORKER = "The worker running this deployment was lost (no heartbeat)."
-# Logged before the previous containers stop for the ports; the reaper reads it to start them again.
+# Logged before the previous containers stop for the ports, each as `name (short id)`; the reaper reads it to
+# start again those very containers.
 STOPPING_FOR_PORTS = "stopping {names} to free the ports"
+STOPPED_ENTRY_RE = re.compile(r"^(?P<name>\S+)(?: \((?P<id>[0-9a-f]{12})\))?$")
 
 
 def reap_lost_deployments(older_than: timedelta | None = None) -> list[int]:
@@ -166,44 +176,86 @@ def reap_lost_deployments(older_than: timedelta | None = None) -> list[int]:
                                                              clean_up=_fail_lost_targets)]
     if reaped:
         log.warning("Deployments whose worker was lost: %s", reaped)
+    # Deployments that ended while a target still said it was running (written by an earlier version, or a run
+    # whose last steps failed): that target fails too, and what it left on its host is undone.
+    stale = Deployment.objects.filter(status__in=FINAL_STATUSES, targets__status__in=ACTIVE_STATUSES).distinct()
+    for deployment in stale:
+        _end_unfinished_targets(deployment, "the deployment ended before this host finished")
     return reaped
 
 
 def _fail_lost_targets(deployment: Deployment) -> None:
     """A lost deployment's unfinished targets fail; what a running one left half done on its host is undone."""
-    unfinished = list(deployment.targets.filter(status__in=ACTIVE_STATUSES).select_related("host"))
-    DeploymentTarget.objects.filter(pk__in=[target.pk for target in unfinished]).update(
-        status=JobStatus.FAILED, error="the worker was lost before this host finished", step="",
-        finished_at=timezone.now(),
-    )
-    for target in unfinished:
-        if target.status == JobStatus.RUNNING and target.host is not None:
+    _end_unfinished_targets(deployment, "the worker was lost before this host finished")
+
+
+def _end_unfinished_targets(deployment: Deployment, reason: str) -> None:
+    """Fail the deployment's targets that have not ended, and undo on each host what a running one left half done.
+    Each target is claimed by the update that fails it, so two clean-ups at once undo a host once."""
+    for target in deployment.targets.filter(status__in=ACTIVE_STATUSES).select_related("host"):
+        ended = DeploymentTarget.objects.filter(pk=target.pk, status=target.status).update(
+            status=JobStatus.FAILED, error=reason, step="", finished_at=timezone.now())
+        if ended and target.status == JobStatus.RUNNING and target.host is not None:
             _undo_lost_target(deployment, target)
+
+
+def made_by_target(container: dict[str, Any], deployment: Deployment, target: DeploymentTarget) -> bool:
+    """Whether this very target (this deployment, this host) created the container: its deployment and target
+    labels say so (a container from before the target label: its deployment label and the id the target recorded).
+    A clean-up removes nothing else, whatever its name: never another release's container."""
+    labels = container["labels"]
+    if labels.get(LABEL_DEPLOYMENT) != str(deployment.pk):
+        return False
+    if LABEL_TARGET in labels:
+        return labels[LABEL_TARGET] == str(target.pk)
+    return bool(target.container_id) and container["id"].startswith(target.container_id)
+
+
+def _stopped_for_ports(deployment: Deployment, target: DeploymentTarget) -> tuple[set[str], set[str]]:
+    """The previous containers the target's run stopped to free the ports, from the deployment's log (not guessed
+    from the engine's clock, so a container the user had stopped stays stopped): (short ids, names of entries
+    written without an id by an earlier version)."""
+    prefix, suffix = STOPPING_FOR_PORTS.split("{names}")
+    marker = f"[{target.host_name}] {prefix}"
+    ids: set[str] = set()
+    names: set[str] = set()
+    for line in jobs.log_text(deployment).splitlines():
+        if line.startswith(marker) and line.endswith(suffix):
+            for entry in line[len(marker):-len(suffix)].split(", "):
+                match = STOPPED_ENTRY_RE.match(entry)
+                if match and match["id"]:
+                    ids.add(match["id"])
+                elif match:
+                    names.add(match["name"])
+    return ids, names
 
 
 def _undo_lost_target(deployment: Deployment, target: DeploymentTarget) -> None:
     """Undo on its host what a lost worker left half done, as a failing target does itself: without this, the new
     container of a failed deployment keeps running (holding the ports) while the release it was replacing stays
-    stopped. Which previous containers the run stopped for the ports is read from the deployment's log, not guessed
-    from the engine's clock: a container the user had stopped stays stopped."""
+    stopped. Only the container this target made is removed (made_by_target); the previous ones it stopped start
+    again unless a newer release of the app runs there now (it holds the ports, and it is what should serve)."""
 
     def say(line: str) -> None:
         jobs.append_log(deployment, [f"[{target.host_name}] {line}"])
 
-    prefix, suffix = STOPPING_FOR_PORTS.split("{names}")
-    marker = f"[{target.host_name}] {prefix}"
-    stopped = {
-        name for line in jobs.log_text(deployment).splitlines() if line.startswith(marker) and line.endswith(suffix)
-        for name in line[len(marker):-len(suffix)].split(", ")
-    }
+    stopped_ids, stopped_names = _stopped_for_ports(deployment, target)
     try:
         # The reaper runs in the periodic host check: a silent host must not hold it up.
         with target.host.engine(timeout=CHECK_TIMEOUT_SECONDS) as engine:
-            for container in app_containers(engine, deployment):
-                if container["labels"].get(LABEL_DEPLOYMENT) == str(deployment.pk):
+            containers = app_containers(engine, deployment)
+            newer = [c["name"] for c in containers if c["state"] in ("running", "restarting")
+                     and c["labels"].get(LABEL_DEPLOYMENT, "").isdigit()
+                     and int(c["labels"][LABEL_DEPLOYMENT]) > deployment.pk]
+            for container in containers:
+                if made_by_target(container, deployment, target):
                     say(f"removing {container['name']}, left half-made by the lost worker")
                     engine_containers.act_on_container(engine, container["id"], "remove")
-                elif container["name"] in stopped and container["state"] not in ("running", "restarting"):
+                elif ((container["id"][:12] in stopped_ids or container["name"] in stopped_names)
+                      and container["state"] not in ("running", "restarting")):
+                    if newer:
+                        say(f"{container['name']} stays stopped: a newer release ({', '.join(newer)}) runs here")
+                        continue
                     engine_containers.act_on_container(engine, container["id"], "start")
                     say(f"{container['name']} serves again")
     except EngineError as exc:
@@ -214,7 +266,12 @@ def _run_target_in_thread(deployment_id: int, target_id: int) -> None:
     try:
         deployment = Deployment.objects.get(pk=deployment_id)
         target = DeploymentTarget.objects.select_related("host").get(pk=target_id)
-        run_target(deployment, target)
+        try:
+            run_target(deployment, target)
+        except Exception as exc:  # a bug or the database, not the host: the target ends all the same
+            log.exception("Deployment #%s: the target on %s stopped unexpectedly", deployment_id, target.host_name)
+            DeploymentTarget.objects.filter(pk=target.pk, status__in=ACTIVE_STATUSES).update(
+                status=JobStatus.FAILED, error=f"stopped unexpectedly: {exc}", step="", finished_at=timezone.now())
     finally:
         # Each thread has its own database connection: close it, or the pool leaks one per target.
         connections.close_all()
@@ -320,10 +377,12 @@ def _ensure_image(deployment: Deployment, target: DeploymentTarget, engine: Engi
 
 
 def app_containers(engine: Engine, deployment: Deployment) -> list[dict[str, Any]]:
-    """The containers of the deployment's app on a host: its name AND its owner's, so that a deployment named like
-    another user's app on a shared host never touches that user's containers. A container from before the owner
-    label counts when its deployment id is one of the owner's deployments."""
-    named = engine_containers.list_containers(engine, labels={LABEL_MANAGED: "true", LABEL_NAME: deployment.name})
+    """The containers of the deployment's app on a host: its name AND its owner's, made by this console
+    (fleet/instance.py), so that a deployment named like another user's app on a shared host, or like an app of
+    another console's deploying there, never touches those containers. A container from before the owner label
+    counts when its deployment id is one of the owner's deployments."""
+    labelled = engine_containers.list_containers(engine, labels={LABEL_MANAGED: "true", LABEL_NAME: deployment.name})
+    named = [container for container in labelled if made_by_this_console(container["labels"])]
     legacy = {int(c["labels"].get(LABEL_DEPLOYMENT, "")) for c in named
               if LABEL_OWNER not in c["labels"] and c["labels"].get(LABEL_DEPLOYMENT, "").isdigit()}
     if legacy:
@@ -345,19 +404,20 @@ def _replace_container(
     """Run the new container and retire the old one only once the new one serves; on failure, the old one serves
     again. The ports are the catch: the new container cannot bind them while the old one holds them, so the old
     one stops just before the new one starts, and starts again if the new one fails."""
-    container_name = f"{deployment.name}-{deployment.pk}"
     old = app_containers(engine, deployment)
     for container in old:
-        if container["name"] == container_name:
-            # Left by an earlier attempt of this same deployment (a worker that died): start afresh.
+        if made_by_target(container, deployment, target):
+            # Left by an earlier attempt of this same target (a worker that died): start afresh.
             engine_containers.act_on_container(engine, container["id"], "remove")
-    old = [container for container in old if container["name"] != container_name]
+    old = [container for container in old if not made_by_target(container, deployment, target)]
+    container_name = _free_container_name(engine, deployment)
     serving = [container for container in old if container["state"] in ("running", "restarting")]
     _, _, has_health = engine_containers.image_identity(engine, reference)
     spec = engine_containers.ContainerSpec(
         image=reference, name=container_name, ports=deployment.ports, env=deployment.env,
         labels={LABEL_MANAGED: "true", LABEL_NAME: deployment.name, LABEL_OWNER: str(deployment.owner_id),
-                LABEL_DEPLOYMENT: str(deployment.pk), LABEL_DIGEST: digest},
+                LABEL_DEPLOYMENT: str(deployment.pk), LABEL_TARGET: str(target.pk), LABEL_CONSOLE: console_mark(),
+                LABEL_DIGEST: digest},
         restart_policy=deployment.restart_policy, memory_limit=deployment.memory_limit, cpus=deployment.cpus,
         user=deployment.user,
     )
@@ -368,19 +428,26 @@ def _replace_container(
     reason = ""
     try:
         if deployment.ports and serving:
-            names = ", ".join(container["name"] for container in serving)
+            names = ", ".join(f"{container['name']} ({container['id'][:12]})" for container in serving)
             # On record before they stop: the reaper of a lost worker starts again the ones this line names.
             say(STOPPING_FOR_PORTS.format(names=names), durable=True)
             for container in serving:
                 engine_containers.act_on_container(engine, container["id"], "stop")
         _update_target(target, step="starting")
         engine_containers.act_on_container(engine, new_id, "start")
-        _update_target(target, step="waiting until healthy" if has_health else "waiting until it stays up")
-        reason = engine_containers.wait_until_serving(
-            engine, new_id, grace=START_GRACE_SECONDS, health_timeout=HEALTH_TIMEOUT_SECONDS, has_health=has_health
-        )
-    except EngineError as exc:
-        reason = str(exc)
+        started = time.monotonic()
+        if not has_health and any(port.endswith("/tcp") for port in deployment.ports):
+            # Its ports answering where the deployment says the app is: the proof that it serves, and sooner
+            # than a fixed wait (the hand-over from the old container is as short as the app's start).
+            _update_target(target, step="waiting until its ports answer")
+            reason = _wait_for_ports(deployment, target, engine, new_id, started + PORT_GRACE_SECONDS, say)
+        else:
+            _update_target(target, step="waiting until healthy" if has_health else "waiting until it stays up")
+            reason = engine_containers.wait_until_serving(
+                engine, new_id, grace=START_GRACE_SECONDS, health_timeout=HEALTH_TIMEOUT_SECONDS,
+                has_health=has_health)
+    except Exception as exc:  # noqa: BLE001 - whatever stopped it, the previous container must serve again
+        reason = str(exc) if isinstance(exc, EngineError) else f"the deployment stopped unexpectedly: {exc}"
     if reason:
         _update_target(target, step="restoring the previous container", container_id="")
         say(f"the new container does not serve ({reason}); removing it")
@@ -403,3 +470,61 @@ def _replace_container(
         say(f"removing the previous container {container['name']}")
         engine_containers.act_on_container(engine, container["id"], "remove")
     return new_id
+
+
+def _free_container_name(engine: Engine, deployment: Deployment) -> str:
+    """`<app>-<deployment id>`, unless a container that is not this deployment's holds that name (another
+    console's on a shared engine, whose ids are its own): then the name carries this console's mark too."""
+    name = f"{deployment.name}-{deployment.pk}"
+    try:
+        engine_containers.get_container(engine, name)
+    except EngineNotFound:
+        return name
+    return f"{name}-{console_mark()[:8]}"
+
+
+def _wait_for_ports(deployment: Deployment, target: DeploymentTarget, engine: Engine, container_id: str,
+                    deadline: float, say) -> str:
+    """Each published TCP port accepts a connection on the host's address (where the deployment says the app
+    answers) before `deadline`; "" when they all do, else why not. The address is checked as every connection the
+    console makes for a user is (console/netpolicy.py), and connected to as checked. UDP ports cannot be told
+    apart from silence, so they are not checked (said in the log)."""
+    address = target.host.address
+    tcp = sorted(host_port for port, host_port in deployment.ports.items() if port.endswith("/tcp"))
+    udp = sorted(host_port for port, host_port in deployment.ports.items() if port.endswith("/udp"))
+    if udp:
+        say(f"UDP port(s) {', '.join(map(str, udp))} not checked (UDP gives no answer to check)")
+    if not tcp:
+        return ""
+    try:
+        addresses = netpolicy.resolve_checked(address, None, user=deployment.owner, purpose=netpolicy.HOST)
+    except netpolicy.DestinationRefused as exc:
+        return f"its ports could not be checked: {exc}"
+    waiting = time.monotonic()
+    for port in tcp:
+        while not _accepts(addresses, port):
+            state = engine_containers.container_state(engine, container_id)
+            if not state.get("Running") or state.get("Restarting"):
+                output = engine_containers.container_logs(engine, container_id, tail=5).strip()
+                reason = f"the container exited with code {state.get('ExitCode')} before port {port} answered"
+                return f"{reason}; its last output: {output}" if output else reason
+            if time.monotonic() >= deadline:
+                return (f"port {port} on {address} accepted no connection within {PORT_GRACE_SECONDS:g} seconds "
+                        "of the start (is the app listening on the port the deployment publishes?)")
+            time.sleep(0.25)
+        say(f"port {port} on {address} accepts connections ({time.monotonic() - waiting:.1f} s)")
+    state = engine_containers.container_state(engine, container_id)
+    if not state.get("Running") or state.get("Restarting"):
+        return f"the container exited with code {state.get('ExitCode')} right after its ports answered"
+    return ""
+
+
+def _accepts(addresses: list, port: int) -> bool:
+    """Whether a TCP connection to `port` on one of `addresses` is accepted (and closed at once)."""
+    for address in addresses:
+        try:
+            with socket.create_connection((str(address), port), timeout=1):
+                return True
+        except OSError:
+            continue
+    return False

@@ -17,6 +17,8 @@ HELLO = "console-test/fleet-hello:1"
 BROKEN = "console-test/fleet-broken:1"
 HEALTHY = "console-test/fleet-healthy:1"
 UNHEALTHY = "console-test/fleet-unhealthy:1"
+# Runs and stays up, but listens on no port: a container that runs is not yet an app that answers.
+SILENT = "console-test/fleet-silent:1"
 
 
 def _build(engine: Engine, tag: str, path: str | None = None, dockerfile: str | None = None) -> str:
@@ -33,7 +35,7 @@ def _build(engine: Engine, tag: str, path: str | None = None, dockerfile: str | 
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
-    """examples/hello and three variants, built FROM busybox:1.35.0 on the main engine; removed at the end."""
+    """examples/hello and four variants, built FROM busybox:1.35.0 on the main engine; removed at the end."""
     with Engine.for_builds() as engine:
         built = {HELLO: _build(engine, HELLO, path=str(ROOT / "examples" / "hello"))}
         built[BROKEN] = _build(
@@ -43,6 +45,9 @@ def images() -> dict[str, str]:
             engine, HEALTHY,
             dockerfile=f"FROM {HELLO}\nHEALTHCHECK --interval=1s --timeout=2s --retries=3 "
                        "CMD wget -q -O /dev/null http://127.0.0.1:8080/ || exit 1\n",
+        )
+        built[SILENT] = _build(
+            engine, SILENT, dockerfile='FROM busybox:1.35.0\nEXPOSE 8080\nCMD ["sleep", "600"]\n'
         )
         built[UNHEALTHY] = _build(
             engine, UNHEALTHY,
