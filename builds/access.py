@@ -103,6 +103,15 @@ def namespace_of(user) -> str:
     return ENGINE_NAMESPACE.format(pk=user.pk)
 
 
+def owner_id_of_name(engine_name_: str) -> int | None:
+    """The id of the user whose namespace an engine name is in (`console-u7/app:1` -> 7), or None."""
+    first, _, rest = engine_name_.partition("/")
+    prefix = ENGINE_NAMESPACE.partition("{pk}")[0]
+    if not rest or not first.startswith(prefix) or not first[len(prefix):].isdigit():
+        return None
+    return int(first[len(prefix):])
+
+
 def engine_name(user, reference: str) -> str:
     """The engine's name for a user's `reference`: under the user's own namespace, `console-u<id>/...`.
 

@@ -4,7 +4,7 @@ from celery import shared_task
 from celery.signals import worker_ready, worker_shutdown
 
 from builds import runner
-from builds.services import analysis, nodes, repositories
+from builds.services import analysis, engine_events, nodes, repositories
 
 
 @shared_task(bind=True, acks_late=True, name="builds.run_build")
@@ -23,6 +23,12 @@ def reap_lost_builds() -> list[int]:
 def check_nodes() -> list[str]:
     """Mark build nodes without a recent heartbeat down, move their builds, hand out waiting ones (periodic)."""
     return nodes.check_nodes()
+
+
+@shared_task(name="builds.follow_engine_events", acks_late=True)
+def follow_engine_events() -> int:
+    """Refresh the image records that the build engines' image events name (periodic)."""
+    return engine_events.follow_engine_events()
 
 
 @shared_task(bind=True, acks_late=True, name="builds.run_image_analysis")

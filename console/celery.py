@@ -24,4 +24,6 @@ app.conf.beat_schedule = {
     "builds-reap-lost-analyses": {"task": "builds.reap_lost_analyses", "schedule": 300.0},
     # Git imports whose worker died (no heartbeat) end failed, so that the source can be asked for again.
     "builds-reap-lost-imports": {"task": "builds.reap_lost_imports", "schedule": 30.0},
+    # Image records follow what happens on the build engines outside the console (builds/services/engine_events.py).
+    "builds-follow-engine-events": {"task": "builds.follow_engine_events", "schedule": 15.0},
 }

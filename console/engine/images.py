@@ -45,3 +45,16 @@ def export_image(engine: Engine, image_ref: str, chunk_size: int = EXPORT_CHUNK_
             yield from api._stream_raw_result(response, chunk_size, False)
     finally:
         response.close()
+
+
+def image_events(engine: Engine, since: float, until: float) -> list[dict[str, Any]]:
+    """The engine's image events between two moments (`docker events --filter type=image --since --until`):
+    [{action: tag|untag|delete|pull|import|load|..., id: image id, name: the name it concerns or ""}], oldest
+    first. With `until` the engine answers with what it has and closes the stream: no long-lived connection."""
+    with engine.errors("Reading the engine's image events"):
+        raw = engine.api.events(since=since, until=until, filters={"type": "image"}, decode=True)
+        return [
+            {"action": event.get("Action") or event.get("status") or "", "id": event.get("id") or "",
+             "name": ((event.get("Actor") or {}).get("Attributes") or {}).get("name") or ""}
+            for event in raw
+        ]
