@@ -46,8 +46,8 @@ LABEL_BUILD_ID = "io.console.build-id"
 
 SECRET_MASK = "****"
 
-# The Dockerfile instructions that commit a layer of files (the others only change the config): images.py guesses
-# which history entries have a layer by them, analysis.py which layers are config-only.
+# The Dockerfile instructions that may commit a layer of files (the others only change the config): builds/layermap.py
+# tells by them which history entries of no size may have made a layer.
 COMMITTING_INSTRUCTIONS = ("COPY", "ADD", "RUN", "WORKDIR")
 
 

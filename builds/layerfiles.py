@@ -15,14 +15,14 @@ the earlier layers had under it. Bytes of a file version that a later layer over
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import posixpath
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from builds.savedimage import archive_path, members, resolve_link
+# ChunkReader is savedimage's; it is imported from here too (builds/leakcheck.py).
+from builds.savedimage import ChunkReader, archive_path, members, resolve_link
 
 WHITEOUT_PREFIX = ".wh."
 OPAQUE_MARKER = ".wh..wh..opq"
@@ -60,8 +60,8 @@ class ImageAnalysis:
     wasted_bytes: int
     efficiency: float
     repo_tags: list[str] = field(default_factory=list)
-    # Per history entry of the image config, oldest first: True where the entry made no layer. The exact
-    # answer to which instruction made which layer; None when the archive had no config.
+    # Per history entry of the image config, oldest first: True where the entry made no layer. What the record's
+    # layers are checked against (builds/services/analysis.py); None when the archive had no config.
     empty_layers: list[bool] | None = None
 
     def as_dict(self) -> dict[str, object]:
@@ -80,28 +80,6 @@ class _LayerRecord:
     duplicate_bytes: int
     whiteouts: list[str]
     opaque_dirs: list[str]
-
-
-class ChunkReader(io.RawIOBase):
-    """A read-only file over an iterator of byte chunks, holding one chunk at a time."""
-
-    def __init__(self, chunks: Iterable[bytes]) -> None:
-        self._chunks = iter(chunks)
-        self._chunk = memoryview(b"")
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        while not self._chunk:
-            try:
-                self._chunk = memoryview(next(self._chunks))
-            except StopIteration:
-                return 0
-        count = min(len(buffer), len(self._chunk))
-        buffer[:count] = self._chunk[:count]
-        self._chunk = self._chunk[count:]
-        return count
 
 
 class _HashingReader:

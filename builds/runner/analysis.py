@@ -7,7 +7,7 @@ import logging
 
 from builds.layerfiles import LayerAnalysisError, analyse_saved_image
 from builds.models import ImageAnalysis
-from builds.services.analysis import queued_analysis_of, store_analysis
+from builds.services.analysis import LayerMappingMismatch, queued_analysis_of, store_analysis
 from console import jobs
 from console.constants import JobStatus
 from console.engine import Engine, EngineError
@@ -34,8 +34,11 @@ class AnalysisRunner(jobs.JobRunner):
                 analysis = analyse_saved_image(export_image(engine, image.image_id))
         except (EngineError, LayerAnalysisError) as exc:
             return JobStatus.FAILED, str(exc)[:2000]
-        store_analysis(image, analysis.layers, analysis.total_size, analysis.wasted_bytes, analysis.efficiency,
-                       analysis.empty_layers)
+        try:
+            store_analysis(image, analysis.layers, analysis.total_size, analysis.wasted_bytes, analysis.efficiency,
+                           analysis.empty_layers)
+        except LayerMappingMismatch as exc:
+            return JobStatus.FAILED, str(exc)[:2000]
         self.log(job, [f"{len(analysis.layers)} layers, {analysis.total_size} bytes of files, "
                        f"{analysis.wasted_bytes} wasted."])
         return JobStatus.SUCCEEDED, ""

@@ -1,6 +1,7 @@
 """The per-layer file analysis of an image: asked for once (a run, ImageAnalysis, is a job: the worker's side is
 builds/runner/analysis.py), stored on the image (sizes, wasted bytes, efficiency) and its layers (each one's
-files, and its diff_id where the history only let builds/services/images.py guess), and read by the pages."""
+files: which instruction made which layer was settled when the image was recorded, and is only checked here),
+and read by the pages."""
 
 from __future__ import annotations
 
@@ -13,8 +14,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString, mark_safe
 
-from builds.constants import COMMITTING_INSTRUCTIONS, AnalysisStatus
-from builds.layerfiles import DIR, SYMLINK, LayerAnalysis
+from builds.constants import AnalysisStatus
+from builds.layerfiles import DIR, LayerAnalysis
 from builds.models import Image, ImageAnalysis, Layer
 from console import jobs
 from console.constants import JobStatus
@@ -94,90 +95,55 @@ def reap_lost_analyses(older_than: timedelta | None = None) -> list[int]:
 # -- storing ----------------------------------------------------------------------------------------------------
 
 
+class LayerMappingMismatch(ValueError):
+    """The image's record says other layers than its saved archive: the record was not made by record_image as
+    it is now (a record from before layers were exact), or the engine's image changed under its id."""
+
+
 def store_analysis(image: Image, analysed: list[LayerAnalysis], total_size: int, wasted_bytes: int,
                    efficiency: float, empty_layers: list[bool] | None = None) -> None:
+    """Give each of the image's layers its files, and the image its figures. Which entry made which layer was
+    settled when the image was recorded (builds/services/images.py `layer_makers`); the analysis adds files and
+    never moves a layer. When the archive disagrees with the record (its diff_ids, or its config's `empty_layer`
+    flags, `empty_layers`) nothing is stored: raises LayerMappingMismatch."""
     rows = list(image.layers.order_by("index"))
-    assignment = exact_layers(rows, analysed, empty_layers) or align_layers(rows, analysed)
+    disagreement = mapping_disagreement(rows, analysed, empty_layers)
+    if disagreement:
+        log.error("Image %s (record %s): %s", image.image_id[:19], image.pk, disagreement)
+        raise LayerMappingMismatch(f"The image's recorded layers do not match the image itself ({disagreement}): "
+                                   "sync the images to record it again, then ask for its analysis.")
+    layers = iter(analysed)
+    for row in rows:
+        row.files = [] if row.empty_layer else next(layers).changes
     with transaction.atomic():
-        if assignment is None:
-            # The history does not fit the layers at all (an image made by another tool): the layers alone.
-            image.layers.all().delete()
-            rows = [Layer(image=image, index=number, diff_id=layer.diff_id, size=layer.size, files=layer.changes)
-                    for number, layer in enumerate(analysed)]
-            Layer.objects.bulk_create(rows)
-        else:
-            for row, layer in zip(rows, assignment, strict=True):
-                row.diff_id = layer.diff_id if layer else ""
-                row.empty_layer = layer is None
-                row.files = layer.changes if layer else []
-            Layer.objects.bulk_update(rows, ["diff_id", "empty_layer", "files"], batch_size=200)
+        Layer.objects.bulk_update(rows, ["files"], batch_size=200)
         Image.objects.filter(pk=image.pk).update(files_size=total_size, wasted_bytes=wasted_bytes,
                                                  efficiency=efficiency)
 
 
-def _never_commits(created_by: str) -> bool:
-    if "#(nop)" not in created_by:
-        return False
-    instruction = created_by.split("#(nop)", 1)[1].strip().split(" ", 1)[0].upper()
-    return instruction not in COMMITTING_INSTRUCTIONS
+def mapping_disagreement(rows: list[Layer], analysed: list[LayerAnalysis], empty_layers: list[bool] | None) -> str:
+    """Where the recorded layers (`rows`, in order) and the saved image differ; "" when they agree.
 
-
-def _has_bytes(layer: LayerAnalysis) -> bool:
-    """What makes the engine's history show a size: a file with bytes, or a symlink (its target's length)."""
-    return any(change["change"] != "removed" and (change["size"] or change["type"] == SYMLINK)
-               for change in layer.changes)
-
-
-def exact_layers(rows: list[Layer], analysed: list[LayerAnalysis],
-                 empty_layers: list[bool] | None) -> list[LayerAnalysis | None] | None:
-    """Which history entry made which layer, as the image config says (its `empty_layer` flags); None when the
-    config is missing or does not fit the rows, and align_layers has to guess."""
-    if empty_layers is None or len(empty_layers) != len(rows) or empty_layers.count(False) != len(analysed):
-        return None
-    layers = iter(analysed)
-    return [None if empty else next(layers) for empty in empty_layers]
-
-
-def align_layers(rows: list[Layer], analysed: list[LayerAnalysis]) -> list[LayerAnalysis | None] | None:
-    """Which history entry made which layer, now that the layers are known: None for an entry without one.
-
-    The history does not say which entries made a layer; builds/services/images.py guessed from sizes, and a layer that
-    only removes files (size 0) fools it. Here the layers are matched to the entries in order, at the least
-    cost: an entry that cannot commit files (ENV, LABEL...) takes no layer, an entry with a size must take one,
-    and a layer fits an entry best when both have bytes or both have none, and when the guess agreed.
-    """
-    entries, count = len(rows), len(analysed)
-    if count > entries:
-        return None
-    never, skip_cost = 1000.0, []
-    for row in rows:
-        skip_cost.append(5.0 if row.size > 0 else 0.0)
-
-    def cost(i: int, j: int) -> float:
-        row, layer = rows[i], analysed[j]
-        if _never_commits(row.created_by):
-            return never
-        value = 0.0 if (row.size > 0) == _has_bytes(layer) else 1.0
-        return value + (0.0 if row.diff_id == layer.diff_id else 0.25)
-
-    infinity = float("inf")
-    # best[i][j]: the least cost of placing the first j layers on the first i entries.
-    best = [[infinity] * (count + 1) for _ in range(entries + 1)]
-    best[0][0] = 0.0
-    for i in range(1, entries + 1):
-        for j in range(0, min(i, count) + 1):
-            skip = best[i - 1][j] + skip_cost[i - 1]
-            take = best[i - 1][j - 1] + cost(i - 1, j - 1) if j else infinity
-            best[i][j] = min(skip, take)
-    if best[entries][count] >= never:
-        return None
-    assignment: list[LayerAnalysis | None] = [None] * entries
-    j = count
-    for i in range(entries, 0, -1):
-        if j and best[i][j] == best[i - 1][j - 1] + cost(i - 1, j - 1):
-            assignment[i - 1] = analysed[j - 1]
-            j -= 1
-    return assignment
+    The rows' layers must be the archive's, in order, by diff_id; and where the config's history accounts for
+    the layers, its `empty_layer` flags must be the rows' (a record whose history did not account for them has
+    one row per layer and no instruction)."""
+    recorded = [row.diff_id for row in rows if not row.empty_layer]
+    saved = [layer.diff_id for layer in analysed]
+    if len(recorded) != len(saved):
+        return f"{len(recorded)} layers recorded, {len(saved)} in the archive"
+    for index, (mine, theirs) in enumerate(zip(recorded, saved, strict=True)):
+        if mine != theirs:
+            return f"layer {index} is {mine[:19]} in the record and {theirs[:19]} in the archive"
+    if empty_layers is None or empty_layers.count(False) != len(saved):
+        return ""
+    flags = [row.empty_layer for row in rows]
+    if len(flags) != len(empty_layers):
+        return f"{len(flags)} history entries recorded, {len(empty_layers)} in the config"
+    for index, (recorded_empty, config_empty) in enumerate(zip(flags, empty_layers, strict=True)):
+        if recorded_empty != config_empty:
+            return (f"history entry {index} is recorded {'without' if recorded_empty else 'with'} a layer, and the "
+                    f"config gives it {'none' if config_empty else 'one'}")
+    return ""
 
 
 # -- reading ----------------------------------------------------------------------------------------------------

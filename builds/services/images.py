@@ -13,21 +13,19 @@ from django.db import transaction
 from django.db.models import Prefetch
 from django.utils.dateparse import parse_datetime
 
-from builds import access
-from builds.constants import COMMITTING_INSTRUCTIONS, LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
+from builds import access, layermap
+from builds.constants import LABEL_BUILD_ID, AnalysisStatus, ImageOrigin
 from builds.models import Build, Image, ImageQuerySet, Layer, SharedImage
+from builds.savedimage import SavedImageError, read_config
 from builds.services.analysis import request_analysis_by_id
 from builds.services.builds import mask_secrets
 from builds.services.options import OptionError, check_tag
-from console.engine import Engine, EngineConflict, EngineNotFound, imagestore
-from console.engine.images import image_history, inspect_image
+from console.engine import Engine, EngineConflict, EngineError, EngineNotFound, imagestore
+from console.engine.images import export_image, image_history, inspect_image
 from console.engine.registry import remove_tag
 from console.errors import Conflict
 
 log = logging.getLogger(__name__)
-
-# The diff_id of a layer that changes no file: the sha256 of an empty tar (two zero blocks).
-EMPTY_LAYER_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 
 
 def image_config(config: dict) -> dict:
@@ -45,38 +43,97 @@ def image_config(config: dict) -> dict:
     }
 
 
-def _commits_files(created_by: str) -> bool:
-    if "#(nop)" not in created_by:
-        return True
-    instruction = created_by.split("#(nop)", 1)[1].strip().split(" ", 1)[0].upper()
-    return instruction in COMMITTING_INSTRUCTIONS
-
-
-def layers_from_history(history: list[dict], diff_ids: list[str]) -> list[dict]:
-    """History entries, oldest first, each with the diff_id of the layer it made (empty ones have none)."""
-    layers, remaining = [], list(diff_ids)
-    entries = list(reversed(history))
-    for index, entry in enumerate(entries):
-        created_by = entry.get("CreatedBy") or ""
-        size = int(entry.get("Size") or 0)
-        entries_left = len(entries) - index
-        takes_layer = bool(remaining) and (
-            size > 0
-            or len(remaining) >= entries_left
-            or (remaining[0] == EMPTY_LAYER_DIFF_ID and _commits_files(created_by))
-        )
-        diff_id = remaining.pop(0) if takes_layer else ""
+def layers_from_history(history: list[dict], diff_ids: list[str], made: list[bool] | None) -> list[dict]:
+    """History entries, oldest first, each with the diff_id of the layer it made ("" for none) as `made` says
+    (`layer_makers`, oldest first). With `made` None, the image's own history does not account for its layers (a
+    tool that wrote less history than layers): one row per layer, with no instruction and no size."""
+    if made is None:
+        return [{"index": index, "history_id": "", "diff_id": diff_id, "created_by": "", "size": 0,
+                 "empty_layer": False, "created": None} for index, diff_id in enumerate(diff_ids)]
+    layers, remaining = [], iter(diff_ids)
+    for index, (entry, makes_layer) in enumerate(zip(reversed(history), made, strict=True)):
         created = entry.get("Created")
         layers.append({
             "index": index,
             "history_id": entry.get("Id") or "",
-            "diff_id": diff_id,
-            "created_by": created_by,
-            "size": size,
-            "empty_layer": not takes_layer,
+            "diff_id": next(remaining) if makes_layer else "",
+            "created_by": entry.get("CreatedBy") or "",
+            "size": int(entry.get("Size") or 0),
+            "empty_layer": not makes_layer,
             "created": datetime.fromtimestamp(created, tz=UTC) if created else None,
         })
     return layers
+
+
+def layer_makers(engine: Engine, image_id: str, history: list[dict], diff_ids: list[str]) -> list[bool] | None:
+    """For each history entry (oldest first), whether it made a layer: exact, from the cheapest facts that settle
+    it (builds/layermap.py), so that the record needs no correction once the files are analysed. None when the
+    image's own config does not account for its layers (then no instruction can be given a layer).
+
+    In order: the entries' instructions, sizes and the count of layers (settles every BuildKit build on engine
+    20.10 and most others); an analysed record of the same image id (the id is the config's digest: the same
+    history); the classic builder's intermediate images, which the history names, for the entries left open; and
+    last the image config itself, read from `docker save` (exact, but the engine exports the whole image first:
+    about 2 s for 300 MB), for an image pulled or built FROM a base whose history holds both a zero-size layer and
+    a step that changed nothing. Raises EngineError when the engine cannot export it."""
+    entries = list(reversed(history))
+    makes = [layermap.entry_makes(entry.get("CreatedBy") or "", entry.get("Comment") or "", int(entry.get("Size") or 0))
+             for entry in entries]
+    decided = layermap.settle(makes, len(diff_ids))
+    if layermap.is_settled(decided):
+        return decided
+    known = _analysed_makers(image_id, len(entries), len(diff_ids))
+    if known is not None:
+        return known
+    if decided is not None:
+        counts = _counts_through(engine, entries, decided, diff_ids)
+        if counts:
+            decided = layermap.settle(makes, len(diff_ids), counts)
+            if layermap.is_settled(decided):
+                return decided
+    log.info("Image %s: its history leaves open which entries made layers; reading its config", image_id[:19])
+    try:
+        config = read_config(export_image(engine, image_id), image_id)
+    except SavedImageError as exc:
+        raise EngineError(f"Reading the config of image {image_id[:19]}: {exc}") from exc
+    made = layermap.from_config(config, len(entries), len(diff_ids))
+    if made is None:
+        log.warning("Image %s: its config's history does not account for its %s layers: they are recorded "
+                    "without instructions", image_id[:19], len(diff_ids))
+    return made
+
+
+def _analysed_makers(image_id: str, entries: int, layer_count: int) -> list[bool] | None:
+    """The layers of an analysed record of the same image (any owner's: they are the engine's, not the user's);
+    the analysis checked them against the config."""
+    image = Image.objects.filter(image_id=image_id, analysis__status=AnalysisStatus.SUCCEEDED).order_by("pk").first()
+    if image is None:
+        return None
+    made = [not empty for empty in image.layers.order_by("index").values_list("empty_layer", flat=True)]
+    return made if len(made) == entries and made.count(True) == layer_count else None
+
+
+def _counts_through(engine: Engine, entries: list[dict], decided: list[bool | None],
+                    diff_ids: list[str]) -> dict[int, int]:
+    """{entry index: the number of layers up to and including it} for the open entries and the ones before them,
+    from the images the engine keeps for them: the classic builder commits an image per step, and the history
+    names each entry's (the engine walks the image's parents), whose layers are those up to that entry. An entry
+    with no image (`<missing>`: BuildKit keeps none, nor does a pull) gives no count."""
+    wanted = sorted({index for open_index, state in enumerate(decided) if state is None
+                     for index in (open_index - 1, open_index) if index >= 0})
+    counts: dict[int, int] = {}
+    for index in wanted:
+        ancestor = str(entries[index].get("Id") or "")
+        if not ancestor.startswith("sha256:"):
+            continue
+        try:
+            layers = (inspect_image(engine, ancestor).get("RootFS") or {}).get("Layers") or []
+        except EngineNotFound:
+            continue
+        # An ancestor's layers are the first of the image's; anything else is not its ancestor.
+        if layers == diff_ids[:len(layers)]:
+            counts[index] = len(layers)
+    return counts
 
 
 def record_image(owner, engine: Engine, reference: str, origin: str, build: Build | None = None,
@@ -88,13 +145,15 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     own namespace (builds/access.py); a name that moved to another of the user's images leaves the older record.
 
     `secrets` are masked in the layers' instructions: the classic builder writes build args into the
-    history (`|1 TOKEN=value /bin/sh -c ...`).
+    history (`|1 TOKEN=value /bin/sh -c ...`). Which instruction made which layer is exact from the start
+    (`layer_makers`); the file analysis only adds each layer's files.
     """
     details = inspect_image(engine, reference)
     history = image_history(engine, reference)
     for entry in history:
         entry["CreatedBy"] = mask_secrets(entry.get("CreatedBy") or "", secrets or {})
-    layers = layers_from_history(history, (details.get("RootFS") or {}).get("Layers") or [])
+    diff_ids = (details.get("RootFS") or {}).get("Layers") or []
+    layers = layers_from_history(history, diff_ids, layer_makers(engine, details["Id"], history, diff_ids))
     steps = {step.layer_id: step for step in build.steps.exclude(layer_id="")} if build else {}
     engine_names = access.user_names(owner, details.get("RepoTags") or [])
     # Names the engine moved to this image leave the owner's older records first, each in its own short update,
@@ -128,8 +187,8 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
         )
         kept = image.layers.all()
         if not created and image.analysis_status == AnalysisStatus.SUCCEEDED and kept.count() == len(layers):
-            # The same image again (a build served from the cache): its analysed layers, with their files and
-            # corrected diff_ids, stay; only the steps that made them change.
+            # The same image again (a build served from the cache): its analysed layers, with their files, stay;
+            # only the steps that made them change.
             for layer in layers:
                 step = steps.get(layer["history_id"].removeprefix("sha256:")[:12])
                 kept.filter(index=layer["index"]).update(build_step=step)

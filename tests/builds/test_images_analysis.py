@@ -1,14 +1,14 @@
-"""The analysis service without the engine: matching layers to history entries, folder filters, the file tree."""
+"""The analysis service without the engine: storing a result, folder filters, the file tree (checking a result against
+the recorded layers: tests/builds/test_layers_at_record.py)."""
 
 from __future__ import annotations
 
 import pytest
 
 from builds.layerfiles import LayerAnalysis
-from builds.models import Image, ImageAnalysis, Layer
+from builds.models import Image, ImageAnalysis
 from builds.services.analysis import (
     BadLayerPath,
-    align_layers,
     clean_folder,
     file_tree_html,
     layer_files,
@@ -22,39 +22,6 @@ from tests.builds.test_images_fixtures import BASE_DIFF, diff, make_image
 def layer(name: str, *changes: tuple[str, str, str, int]) -> LayerAnalysis:
     listed = [{"path": path, "change": what, "type": kind, "size": size} for path, what, kind, size in changes]
     return LayerAnalysis(diff(name), f"{name}/layer.tar", 1024, sum(c["size"] for c in listed), listed)
-
-
-def rows(*entries: tuple[str, int, str]) -> list[Layer]:
-    return [Layer(index=number, created_by=created_by, size=size, diff_id=guess)
-            for number, (created_by, size, guess) in enumerate(entries)]
-
-
-def test_a_layer_that_only_removes_files_gets_its_entry():
-    history = rows(("ADD file:x in /", 100, "base"), ("/bin/sh -c echo hi > /a", 3, "a"),
-                   # The history heuristic saw size 0 and guessed no layer; then shifted the next one.
-                   ("/bin/sh -c rm /a", 0, ""), ("/bin/sh -c #(nop)  ENV X=1", 0, ""),
-                   ("/bin/sh -c echo more > /b", 5, "rm"))
-    analysed = [layer("base", ("bin", "added", "dir", 0)), layer("a", ("a", "added", "file", 3)),
-                layer("rm", ("a", "removed", "file", 3)), layer("b", ("b", "added", "file", 5))]
-
-    assignment = align_layers(history, analysed)
-
-    assert [item.diff_id if item else None for item in assignment] == [
-        diff("base"), diff("a"), diff("rm"), None, diff("b")]
-
-
-def test_entries_that_cannot_commit_files_never_get_a_layer():
-    history = rows(("ADD file:x in /", 100, ""), ("/bin/sh -c #(nop)  LABEL a=b", 0, ""),
-                   ("/bin/sh -c #(nop) WORKDIR /app", 0, ""), ("/bin/sh -c #(nop)  CMD [\"sh\"]", 0, ""))
-    analysed = [layer("base", ("bin", "added", "dir", 0)), layer("workdir", ("app", "added", "dir", 0))]
-
-    assignment = align_layers(history, analysed)
-
-    assert [item.diff_id if item else None for item in assignment] == [diff("base"), None, diff("workdir"), None]
-
-
-def test_more_layers_than_entries_cannot_be_aligned():
-    assert align_layers(rows(("ADD file:x in /", 1, "")), [layer("a"), layer("b")]) is None
 
 
 @pytest.mark.django_db

@@ -1,6 +1,6 @@
-"""Which instruction made which layer comes from the image config itself once the image is analysed: a RUN
-that creates folders and a WORKDIR that creates none are both size 0 in the history, and only the config's
-`empty_layer` flags tell them apart."""
+"""A RUN that creates folders and a WORKDIR that creates none are both size 0 in the history: the record tells them
+apart when it is made (the classic builder's intermediate images give the layer count through each step), and the
+analysis only adds their files (tests/builds/test_layers_exact_engine.py does the same through builds)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import pytest
 from builds.constants import ImageOrigin
 from builds.models import Image
 from builds.runner import run_analysis
-from builds.services.analysis import exact_layers, request_analysis
+from builds.services.analysis import request_analysis
 from builds.services.images import record_image
 from console.engine import Engine
 
@@ -38,6 +38,8 @@ def image_ref(tmp_path):
 def test_the_run_that_made_the_folders_gets_them(owner, image_ref, django_capture_on_commit_callbacks):
     with Engine.for_builds() as engine:
         image = record_image(owner, engine, image_ref, ImageOrigin.BUILT)
+    recorded = list(image.layers.order_by("index").values_list("empty_layer", "diff_id"))
+    assert [empty for empty, _diff_id in recorded] == [False, False, True, True]
     with django_capture_on_commit_callbacks(execute=False):
         assert request_analysis(image) is True
     run_analysis(image.analysis_id)
@@ -48,11 +50,5 @@ def test_the_run_that_made_the_folders_gets_them(owner, image_ref, django_captur
     assert layers["RUN"].empty_layer is False
     assert layers["ENV"].empty_layer is True and layers["ENV"].files == []
     assert not layers["WORKDIR"].files
-
-
-def test_without_a_config_or_when_it_does_not_fit_the_guess_is_used():
-    assert exact_layers([object(), object()], [object()], None) is None
-    assert exact_layers([object(), object()], [object()], [True]) is None
-    assert exact_layers([object(), object()], [object()], [False, False]) is None
-    only = object()
-    assert exact_layers([object(), object()], [only], [True, False]) == [None, only]
+    after = Image.objects.get(pk=image.pk).layers.order_by("index").values_list("empty_layer", "diff_id")
+    assert list(after) == recorded
