@@ -168,13 +168,20 @@ def _deploy_again(request: HttpRequest, pk: str) -> HttpResponse:
     if not pk.isdigit():
         raise Http404("No such deployment.")
     earlier = _get_deployment_for_user(request, int(pk))
+    return _start_from(request, earlier, deployment_service.redeploy,
+                       lambda again: f"Deploying {earlier.name} again (as #{again.display_number}).")
+
+
+def _start_from(request: HttpRequest, earlier: Deployment, start, said) -> HttpResponse:
+    """Start a deployment from `earlier` (a retry, a rollback) and open it, saying `said(new)`; a refusal is said on
+    the earlier one's page."""
     try:
-        again = deployment_service.redeploy(earlier)
+        started = start(earlier)
     except ValidationError as exc:
         messages.error(request, " ".join(exc.messages))
         return redirect("fleet:deployment-detail", earlier.pk)
-    messages.success(request, f"Deploying {earlier.name} again (as #{again.display_number}).")
-    return redirect("fleet:deployment-detail", again.pk)
+    messages.success(request, said(started))
+    return redirect("fleet:deployment-detail", started.pk)
 
 
 @login_required
@@ -201,14 +208,12 @@ def deployment(request: HttpRequest, pk: int) -> HttpResponse:
         "own_error": "" if errors else deployment.error,
     }
     return render(request, "fleet/deployment_detail.html", context)
+
+
 @login_required
 @require_POST
 def deployment_rollback(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get_deployment_for_user(request, pk)
-    try:
-        rollback = services.rollback(deployment)
-    except ValidationError as exc:
-        messages.error(request, " ".join(exc.messages))
-        return redirect("fleet:deployment-detail", deployment.pk)
-    messages.success(request, f"Rolling {deployment.name} back to release #{rollback.rollback_of.display_number}.")
-    return redirect("fleet:deployment-detail", rollback.pk)
+    return _start_from(request, deployment, services.rollback,
+                       lambda rollback: f"Rolling {deployment.name} back to release "
+                                        f"#{rollback.rollback_of.display_number}.")
