@@ -12,9 +12,9 @@ from django.db import IntegrityError, transaction
 
 from builds.constants import SourceKind
 from builds.models import Repository, Source, SourceImport
-from builds.sources.archives import ArchiveError, Limits, detect_format, read_members
+from builds.sources.archives import ArchiveError, Limits, detect_format
 from builds.sources.git import GitError, checkout, redact_url, validate_ref, validate_url
-from builds.sources.sourcestore import delete_unused, is_stored, sha256_of, store_members
+from builds.sources.sourcestore import delete_unused, size_of, store_archive
 from console import jobs
 from console.audit.constants import Action
 from console.audit.services import record
@@ -68,29 +68,21 @@ def _forget_blob_if_unused(sha256: str) -> None:
 
 
 def add_archive_source(repository: Repository, upload: BinaryIO, filename: str = "") -> Source:
-    """Check an uploaded archive and store it once per content; ArchiveError (nothing stored) when refused."""
+    """Check an uploaded archive and store it once per content; ArchiveError (nothing stored) when refused.
+
+    One pass over the upload checks, normalises, indexes and hashes it (sourcestore.store_archive)."""
     limits = Limits.from_settings()
-    sha256, size = sha256_of(upload)
+    size = size_of(upload)
     if size > limits.max_upload_bytes:
         raise ArchiveError(f"The upload is larger than {limits.max_upload_bytes:,} bytes.")
     fmt = detect_format(upload)
-    summary = _existing_summary(sha256)
-    if summary is None:
-        stored = store_members(sha256, read_members(upload, fmt, size, limits))
-        summary = (stored.file_count, stored.unpacked_size)
+    stored = store_archive(upload, fmt, size, limits)
     source = Source.objects.create(
-        repository=repository, kind=SourceKind.ARCHIVE, archive_format=fmt, sha256=sha256, size=size,
-        unpacked_size=summary[1], file_count=summary[0], filename=filename[:255],
+        repository=repository, kind=SourceKind.ARCHIVE, archive_format=fmt, sha256=stored.sha256, size=size,
+        unpacked_size=stored.unpacked_size, file_count=stored.file_count, filename=filename[:255],
     )
     record(repository.owner, Action.SOURCE_ADDED, target=source, detail={"repository": repository.name})
     return source
-
-
-def _existing_summary(sha256: str) -> tuple[int, int] | None:
-    """The counts of an identical source stored before: the same bytes are not read or stored twice."""
-    if not is_stored(sha256):
-        return None
-    return Source.objects.filter(sha256=sha256).values_list("file_count", "unpacked_size").first()
 
 
 def start_git_import(repository: Repository, url: str, ref: str = "") -> SourceImport:
@@ -162,15 +154,11 @@ def add_git_source(repository: Repository, url: str, ref: str = "", *, user=None
     result = checkout(url, ref, user=user, heartbeat=heartbeat, log=say)
     try:
         with result.tar_path.open("rb") as handle:
-            sha256, size = sha256_of(handle)
-            summary = _existing_summary(sha256)
-            if summary is None:
-                stored = store_members(sha256, read_members(handle, detect_format(handle), size,
-                                                            Limits.from_settings()))
-                summary = (stored.file_count, stored.unpacked_size)
+            size = size_of(handle)
+            stored = store_archive(handle, detect_format(handle), size, Limits.from_settings())
         source = Source.objects.create(
-            repository=repository, kind=SourceKind.GIT, archive_format="tar", sha256=sha256, size=size,
-            unpacked_size=summary[1], file_count=summary[0], git_url=redact_url(url.strip()),
+            repository=repository, kind=SourceKind.GIT, archive_format="tar", sha256=stored.sha256, size=size,
+            unpacked_size=stored.unpacked_size, file_count=stored.file_count, git_url=redact_url(url.strip()),
             git_ref=ref.strip(), commit=result.commit,
         )
         record(repository.owner, Action.SOURCE_ADDED, target=source, detail={"repository": repository.name})

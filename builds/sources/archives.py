@@ -13,17 +13,20 @@ the kernel will follow them in a container (through other symlinks, `..` after e
 
 from __future__ import annotations
 
+import bz2
 import lzma
 import posixpath
+import queue
 import stat
 import tarfile
+import threading
 import zipfile
 import zlib
 from collections import deque
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import IO, BinaryIO
+from typing import IO, BinaryIO, Protocol
 
 from django.conf import settings
 
@@ -48,6 +51,21 @@ MAX_SYMLINK_STEPS = 2_000_000
 MAX_SYMLINK_TARGET_BYTES = 64 * 1024 * 1024
 _TAR_EXTENSION_TYPES = (tarfile.GNUTYPE_LONGNAME, tarfile.GNUTYPE_LONGLINK, tarfile.XHDTYPE, tarfile.XGLTYPE,
                         tarfile.SOLARIS_XHDTYPE)
+
+
+# The upload is read, hashed and decompressed in blocks this big, by a thread running at most UNPACK_AHEAD
+# blocks ahead of the tar reader: zlib, bz2, lzma and hashlib let go of the GIL on big blocks, so the two
+# overlap, and memory stays at a few blocks whatever the archive holds.
+RAW_BLOCK = 1024 * 1024
+UNPACKED_BLOCK = 1024 * 1024
+UNPACK_AHEAD = 4
+# After the tar's end-of-archive blocks, this much more of the compressed stream is still unpacked to check it
+# ends whole (a truncated gzip is refused); past it the rest is only hashed, so a bomb there costs no time.
+MAX_UNPACKED_TAIL = 16 * 1024 * 1024
+
+
+class Hash(Protocol):
+    def update(self, data: bytes, /) -> None: ...
 
 
 class ArchiveError(DomainError):
@@ -292,13 +310,23 @@ class SymlinkTable:
 CORRUPT = (tarfile.TarError, EOFError, zlib.error, OSError, lzma.LZMAError, zipfile.BadZipFile, ValueError)
 
 
-def read_members(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limits) -> Iterator[Member]:
-    """Every member of the archive, checked and cleaned, in archive order (streaming: tar is read once)."""
+def read_members(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limits,
+                 digest: Hash | None = None) -> Iterator[Member]:
+    """Every member of the archive, checked and cleaned, in archive order (streaming: tar is read once).
+
+    With `digest`, every byte of the upload (past the archive's end too) goes through it by the time the last
+    member is yielded: a tar is hashed in the same pass that unpacks it, a zip (read by random access) first.
+    """
     budget = _Budget(limits, size, compressed=fmt != ArchiveFormat.TAR)
-    reader = _read_zip if fmt == ArchiveFormat.ZIP else _read_tar
     links = SymlinkTable()
+    if fmt == ArchiveFormat.ZIP:
+        if digest is not None:
+            _hash_all(handle, digest)
+        members = _read_zip(handle, fmt, budget)
+    else:
+        members = _read_tar(handle, fmt, budget, digest)
     try:
-        for member in reader(handle, fmt, budget):
+        for member in members:
             check_path_length(member.path)
             links.record(member)
             yield member
@@ -314,6 +342,13 @@ def read_members(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limits
         raise ArchiveError("The archive is empty.")
     # Raised after the last member but before the caller's loop ends: store_members keeps nothing.
     links.check()
+
+
+def _hash_all(handle: BinaryIO, digest: Hash) -> None:
+    handle.seek(0)
+    while chunk := handle.read(RAW_BLOCK):
+        digest.update(chunk)
+    handle.seek(0)
 
 
 def _short(exc: BaseException) -> str:
@@ -340,6 +375,155 @@ class _SafeReader:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+_END = object()
+
+
+class _Unpacker:
+    """The tar inside an upload (gzip, bzip2, xz or none), as a file the tar reader reads front to back.
+
+    A thread reads the upload in big blocks, passes each through `digest` and the decompressor and queues what
+    comes out, a few blocks ahead; so the upload is read once, and hashing and decompression run beside the tar
+    reader instead of between its reads. Errors of the thread come out of `read` or `finish` in the caller's.
+    """
+
+    def __init__(self, handle: BinaryIO, fmt: ArchiveFormat, digest: Hash | None) -> None:
+        self._handle, self._fmt, self._digest = handle, fmt, digest
+        self._blocks: queue.Queue = queue.Queue(maxsize=UNPACK_AHEAD)
+        # Set by the reader once the tar has ended: what follows is checked, and then only hashed.
+        self._tar_done = threading.Event()
+        # Set when the reader gives up: the thread stops at its next block.
+        self._closed = threading.Event()
+        self._current, self._position, self._ended = b"", 0, False
+        self._thread = threading.Thread(target=self._run, name="archive-unpacker", daemon=True)
+        self._thread.start()
+
+    # The reader's side.
+    def read(self, size: int = -1) -> bytes:
+        if self._position >= len(self._current):
+            if self._ended:
+                return b""
+            item = self._blocks.get()
+            if item is _END:
+                self._ended = True
+                return b""
+            if isinstance(item, BaseException):
+                self._ended = True
+                raise item
+            self._current, self._position = item, 0
+        end = len(self._current) if size < 0 else self._position + size
+        chunk = self._current[self._position : end]
+        self._position += len(chunk)
+        return chunk
+
+    def finish(self) -> None:
+        """Once the tar has ended: let the thread hash the rest and check the compressed stream ends whole."""
+        self._tar_done.set()
+        while not self._ended:
+            item = self._blocks.get()
+            if item is _END:
+                self._ended = True
+            elif isinstance(item, BaseException):
+                self._ended = True
+                raise item
+        self._thread.join()
+
+    def close(self) -> None:
+        self._closed.set()
+        while self._thread.is_alive():
+            try:
+                self._blocks.get(timeout=0.05)
+            except queue.Empty:
+                pass
+        self._thread.join()
+
+    # The thread's side.
+    def _put(self, item: object) -> None:
+        while not self._closed.is_set():
+            try:
+                self._blocks.put(item, timeout=0.05)
+                return
+            except queue.Full:
+                continue
+
+    def _run(self) -> None:
+        try:
+            unpack, stream_ended = _decompressor(self._fmt)
+            tail = 0
+            while True:
+                if self._closed.is_set():
+                    return
+                raw = self._handle.read(RAW_BLOCK)
+                if not raw:
+                    break
+                if self._digest is not None:
+                    self._digest.update(raw)
+                if (stream_ended is not None and stream_ended()) or tail > MAX_UNPACKED_TAIL:
+                    continue
+                for block in unpack(raw):
+                    if not self._tar_done.is_set():
+                        self._put(block)
+                        continue
+                    tail += len(block)
+                    if tail > MAX_UNPACKED_TAIL:
+                        break
+            if tail <= MAX_UNPACKED_TAIL:
+                for block in unpack(None):
+                    if not self._tar_done.is_set():
+                        self._put(block)
+                if stream_ended is not None and not stream_ended():
+                    raise EOFError("the compressed data ends before its end marker")
+            self._put(_END)
+        except BaseException as exc:  # noqa: BLE001 - handed to the reader, which raises it
+            self._put(exc)
+
+
+def _decompressor(fmt: ArchiveFormat):
+    """(unpack, ended) for the format: `unpack(raw)` yields its output in blocks of at most UNPACKED_BLOCK (so a
+    bomb is never held whole), `unpack(None)` what is left at the end of the input; `ended()` says the
+    compressed stream reached its end marker (what follows it is not read, as tar's own reader never did), and
+    is None for a plain tar, which has no such marker."""
+    if fmt == ArchiveFormat.TAR:
+        def unpack_plain(raw: bytes | None) -> Iterator[bytes]:
+            if raw:
+                yield raw
+
+        return unpack_plain, None
+    if fmt == ArchiveFormat.TAR_GZ:
+        # 16 + MAX_WBITS: a gzip wrapper, its header and CRC checked by zlib.
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+
+        def unpack_gzip(raw: bytes | None) -> Iterator[bytes]:
+            if raw is None:
+                if not inflater.eof:
+                    rest = inflater.flush()
+                    if rest:
+                        yield rest
+                return
+            out = inflater.decompress(raw, UNPACKED_BLOCK)
+            while True:
+                if out:
+                    yield out
+                if inflater.eof or not inflater.unconsumed_tail:
+                    return
+                out = inflater.decompress(inflater.unconsumed_tail, UNPACKED_BLOCK)
+
+        return unpack_gzip, lambda: inflater.eof
+    other = bz2.BZ2Decompressor() if fmt == ArchiveFormat.TAR_BZ2 else lzma.LZMADecompressor()
+
+    def unpack_other(raw: bytes | None) -> Iterator[bytes]:
+        if raw is None:
+            return
+        out = other.decompress(raw, UNPACKED_BLOCK)
+        while True:
+            if out:
+                yield out
+            if other.eof or other.needs_input:
+                return
+            out = other.decompress(b"", UNPACKED_BLOCK)
+
+    return unpack_other, lambda: other.eof
 
 
 def _counting_tarinfo(budget: _Budget) -> type[tarfile.TarInfo]:
@@ -374,45 +558,54 @@ def _link_bytes(linkname: str) -> int:
     return len(linkname.encode("utf-8", "surrogateescape"))
 
 
-def _read_tar(handle: BinaryIO, fmt: ArchiveFormat, budget: _Budget) -> Iterator[Member]:
-    # Stream mode reads the (possibly compressed) archive once, front to back: memory stays flat.
-    with tarfile.open(fileobj=handle, mode="r|*", encoding="utf-8", errors="surrogateescape",
-                      tarinfo=_counting_tarinfo(budget)) as archive:
-        for count, info in enumerate(archive, 1):
-            if count % 1000 == 0:
-                # Stream mode still keeps every TarInfo it has seen; forget them.
-                archive.members = []
-            _check_text(info.name)
-            path = clean_path(info.name)
-            if not path:
-                if info.isdir():
-                    continue
-                raise ArchiveError(f"The archive holds a member without a name: {info.name!r}.")
+def _read_tar(handle: BinaryIO, fmt: ArchiveFormat, budget: _Budget, digest: Hash | None) -> Iterator[Member]:
+    # Stream mode reads the archive once, front to back, from the unpacker's bounded blocks: memory stays flat.
+    unpacked = _Unpacker(handle, fmt, digest)
+    try:
+        with tarfile.open(fileobj=unpacked, mode="r|", encoding="utf-8", errors="surrogateescape",
+                          tarinfo=_counting_tarinfo(budget)) as archive:
+            yield from _tar_members(archive, budget)
+        unpacked.finish()
+    finally:
+        unpacked.close()
+
+
+def _tar_members(archive: tarfile.TarFile, budget: _Budget) -> Iterator[Member]:
+    for count, info in enumerate(archive, 1):
+        if count % 1000 == 0:
+            # Stream mode still keeps every TarInfo it has seen; forget them.
+            archive.members = []
+        _check_text(info.name)
+        path = clean_path(info.name)
+        if not path:
             if info.isdir():
-                kind, size, linkname = DIR, 0, ""
-            elif info.issym():
-                _check_text(info.linkname)
-                check_symlink(path, info.linkname)
-                kind, size, linkname = SYMLINK, 0, info.linkname
-            elif info.islnk():
-                _check_text(info.linkname)
-                check_path_length(info.linkname, "hard link target")
-                target = clean_path(info.linkname)
-                kind, size, linkname = HARDLINK, 0, target
-            elif info.issparse():
-                raise ArchiveError(f"The archive holds a sparse file, which is not supported: {path!r}.")
-            elif info.isreg():
-                kind, size, linkname = FILE, info.size, ""
-            elif info.ischr() or info.isblk():
-                raise ArchiveError(f"The archive holds a device file: {path!r}.")
-            elif info.isfifo():
-                raise ArchiveError(f"The archive holds a fifo: {path!r}.")
-            else:
-                raise ArchiveError(f"The archive holds a member of an unsupported type: {path!r}.")
-            # A link's target is unpacked bytes too: it is kept, stored and sent like file data.
-            budget.add(size + _link_bytes(linkname))
-            opener = (lambda info=info: _SafeReader(archive.extractfile(info))) if kind == FILE else None
-            yield Member(path, kind, size, info.mode & 0o7777, int(info.mtime), linkname, opener)
+                continue
+            raise ArchiveError(f"The archive holds a member without a name: {info.name!r}.")
+        if info.isdir():
+            kind, size, linkname = DIR, 0, ""
+        elif info.issym():
+            _check_text(info.linkname)
+            check_symlink(path, info.linkname)
+            kind, size, linkname = SYMLINK, 0, info.linkname
+        elif info.islnk():
+            _check_text(info.linkname)
+            check_path_length(info.linkname, "hard link target")
+            target = clean_path(info.linkname)
+            kind, size, linkname = HARDLINK, 0, target
+        elif info.issparse():
+            raise ArchiveError(f"The archive holds a sparse file, which is not supported: {path!r}.")
+        elif info.isreg():
+            kind, size, linkname = FILE, info.size, ""
+        elif info.ischr() or info.isblk():
+            raise ArchiveError(f"The archive holds a device file: {path!r}.")
+        elif info.isfifo():
+            raise ArchiveError(f"The archive holds a fifo: {path!r}.")
+        else:
+            raise ArchiveError(f"The archive holds a member of an unsupported type: {path!r}.")
+        # A link's target is unpacked bytes too: it is kept, stored and sent like file data.
+        budget.add(size + _link_bytes(linkname))
+        opener = (lambda info=info: _SafeReader(archive.extractfile(info))) if kind == FILE else None
+        yield Member(path, kind, size, info.mode & 0o7777, int(info.mtime), linkname, opener)
 
 
 def _read_zip(handle: BinaryIO, fmt: ArchiveFormat, budget: _Budget) -> Iterator[Member]:
