@@ -377,6 +377,36 @@ class _SafeReader:
         self.close()
 
 
+class _StreamedData:
+    """A regular member's data, read straight from the stream the tar reader is on (in stream mode it stands at
+    the member's data until the next member is asked for): extractfile's buffered file object per member costs
+    more than small files take to copy. Short data is an error, as tarfile's own reader makes it."""
+
+    def __init__(self, archive: tarfile.TarFile, info: tarfile.TarInfo) -> None:
+        self._stream = archive.fileobj
+        if self._stream.tell() != info.offset_data:
+            raise tarfile.ReadError("a member's data was read out of order")
+        self._remaining = info.size
+        self._padding = -info.size % tarfile.BLOCKSIZE
+
+    def read(self, size: int = -1) -> bytes:
+        wanted = self._remaining if size < 0 else min(size, self._remaining)
+        if wanted <= 0:
+            return b""
+        data = self._stream.read(wanted)
+        if len(data) != wanted:
+            raise tarfile.ReadError("unexpected end of data")
+        self._remaining -= wanted
+        if not self._remaining and self._padding:
+            # Past the padding too, the stream stands where the reader looks for the next header: it need not
+            # seek there (two more reads per member). Short padding is found by the reader as before.
+            self._stream.read(self._padding)
+        return data
+
+    def close(self) -> None:
+        self._remaining = 0
+
+
 _END = object()
 
 
@@ -604,7 +634,7 @@ def _tar_members(archive: tarfile.TarFile, budget: _Budget) -> Iterator[Member]:
             raise ArchiveError(f"The archive holds a member of an unsupported type: {path!r}.")
         # A link's target is unpacked bytes too: it is kept, stored and sent like file data.
         budget.add(size + _link_bytes(linkname))
-        opener = (lambda info=info: _SafeReader(archive.extractfile(info))) if kind == FILE else None
+        opener = (lambda info=info: _SafeReader(_StreamedData(archive, info))) if kind == FILE else None
         yield Member(path, kind, size, info.mode & 0o7777, int(info.mtime), linkname, opener)
 
 

@@ -156,3 +156,24 @@ def test_the_same_upload_twice_is_checked_again_and_stored_once(repository):
     second = repositories.add_archive_source(repository, io.BytesIO(data), "b.tgz")
     assert first.sha256 == second.sha256 == hashlib.sha256(data).hexdigest()
     assert (first.file_count, first.unpacked_size) == (second.file_count, second.unpacked_size)
+
+
+def test_a_member_read_in_part_or_not_at_all_leaves_the_next_one_whole():
+    files = [("a", NOISE[:5000]), ("b", NOISE[5000:5700]), ("c", NOISE[:1])]
+    data = tar_bytes(files, "gz")
+    seen = []
+    for member in read_members(io.BytesIO(data), ArchiveFormat.TAR_GZ, len(data), LIMITS):
+        if member.path == "a":
+            seen.append(member.open().read(10))
+        elif member.path == "b":
+            continue
+        else:
+            seen.append(member.open().read())
+    assert seen == [NOISE[:10], NOISE[:1]]
+
+
+def test_a_tar_cut_inside_a_members_padding_is_refused():
+    data = tar_bytes([("a", NOISE[:700]), ("b", NOISE[:10])])
+    # The header (512) and 700 bytes of data are there, the padding to 1,024 is not.
+    with pytest.raises(ArchiveError, match="truncated or corrupt"):
+        store(data[: 512 + 800])
