@@ -420,6 +420,9 @@ class _Unpacker:
 
     def __init__(self, handle: BinaryIO, fmt: ArchiveFormat, digest: Hash | None) -> None:
         self._handle, self._fmt, self._digest = handle, fmt, digest
+        if digest is not None:
+            # The hash is of the whole upload, wherever the caller left the handle.
+            handle.seek(0)
         self._blocks: queue.Queue = queue.Queue(maxsize=UNPACK_AHEAD)
         # Set by the reader once the tar has ended: what follows is checked, and then only hashed.
         self._tar_done = threading.Event()

@@ -116,7 +116,7 @@ def store_archive(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limit
                                                  index_path)
         sha256 = digest.hexdigest()
         if not is_stored(sha256):
-            _save(sha256, tar_path, index_path, replace=False)
+            _save(sha256, tar_path, index_path)
         return StoredSummary(file_count=file_count, unpacked_size=unpacked, sha256=sha256)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -132,7 +132,7 @@ def store_members(sha256: str, members: Iterable[Member]) -> StoredSummary:
     try:
         tar_path, index_path = scratch / "source.tar", scratch / "source.index"
         file_count, unpacked = _write_normalised(members, tar_path, index_path)
-        _save(sha256, tar_path, index_path, replace=True)
+        _save(sha256, tar_path, index_path)
         return StoredSummary(file_count=file_count, unpacked_size=unpacked, sha256=sha256)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
@@ -146,13 +146,12 @@ class _ScratchFile(File):
         return self.name
 
 
-def _save(sha256: str, tar_path: Path, index_path: Path, replace: bool) -> None:
+def _save(sha256: str, tar_path: Path, index_path: Path) -> None:
     storage = source_storage()
-    # The index last: is_stored needs both, so a source is never seen with an index but no tar.
+    # The index last: is_stored needs both, so a source is never seen with an index but no tar. Whatever is
+    # there already (half of an interrupted save) is replaced, never paired with the new half.
     for local, name in ((tar_path, tar_name(sha256)), (index_path, index_name(sha256))):
         if storage.exists(name):
-            if not replace:
-                continue
             storage.delete(name)
         with local.open("rb") as handle:
             storage.save(name, _ScratchFile(handle, name=str(local)))

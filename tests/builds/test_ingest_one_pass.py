@@ -22,7 +22,9 @@ from builds.sources.sourcestore import (
     member_header,
     open_tar,
     size_of,
+    source_storage,
     store_archive,
+    tar_name,
 )
 from tests.builds.archive_factory import HELLO_TREE, tar_bytes, zip_bytes
 
@@ -177,3 +179,21 @@ def test_a_tar_cut_inside_a_members_padding_is_refused():
     # The header (512) and 700 bytes of data are there, the padding to 1,024 is not.
     with pytest.raises(ArchiveError, match="truncated or corrupt"):
         store(data[: 512 + 800])
+
+
+def test_half_of_an_interrupted_save_is_replaced():
+    data = tar_bytes(HELLO_TREE, "gz")
+    sha256 = hashlib.sha256(data).hexdigest()
+    source_storage().save(tar_name(sha256), io.BytesIO(b"the first bytes of a copy that was cut"))
+    assert not is_stored(sha256)
+    store(data)
+    with open_tar(sha256) as stored:
+        assert tarfile.open(fileobj=stored).getnames()[0] == "Dockerfile"
+
+
+def test_the_hash_covers_the_upload_wherever_the_handle_was_left():
+    data = tar_bytes(HELLO_TREE, "gz")
+    handle = io.BytesIO(data)
+    fmt = archives.detect_format(handle)
+    handle.seek(100)
+    assert store_archive(handle, fmt, len(data), LIMITS).sha256 == hashlib.sha256(data).hexdigest()
