@@ -340,7 +340,7 @@ def read_members(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limits
         raise ArchiveError(f"The archive is truncated or corrupt ({_short(exc)}).") from None
     if budget.members == 0:
         raise ArchiveError("The archive is empty.")
-    # Raised after the last member but before the caller's loop ends: store_members keeps nothing.
+    # Raised after the last member but before the caller's loop ends: store_archive keeps nothing.
     links.check()
 
 

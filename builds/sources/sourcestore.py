@@ -57,8 +57,8 @@ INDEX_BATCH = 1000
 class StoredSummary:
     file_count: int
     unpacked_size: int
-    # The sha256 of the upload, when store_archive found it.
-    sha256: str = ""
+    # The sha256 of the upload, found in the same pass.
+    sha256: str
 
 
 def source_storage() -> Storage:
@@ -85,16 +85,6 @@ def scratch_dir() -> Path:
     return path
 
 
-def sha256_of(handle: BinaryIO) -> tuple[str, int]:
-    digest, size = hashlib.sha256(), 0
-    handle.seek(0)
-    while chunk := handle.read(COPY_CHUNK):
-        digest.update(chunk)
-        size += len(chunk)
-    handle.seek(0)
-    return digest.hexdigest(), size
-
-
 def size_of(handle: BinaryIO) -> int:
     """The upload's size, without reading it."""
     size = handle.seek(0, os.SEEK_END)
@@ -105,8 +95,9 @@ def size_of(handle: BinaryIO) -> int:
 def store_archive(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limits) -> StoredSummary:
     """Check, normalise, index and hash the upload in one pass, and store it under its sha256.
 
-    ArchiveError (nothing stored) when refused. An upload stored before (the same sha256) is checked again, with
-    today's limits, and the stored copy kept.
+    ArchiveError when refused: nothing reaches storage unless every member was read (the scratch files are
+    removed). An upload stored before (the same sha256) is checked again, with today's limits, and the stored
+    copy kept.
     """
     digest = hashlib.sha256()
     scratch = Path(tempfile.mkdtemp(prefix="source-", dir=scratch_dir()))
@@ -117,22 +108,6 @@ def store_archive(handle: BinaryIO, fmt: ArchiveFormat, size: int, limits: Limit
         sha256 = digest.hexdigest()
         if not is_stored(sha256):
             _save(sha256, tar_path, index_path)
-        return StoredSummary(file_count=file_count, unpacked_size=unpacked, sha256=sha256)
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-
-
-def store_members(sha256: str, members: Iterable[Member]) -> StoredSummary:
-    """Write members to a normalised tar and its index, then move both into storage under `sha256`.
-
-    Nothing reaches storage unless every member was read: an ArchiveError raised by `members` leaves only
-    scratch files, which are removed.
-    """
-    scratch = Path(tempfile.mkdtemp(prefix="source-", dir=scratch_dir()))
-    try:
-        tar_path, index_path = scratch / "source.tar", scratch / "source.index"
-        file_count, unpacked = _write_normalised(members, tar_path, index_path)
-        _save(sha256, tar_path, index_path)
         return StoredSummary(file_count=file_count, unpacked_size=unpacked, sha256=sha256)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
