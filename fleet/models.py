@@ -43,6 +43,11 @@ class Host(models.Model):
     status = models.CharField(max_length=16, choices=HostStatus.choices, default=HostStatus.UNKNOWN)
     status_reason = models.TextField(blank=True, help_text="Why the host is down, in the words of the check.")
     info = models.JSONField(default=dict, blank=True, help_text="The engine's facts from the last good check.")
+    # Swarm mode as the last good check read it from a manager's engine ({id, managers, nodes}, see
+    # console/engine/swarm.py): pages and the API read it here, never from the engine. Null for a plain engine and
+    # for a worker node's engine (which cannot list the nodes); swarm_reason says which.
+    swarm = models.JSONField(null=True, blank=True, default=None)
+    swarm_reason = models.CharField(max_length=300, blank=True, help_text="Why `swarm` is null, after a check.")
     last_seen = models.DateTimeField(null=True, blank=True, help_text="When the engine last answered.")
     last_checked = models.DateTimeField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)

@@ -13,6 +13,8 @@ urlpatterns = [
     path("hosts/<int:pk>/", views.host, name="host-detail"),
     path("hosts/<int:pk>/check/", views.host_check, name="host-check"),
     path("hosts/<int:pk>/delete/", views.host_delete, name="host-delete"),
+    path("hosts/<int:pk>/swarm/nodes/<str:node_id>/availability/", views.node_availability,
+         name="node-availability"),
     path("hosts/<int:pk>/containers/<str:cid>/<str:action>/", views.container_action, name="container-action"),
     path("deployments/", views.deployments, name="deployment-list"),
     path("deployments/new/", views.deploy, name="deployment-create"),

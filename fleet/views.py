@@ -46,7 +46,7 @@ def hosts(request: HttpRequest) -> HttpResponse:
 @require_GET
 def host(request: HttpRequest, pk: int) -> HttpResponse:
     host = _get_host_for_user(request, pk)
-    context: dict = {"host": host, "containers": [], "engine_error": ""}
+    context: dict = {"host": host, "containers": [], "engine_error": "", "swarm_nodes": services.node_rows(host)}
     try:
         context["containers"] = services.list_containers(host, request.user)
         if request.GET.get("logs"):
@@ -76,6 +76,22 @@ def host_delete(request: HttpRequest, pk: int) -> HttpResponse:
     services.delete_host(host)
     messages.success(request, f"Host {host.name} was removed from the console (its containers keep running).")
     return redirect("fleet:host-list")
+
+
+@login_required
+@require_POST
+def node_availability(request: HttpRequest, pk: int, node_id: str) -> HttpResponse:
+    host = _get_host_for_user(request, pk)
+    try:
+        node = services.set_node_availability(host, node_id, request.POST.get("availability"))
+    except NotFound as exc:
+        raise Http404(exc.message) from exc
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, _refusal_text(exc))
+    else:
+        messages.success(request, f"Node {node['hostname'] or node['id']} ({node['id'][:12]}) is now "
+                                  f"{node['availability']}.")
+    return redirect("fleet:host-detail", host.pk)
 
 
 @login_required

@@ -35,6 +35,7 @@ class Action(models.TextChoices):
     HOST_CREATED = "host_created", "Host created"
     HOST_UPDATED = "host_updated", "Host updated"
     HOST_DELETED = "host_deleted", "Host deleted"
+    NODE_AVAILABILITY_SET = "node_availability_set", "Swarm node availability set"
     DEPLOY_STARTED = "deploy_started", "Deployment started"
     ROLLBACK = "rollback", "Rolled back"
     CONTAINER_STOPPED = "container_stopped", "Container stopped"

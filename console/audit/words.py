@@ -168,6 +168,7 @@ SENTENCES: dict[str, tuple[str, Callable[[AuditEvent, dict], tuple[str, str, str
     Action.HOST_CREATED: ("added the host ", _plain("")),
     Action.HOST_UPDATED: ("changed the host ", _plain("")),
     Action.HOST_DELETED: ("deleted the host ", _plain("")),
+    Action.NODE_AVAILABILITY_SET: ("set the availability of a swarm node of the host ", _plain("")),
     Action.DEPLOY_STARTED: ("deployed ", _deployment),
     Action.ROLLBACK: ("rolled back ", _deployment),
     Action.CONTAINER_STOPPED: ("stopped the container ", _plain("")),

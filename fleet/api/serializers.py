@@ -23,6 +23,28 @@ class EngineInfoSerializer(serializers.Serializer):
     images = serializers.IntegerField()
 
 
+class SwarmNodeSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="Swarm's node id: 25 lowercase letters and digits.")
+    hostname = serializers.CharField()
+    role = serializers.CharField(help_text="manager or worker.")
+    availability = serializers.CharField(help_text="active, pause or drain.")
+    state = serializers.CharField(help_text="ready, down, disconnected or unknown.")
+    address = serializers.CharField()
+    engine_version = serializers.CharField()
+    labels = serializers.DictField(child=serializers.CharField())
+    leader = serializers.BooleanField(help_text="Whether this manager leads the swarm's managers.")
+
+
+class SwarmSerializer(serializers.Serializer):
+    id = serializers.CharField(help_text="The swarm's (cluster's) id.")
+    managers = serializers.IntegerField()
+    nodes = SwarmNodeSerializer(many=True)
+
+
+class NodeAvailabilitySerializer(serializers.Serializer):
+    availability = serializers.ChoiceField(choices=["active", "pause", "drain"])
+
+
 class HostSerializer(serializers.ModelSerializer):
     """A host as shown; the TLS material is write-only (`tls` says whether there is some)."""
 
@@ -45,15 +67,16 @@ class HostSerializer(serializers.ModelSerializer):
     ssh_key = serializers.SerializerMethodField(help_text="Whether an ssh private key is stored.")
     ssh_host_key_fingerprint = serializers.SerializerMethodField(help_text="SHA256 fingerprint of ssh_host_key.")
     info = serializers.SerializerMethodField()
+    swarm = serializers.SerializerMethodField()
 
     class Meta:
         model = Host
         fields = [
             "id", "name", "url", "labels", "address", "tls", "tls_ca_cert", "tls_client_cert", "tls_client_key",
             "ssh_key", "ssh_private_key", "ssh_host_key", "ssh_host_key_fingerprint",
-            "status", "status_reason", "last_seen", "last_checked", "info", "created",
+            "status", "status_reason", "last_seen", "last_checked", "info", "swarm", "swarm_reason", "created",
         ]
-        read_only_fields = ["status", "status_reason", "last_seen", "last_checked", "created"]
+        read_only_fields = ["status", "status_reason", "last_seen", "last_checked", "swarm_reason", "created"]
         extra_kwargs = {"name": {"required": False}, "url": {"required": False}}
 
     def to_representation(self, instance: Host) -> dict:
@@ -71,6 +94,12 @@ class HostSerializer(serializers.ModelSerializer):
     def get_info(self, instance: Host) -> dict | None:
         """The engine's facts from the last good check; null before the first one."""
         return instance.info or None
+
+    @extend_schema_field(SwarmSerializer(allow_null=True))
+    def get_swarm(self, instance: Host) -> dict | None:
+        """Swarm mode as the last good check read it from a manager: null for a plain engine or a worker node's
+        (`swarm_reason` says which)."""
+        return instance.swarm
 
 
 class PortSerializer(serializers.Serializer):

@@ -20,6 +20,8 @@ from fleet.api.serializers import (
     DeploymentRequestSerializer,
     DeploymentSerializer,
     HostSerializer,
+    NodeAvailabilitySerializer,
+    SwarmNodeSerializer,
 )
 from fleet.filters import DeploymentFilter
 from fleet.models import Deployment, Host
@@ -31,6 +33,8 @@ ERRORS = {
     503: OpenApiResponse(ErrorSerializer, description="The host's engine does not answer."),
 }
 CONTAINER_ID = r"[a-zA-Z0-9][a-zA-Z0-9_.-]{0,127}"
+# Anything up to the next slash reaches the service, which answers a malformed node id with a 400 (not a 404).
+NODE_ID = r"[^/]+"
 VERBS = "start|stop|restart|remove"
 
 
@@ -66,6 +70,22 @@ class HostViewSet(viewsets.ModelViewSet):
         """Ask the engine now: `up` with its facts, or `down` with the reason."""
         host = services.check_host(self.get_object())
         return Response(HostSerializer(host).data)
+
+    @extend_schema(
+        request=NodeAvailabilitySerializer,
+        responses={200: SwarmNodeSerializer, **ERRORS, 409: OpenApiResponse(ErrorSerializer, description="The host "
+                   "is not a swarm manager."), 502: OpenApiResponse(ErrorSerializer, description="The engine "
+                   "refused.")},
+    )
+    @action(detail=True, methods=["post"], url_path=rf"swarm/nodes/(?P<node_id>{NODE_ID})/availability")
+    def node_availability(self, request: Request, pk: str | None = None, node_id: str = "") -> Response:
+        """Drain, pause or activate one node of the swarm this host (a manager's engine) manages, like `docker node
+        update --availability`; the host is checked again, so that its `swarm` says so."""
+        host = self.get_object()
+        serializer = NodeAvailabilitySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        node = services.set_node_availability(host, node_id, serializer.validated_data["availability"])
+        return Response(SwarmNodeSerializer(node).data)
 
     @extend_schema(responses={200: ContainerSerializer(many=True), **ERRORS})
     @action(detail=True, methods=["get"])

@@ -4,6 +4,7 @@
 - containers.py: the containers on a host a user may see and act on, and their logs;
 - deployments.py: validating and creating deployments, the release history (the current release, labels,
   grouped errors), rollbacks and redeploys;
+- swarm.py: a swarm manager registered as a host: setting a node's availability (drain, pause, active);
 - deployer.py: the run on a worker (DeploymentRunner, run_target) and the reaper of lost deployments.
 
 Every name is re-exported here, so that `from fleet import services; services.create_deployment(...)` keeps
@@ -91,6 +92,7 @@ from fleet.services.hosts import (
     ssh_host_key_fingerprint,
     update_host,
 )
+from fleet.services.swarm import clean_availability, clean_node_id, node_rows, set_node_availability
 
 __all__ = [
     "jobs",
@@ -113,6 +115,10 @@ __all__ = [
     "_host_detail",
     "create_host",
     "update_host",
+    "clean_node_id",
+    "clean_availability",
+    "node_rows",
+    "set_node_availability",
     "delete_host",
     "_enqueue_check",
     "check_host",

@@ -25,6 +25,7 @@ from console.engine import (
     ssh_fingerprint,
     ssh_host_key_line,
 )
+from console.engine.swarm import SwarmView, read_swarm
 from console.errors import check_name_free
 from fleet.constants import CHECK_TIMEOUT_SECONDS, MAX_PARALLEL_TARGETS, HostStatus
 from fleet.models import Host
@@ -247,15 +248,23 @@ def check_host(host: Host) -> Host:
     try:
         with host.engine(timeout=CHECK_TIMEOUT_SECONDS) as engine:
             info = engine.info()
+            try:
+                view = read_swarm(engine)
+            except EngineError as exc:
+                # The engine answers, its swarm does not (a manager that lost its quorum, demoted meanwhile): the
+                # host is up, its swarm unknown for now, and the reason says why.
+                view = SwarmView(None, str(exc))
     except EngineError as exc:
+        # Down: only the status changes; the facts (swarm nodes included) stay those of the last good check.
         host.status, host.status_reason, host.last_checked = HostStatus.DOWN, str(exc), now
         Host.objects.filter(pk=host.pk).update(status=host.status, status_reason=host.status_reason, last_checked=now)
         return host
     engine_id = info.pop("id", "")
-    host.status, host.status_reason, host.info, host.last_seen, host.last_checked = HostStatus.UP, "", info, now, now
-    host.engine_id = engine_id
-    Host.objects.filter(pk=host.pk).update(status=HostStatus.UP, status_reason="", info=info, last_seen=now,
-                                           last_checked=now, engine_id=engine_id)
+    facts = {"status": HostStatus.UP, "status_reason": "", "info": info, "last_seen": now, "last_checked": now,
+             "engine_id": engine_id, "swarm": view.swarm, "swarm_reason": view.reason[:300]}
+    for field, value in facts.items():
+        setattr(host, field, value)
+    Host.objects.filter(pk=host.pk).update(**facts)
     return host
 
 

@@ -78,6 +78,8 @@ OTHER_ARGUMENTS = {
     "name": f"{MARKER}/app",
     "index": "0",
     "tag": "1",
+    # A swarm node id (25 of [a-z0-9]): well formed, so that the refusal tested is the host's, not the id's.
+    "node_id": "n" * 25,
 }
 # Under admin/ every page is for staff only, whatever it names: these make the URLs resolve.
 ADMIN_ARGUMENTS = {"object_id": "1", "id": "1", "content_type_id": "1", "app_label": "auth", "url": "nowhere/"}
