@@ -160,8 +160,8 @@ class PositiveIdFilter(django_filters.Filter):
 
 
 class MomentField(forms.DateTimeField):
-    """A date (`2026-03-01`, midnight in the console's time zone) or an ISO 8601 moment; one the database cannot
-    hold once in UTC (year 1 with a positive offset, say) is a form error, not a 500."""
+    """A date (`2026-03-01`, midnight in the console's time zone) or an ISO 8601 moment, as a moment in UTC; one
+    the database cannot hold once in UTC (year 1 with a positive offset, say) is a form error, not a 500."""
 
     widget = forms.DateInput(attrs={"type": "date"})
 
@@ -172,7 +172,8 @@ class MomentField(forms.DateTimeField):
         moment = super().to_python(value)
         if moment is not None:
             try:
-                moment.astimezone(UTC)
+                # In UTC: PostgreSQL refuses offsets past +-15:59, which ISO 8601 (and Python) allow to +-23:59.
+                return moment.astimezone(UTC)
             except OverflowError as exc:
                 raise ValidationError("That date is out of range.", code="invalid") from exc
         return moment

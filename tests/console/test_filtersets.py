@@ -94,6 +94,9 @@ def test_image_dates_are_a_date_or_a_moment(owner, image_rows):
     assert images_matching(owner, "created_after=2026-01-01&created_before=2026-01-02") == [
         "plain:2", "api:1", "web:0"]
     assert images_matching(owner, "created_after=2026-01-02") == []
+    # Offsets ISO 8601 allows and PostgreSQL does not (past +-15:59) are the same moments in UTC.
+    assert images_matching(owner, "created_after=2025-12-31T02:02:00-21:59") == ["plain:2", "api:1"]
+    assert images_matching(owner, "created_before=2026-01-01T23:01:00%2B23:00") == ["web:0"]
 
 
 @pytest.mark.parametrize("text, field", [
