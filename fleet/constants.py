@@ -58,3 +58,10 @@ DEPLOY_HEARTBEAT_SECONDS = 10
 # ...and one without a heartbeat for this long lost its worker: the periodic host check fails it (seconds). Longer
 # than any single engine call may take (DOCKER_TIMEOUT, 60 s by default) plus the interval.
 DEPLOY_HEARTBEAT_TIMEOUT = 180
+# A deployment to a swarm reads its service this often while Swarm rolls the tasks over (seconds)...
+SWARM_POLL_SECONDS = 0.5
+# ...for at most this long, plus the update's own delay and monitor window per replica (seconds).
+SWARM_ROLLOUT_TIMEOUT = 120
+# A new service (no earlier release to roll back to) fails once this many of its tasks have failed: Swarm would
+# restart them for ever.
+SWARM_TASK_FAILURES = 3

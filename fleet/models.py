@@ -135,6 +135,9 @@ class Deployment(Job, NumberedPerOwner):
     cpus = models.FloatField(null=True, blank=True)
     user = models.CharField(max_length=100, blank=True)
     rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A deployment to a swarm runs as a service: {mode, replicas, placement, update, rollback} as asked
+    # (fleet/services/deployments.py clean_swarm); null for a deployment to hosts.
+    swarm = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     objects = DeploymentQuerySet.as_manager()
@@ -163,6 +166,9 @@ class DeploymentTarget(models.Model):
     container_id = models.CharField(max_length=64, blank=True)
     url = models.CharField(max_length=500, blank=True, help_text="Where the running app answers.")
     error = models.TextField(blank=True)
+    # On a swarm: the service as the rollout was last seen ({id, replicas, running, update_state, tasks: [...]},
+    # console/engine/swarm.py service_state); null on a plain host.
+    service = models.JSONField(null=True, blank=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 

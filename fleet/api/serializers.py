@@ -128,13 +128,43 @@ class ContainerLogsSerializer(serializers.Serializer):
     logs = serializers.CharField()
 
 
+class ServiceTaskSerializer(serializers.Serializer):
+    id = serializers.CharField()
+    node = serializers.CharField(help_text="The node's address (nodes may share a hostname).")
+    node_id = serializers.CharField()
+    slot = serializers.IntegerField(allow_null=True)
+    state = serializers.CharField()
+    desired_state = serializers.CharField()
+    error = serializers.CharField()
+    message = serializers.CharField()
+    image_digest = serializers.CharField()
+    updated = serializers.CharField()
+
+
+class ServiceSerializer(serializers.Serializer):
+    """A swarm target's service as its rollout was last seen."""
+
+    id = serializers.CharField()
+    replicas = serializers.IntegerField(allow_null=True, help_text="Null for a global service.")
+    running = serializers.IntegerField()
+    update_state = serializers.CharField(help_text="Swarm's UpdateStatus.State; empty before any update.")
+    update_message = serializers.CharField()
+    update_started = serializers.CharField()
+    tasks = ServiceTaskSerializer(many=True)
+
+
 class DeploymentTargetSerializer(serializers.ModelSerializer):
     host = serializers.IntegerField(source="host_id", read_only=True, allow_null=True)
+    service = serializers.SerializerMethodField()
 
     class Meta:
         model = DeploymentTarget
-        fields = ["host", "host_name", "status", "step", "container_id", "url", "error", "started_at",
+        fields = ["host", "host_name", "status", "step", "container_id", "url", "error", "service", "started_at",
                   "finished_at"]
+
+    @extend_schema_field(ServiceSerializer(allow_null=True))
+    def get_service(self, instance: DeploymentTarget) -> dict | None:
+        return ServiceSerializer(instance.service).data if instance.service else None
 
 
 class DeploymentSerializer(serializers.ModelSerializer):
@@ -147,7 +177,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
         model = Deployment
         fields = [
             "id", "number", "name", "image", "image_id", "image_digest", "registry", "selector", "ports", "env",
-            "restart_policy", "memory_limit", "cpus", "user", "status", "error", "rollback_of", "targets",
+            "restart_policy", "memory_limit", "cpus", "user", "swarm", "status", "error", "rollback_of", "targets",
             "created", "started_at", "finished_at", "log_line_count",
         ]
 
@@ -168,6 +198,16 @@ class DeploymentRequestSerializer(serializers.Serializer):
     user = serializers.CharField(required=False, allow_blank=True)
     registry = serializers.IntegerField(required=False, allow_null=True, help_text="A registry account to pull "
                                                                                    "with.")
+    # A swarm manager's host only (fleet/services/deployments.py clean_swarm checks them).
+    mode = serializers.ChoiceField(choices=["replicated", "global"], required=False,
+                                   help_text="Swarm only: replicated (`replicas` tasks) or global (one per node).")
+    replicas = serializers.JSONField(required=False, help_text="Swarm only: how many tasks (1 unless said).")
+    placement = serializers.JSONField(required=False, help_text='Swarm only: ["node.labels.tier==web"], or '
+                                                                '{"constraints": [...], "max_replicas_per_node": 1}.')
+    update = serializers.JSONField(required=False, help_text="Swarm only: {parallelism, delay, order, "
+                                                             "failure_action, monitor, max_failure_ratio}; seconds.")
+    rollback = serializers.JSONField(required=False, help_text="Swarm only: Swarm's rollback settings, as `update` "
+                                                               "(failure_action pause or continue).")
 
 
 # Every job's log answers the same (console/jobs/logs.py); the name stays importable from here.

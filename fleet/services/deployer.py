@@ -45,19 +45,12 @@ from fleet.constants import (
 )
 from fleet.instance import console_mark, made_by_this_console
 from fleet.models import Deployment, DeploymentTarget
+from fleet.services.targets import REFUSED_RE, TargetFailed, _auth_config, _update_target, pull_account
 
 log = logging.getLogger(__name__)
 
-# What registries answer to missing or wrong credentials, as the engine passes it on.
-REFUSED_RE = re.compile(r"unauthorized|authentication required|denied", re.IGNORECASE)
-
-
 # How long a target's log line may wait to be written with the lines that follow it (from any host's thread).
 LOG_FLUSH_SECONDS = 0.5
-
-
-class TargetFailed(Exception):
-    """A target could not be deployed; the message says why, for the user."""
 
 
 class DeploymentLog:
@@ -195,7 +188,8 @@ def _end_unfinished_targets(deployment: Deployment, reason: str) -> None:
     for target in deployment.targets.filter(status__in=ACTIVE_STATUSES).select_related("host"):
         ended = DeploymentTarget.objects.filter(pk=target.pk, status=target.status).update(
             status=JobStatus.FAILED, error=reason, step="", finished_at=timezone.now())
-        if ended and target.status == JobStatus.RUNNING and target.host is not None:
+        # On a swarm the console made no container: Swarm carries the service's rollout on (or back) by itself.
+        if ended and target.status == JobStatus.RUNNING and target.host is not None and deployment.swarm is None:
             _undo_lost_target(deployment, target)
 
 
@@ -277,12 +271,6 @@ def _run_target_in_thread(deployment_id: int, target_id: int) -> None:
         connections.close_all()
 
 
-def _update_target(target: DeploymentTarget, **fields: Any) -> None:
-    for field, value in fields.items():
-        setattr(target, field, value)
-    DeploymentTarget.objects.filter(pk=target.pk).update(**fields)
-
-
 def run_target(deployment: Deployment, target: DeploymentTarget) -> None:
     """Deploy to one host; a failure ends this target only, with the reason in its `error`. Its log lines go to
     the log its deployment's runner shares among the targets and flushes; alone, to one flushed at the end."""
@@ -303,6 +291,9 @@ def run_target(deployment: Deployment, target: DeploymentTarget) -> None:
 
 def _run_target(deployment: Deployment, target: DeploymentTarget, say) -> None:
     _update_target(target, status=JobStatus.RUNNING, started_at=timezone.now(), step="connecting")
+    if deployment.swarm is not None:
+        _run_swarm_target(deployment, target, say)
+        return
     try:
         if target.host is None:
             raise TargetFailed("the host was removed from the console")
@@ -322,26 +313,28 @@ def _run_target(deployment: Deployment, target: DeploymentTarget, say) -> None:
                    finished_at=timezone.now())
 
 
-def _auth_config(account, reference: str) -> dict[str, str]:
-    """The engine's auth config for pulling `reference` with a stored account (a scoped token for the console's
-    own registry, the account's username and password elsewhere)."""
-    from registry.services import auth_config_for
+def _run_swarm_target(deployment: Deployment, target: DeploymentTarget, say) -> None:
+    """A deployment to a swarm (fleet/services/swarm_deployer.py): the target's host is the manager, the service
+    Swarm schedules and rolls over is what the target follows."""
+    from fleet.services.swarm_deployer import deploy_service
 
-    repository, _ = engine_containers.split_reference(reference)
-    index = account.endpoint.index
-    name = repository[len(index) + 1:] if repository.startswith(index + "/") else repository
-    return auth_config_for(account, name, {"pull"})
+    try:
+        if target.host is None:
+            raise TargetFailed("the host was removed from the console")
+        url = deploy_service(deployment, target, say)
+    except (EngineError, TargetFailed) as exc:
+        message = str(exc)
+        say(f"failed: {message}")
+        _update_target(target, status=JobStatus.FAILED, error=message, step="", finished_at=timezone.now())
+        return
+    _update_target(target, status=JobStatus.SUCCEEDED, url=url, step="", finished_at=timezone.now())
 
 
 def _ensure_image(deployment: Deployment, target: DeploymentTarget, engine: Engine, say) -> tuple[str, str]:
     """Bring the image to the host: a pull with stored credentials, or a save->load stream from the build engine.
     Returns (the reference to create the container from, the digest to label it with)."""
     if deployment.registry_account_id:
-        from registry.models import RegistryAccount
-
-        account = RegistryAccount.objects.filter(pk=deployment.registry_account_id, owner=deployment.owner).first()
-        if account is None:
-            raise TargetFailed("the registry account of this deployment was removed")
+        account = pull_account(deployment)
         _update_target(target, step="pulling")
         say(f"pulling {deployment.image} with the credentials of registry account {account.name}")
         try:

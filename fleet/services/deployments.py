@@ -27,6 +27,23 @@ ENV_KEY_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 MIN_MEMORY = units.MINIMUM_MEMORY
 # What `docker run --cpus` takes.
 MIN_CPUS, MAX_CPUS = 0.01, 1024
+# A swarm deployment's settings (besides what any deployment takes), as the API and Deployment.swarm name them.
+SWARM_FIELDS = ("mode", "replicas", "placement", "update", "rollback")
+SWARM_MODES = ("replicated", "global")
+MAX_REPLICAS = 1000
+# `docker service create --constraint`: node.id, node.hostname, node.role, node.platform.*, node.labels.*,
+# engine.labels.*, each == or != a value.
+CONSTRAINT_RE = re.compile(r"^(node|engine)\.[A-Za-z0-9_.-]+\s*(==|!=)\s*[^\s=!]+$")
+MAX_CONSTRAINTS = 20
+UPDATE_ORDERS = ("stop-first", "start-first")
+# Swarm rolls back a failed update, pauses it or carries on; a failed rollback can only pause or carry on.
+UPDATE_FAILURE_ACTIONS = ("rollback", "pause", "continue")
+ROLLBACK_FAILURE_ACTIONS = ("pause", "continue")
+# Longest delay and monitor window (seconds): an hour.
+MAX_SWARM_SECONDS = 3600
+# Swarm names services like DNS labels; the console adds `-u<owner id>` (service_name).
+SERVICE_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?$")
+MAX_SERVICE_NAME = 63
 
 
 def clean_ports(value: Any) -> dict[str, int]:
@@ -128,6 +145,119 @@ def select_hosts(owner, host_ids: list[int] | None, selector: str) -> list[Host]
     raise ValidationError({"hosts": "Choose at least one host, or give a selector like env=prod."})
 
 
+def service_name(owner_id: int, name: str) -> str:
+    """The swarm service of app `name`: the app's name in its owner's namespace, so that two users' apps of one
+    name on a shared swarm never collide (the service's labels say which console and owner made it too)."""
+    return f"{name}-u{owner_id}"
+
+
+def _swarm_seconds(field: str, key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise ValidationError({field: f"{key} is seconds, like 5 or 0.5."})
+    try:
+        seconds = float(str(value).strip().removesuffix("s"))
+    except ValueError:
+        raise ValidationError({field: f"{key} is seconds, like 5 or 0.5."}) from None
+    if not 0 <= seconds <= MAX_SWARM_SECONDS:
+        raise ValidationError({field: f"{key} is between 0 and {MAX_SWARM_SECONDS} seconds."})
+    return seconds
+
+
+def clean_update_settings(field: str, value: Any) -> dict[str, Any] | None:
+    """`update` or `rollback`: {parallelism, delay, order, failure_action, monitor, max_failure_ratio}, each
+    optional (Swarm's defaults: 1, 0 s, stop-first, pause for updates, 5 s, 0)."""
+    if value in (None, ""):
+        return None
+    if not isinstance(value, dict):
+        raise ValidationError({field: f"{field} is an object like {{\"parallelism\": 1, \"delay\": 5, "
+                                      f"\"order\": \"start-first\", \"failure_action\": \"rollback\"}}."})
+    known = ("parallelism", "delay", "order", "failure_action", "monitor", "max_failure_ratio")
+    if unknown := sorted(set(value) - set(known)):
+        raise ValidationError({field: f"{field} takes {', '.join(known)}; not {', '.join(map(str, unknown))}."})
+    actions = UPDATE_FAILURE_ACTIONS if field == "update" else ROLLBACK_FAILURE_ACTIONS
+    settings: dict[str, Any] = {}
+    if (parallelism := value.get("parallelism")) is not None:
+        if isinstance(parallelism, bool) or not isinstance(parallelism, int) or not 0 <= parallelism <= MAX_REPLICAS:
+            raise ValidationError({field: f"parallelism is how many tasks at once: 0 (all) to {MAX_REPLICAS}."})
+        settings["parallelism"] = parallelism
+    for key in ("delay", "monitor"):
+        if value.get(key) is not None:
+            settings[key] = _swarm_seconds(field, key, value[key])
+    if (order := value.get("order")) is not None:
+        if order not in UPDATE_ORDERS:
+            raise ValidationError({field: f"order is one of {', '.join(UPDATE_ORDERS)}."})
+        settings["order"] = order
+    if (action := value.get("failure_action")) is not None:
+        if action not in actions:
+            raise ValidationError({field: f"failure_action is one of {', '.join(actions)}."})
+        settings["failure_action"] = action
+    if (ratio := value.get("max_failure_ratio")) is not None:
+        if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
+            raise ValidationError({field: "max_failure_ratio is a fraction of the tasks, between 0 and 1."})
+        settings["max_failure_ratio"] = float(ratio)
+    return settings
+
+
+def clean_placement(value: Any) -> dict[str, Any]:
+    """Constraints (a list, or {constraints, max_replicas_per_node}): `node.labels.tier==web`, `node.role!=manager`."""
+    if value in (None, ""):
+        return {"constraints": [], "max_replicas_per_node": None}
+    if isinstance(value, list):
+        value = {"constraints": value}
+    if not isinstance(value, dict) or set(value) - {"constraints", "max_replicas_per_node"}:
+        raise ValidationError({"placement": 'placement is a list of constraints like ["node.labels.tier==web"], or '
+                                            '{"constraints": [...], "max_replicas_per_node": 1}.'})
+    constraints = value.get("constraints") or []
+    if not isinstance(constraints, list) or len(constraints) > MAX_CONSTRAINTS:
+        raise ValidationError({"placement": f"constraints are a list of at most {MAX_CONSTRAINTS}."})
+    for constraint in constraints:
+        if not isinstance(constraint, str) or not CONSTRAINT_RE.match(constraint.strip()):
+            raise ValidationError({"placement": f"{constraint!r} is no constraint: node.labels.KEY==VALUE, "
+                                                "node.role!=manager, node.hostname==NAME..."})
+    per_node = value.get("max_replicas_per_node")
+    if per_node is not None and (isinstance(per_node, bool) or not isinstance(per_node, int)
+                                 or not 1 <= per_node <= MAX_REPLICAS):
+        raise ValidationError({"placement": f"max_replicas_per_node is 1 to {MAX_REPLICAS}."})
+    return {"constraints": [constraint.strip() for constraint in constraints], "max_replicas_per_node": per_node}
+
+
+def clean_swarm(owner, name: str, data: dict[str, Any], hosts: list[Host], account) -> dict[str, Any] | None:
+    """A deployment's swarm settings, when its host is a swarm manager (as of its last check): one service,
+    replicated (`replicas`, 1 unless said) or global, placed and updated as asked, pulled from a registry. None
+    for a deployment to plain hosts, which takes none of these settings."""
+    swarms = [host for host in hosts if host.swarm is not None]
+    asked = [field for field in SWARM_FIELDS if data.get(field) not in (None, "")]
+    if not swarms:
+        if asked:
+            raise ValidationError({asked[0]: f"{', '.join(asked)}: only a deployment to a swarm manager takes "
+                                             "these; none of the chosen hosts is one (as of its last check)."})
+        return None
+    if len(hosts) > 1:
+        raise ValidationError({"hosts": f"{swarms[0].name} is a swarm: a deployment to a swarm goes to its manager "
+                                        "alone, and Swarm places the tasks on its nodes."})
+    if account is None:
+        raise ValidationError({"registry": "A swarm pulls from a registry: choose a registry account."})
+    if not SERVICE_NAME_RE.match(name) or len(service_name(owner.pk, name)) > MAX_SERVICE_NAME:
+        longest = MAX_SERVICE_NAME - len(service_name(owner.pk, ""))
+        raise ValidationError({"name": "On a swarm the app's name is the service's: letters, digits and - (not "
+                                       f"first or last), at most {longest}."})
+    mode = data.get("mode") or "replicated"
+    if mode not in SWARM_MODES:
+        raise ValidationError({"mode": f"mode is one of {', '.join(SWARM_MODES)}."})
+    replicas = data.get("replicas")
+    if mode == "global":
+        if replicas not in (None, ""):
+            raise ValidationError({"replicas": "A global service runs one task on every node: it takes no replicas."})
+        replicas = None
+    else:
+        replicas = 1 if replicas in (None, "") else replicas
+        if isinstance(replicas, bool) or not isinstance(replicas, int) or not 0 <= replicas <= MAX_REPLICAS:
+            raise ValidationError({"replicas": f"replicas is 0 to {MAX_REPLICAS}."})
+    return {"mode": mode, "replicas": replicas, "placement": clean_placement(data.get("placement")),
+            "update": clean_update_settings("update", data.get("update")),
+            "rollback": clean_update_settings("rollback", data.get("rollback"))}
+
+
 def _registry_account(owner, account_id: int | None):
     if account_id in (None, ""):
         return None
@@ -178,6 +308,7 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
     user = (data.get("user") or "").strip()
     if len(user) > 100 or any(char.isspace() for char in user):
         raise ValidationError({"user": "A user is a name or uid[:gid], without spaces."})
+    swarm = clean_swarm(owner, name, data, hosts, account)
     image, image_id = resolve_image(owner, data.get("image", ""), pulled=account is not None)
     with transaction.atomic():
         busy = Deployment.objects.select_for_update().filter(owner=owner, name=name, status__in=ACTIVE_STATUSES)
@@ -189,7 +320,7 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
             image_digest=data.get("image_digest", "") if rollback_of else "",
             registry_account_id=account.pk if account else None, selector=(data.get("selector") or "").strip(),
             ports=ports, env=env, restart_policy=restart_policy, memory_limit=memory_limit, cpus=cpus, user=user,
-            rollback_of=rollback_of,
+            rollback_of=rollback_of, swarm=swarm,
         )
         DeploymentTarget.objects.bulk_create(
             DeploymentTarget(deployment=deployment, host=host, host_name=host.name) for host in hosts
@@ -197,6 +328,8 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
         # The environment stays out of the event: its values may be passwords.
         detail = {"name": name, "image": image, "image_id": image_id, "hosts": [host.name for host in hosts],
                   "selector": deployment.selector, "registry": account.name if account else None}
+        if swarm is not None:
+            detail["swarm"] = swarm
         if redeploy_of is not None:
             detail.update(redeploy_of=redeploy_of.pk, redeploy_of_number=redeploy_of.display_number)
         if rollback_of is None:
@@ -231,7 +364,7 @@ def rollback(deployment: Deployment) -> Deployment:
         "name": release.name, "image": image, "image_digest": release.image_digest, "hosts": hosts,
         "ports": release.ports, "env": release.env, "restart_policy": release.restart_policy,
         "memory_limit": release.memory_limit, "cpus": release.cpus, "user": release.user,
-        "registry": release.registry_account_id if release.image_digest else None,
+        "registry": release.registry_account_id if release.image_digest else None, **(release.swarm or {}),
     }
     return create_deployment(deployment.owner, data, rollback_of=release)
 
@@ -248,6 +381,7 @@ def settings_of(deployment: Deployment) -> dict[str, Any]:
         "hosts": hosts, "selector": deployment.selector, "ports": deployment.ports, "env": deployment.env,
         "restart_policy": deployment.restart_policy, "memory_limit": deployment.memory_limit,
         "cpus": deployment.cpus, "user": deployment.user, "registry": deployment.registry_account_id,
+        **(deployment.swarm or {}),
     }
 
 

@@ -36,8 +36,8 @@ def test_it_answers_202_and_queues_one_run(owner_api, two_hosts, images, queued,
     body = answer.json()
     assert body["status"] == "queued" and body["image_id"] == images[HELLO]
     assert body["targets"] == [{"host": two_hosts[0].pk, "host_name": "h1", "status": "queued", "step": "",
-                                "container_id": "", "url": "", "error": "", "started_at": None,
-                                "finished_at": None}]
+                                "container_id": "", "url": "", "error": "", "service": None,
+                                "started_at": None, "finished_at": None}]
     assert queued == [body["id"]]
     assert Deployment.objects.get().task_id == "task-1"
 
