@@ -23,7 +23,7 @@ from django.core.cache import cache
 from builds import access
 from builds.constants import NodeStatus
 from builds.models import BuildNode, Image
-from builds.services.images import _forget_moved_names
+from builds.services.images import forget_moved_names
 from console.engine import Engine, EngineError, EngineNotFound
 from console.engine.images import image_events, inspect_image
 
@@ -126,7 +126,7 @@ def refresh_names(user, engine: Engine, image_id: str, node_id: int | None = Non
     added = [name.removeprefix(prefix) for name in sorted(engine_names) if name not in given]
     tags = kept + added
     if added:
-        _forget_moved_names(user, image_id, added)
+        forget_moved_names(user, image_id, added)
     if tags == record.tags:
         return 0
     Image.objects.filter(pk=record.pk).update(tags=tags)

@@ -158,7 +158,7 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     engine_names = access.user_names(owner, details.get("RepoTags") or [])
     # Names the engine moved to this image leave the owner's older records first, each in its own short update,
     # so the record's own transaction below locks no other image (an analysis may be writing one).
-    _forget_moved_names(owner, details["Id"], [tag for tag in names or []
+    forget_moved_names(owner, details["Id"], [tag for tag in names or []
                                               if access.engine_name(owner, tag) in engine_names])
     with transaction.atomic():
         existing = Image.objects.for_user(owner).filter(image_id=details["Id"]).first()
@@ -210,7 +210,7 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     return image
 
 
-def _forget_moved_names(owner, image_id: str, tags: list[str]) -> None:
+def forget_moved_names(owner, image_id: str, tags: list[str]) -> None:
     """A name the user gave the image `image_id` no longer names their older images (the engine moved it)."""
     if not tags:
         return
