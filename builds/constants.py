@@ -75,3 +75,13 @@ class NodeStatus(models.TextChoices):
 
 # The error of a build whose node stopped sending heartbeats while it ran.
 NODE_LOST_ERROR = "The build node {node} was lost (no heartbeat from its worker): rebuild to run it elsewhere."
+
+
+class PackageEcosystem(models.TextChoices):
+    """The kinds of installed packages an image's analysis reads (builds/packagedb.py): each one's value is its purl
+    type."""
+
+    DEB = "deb", "Debian package (dpkg)"
+    APK = "apk", "Alpine package (apk)"
+    PYPI = "pypi", "Python distribution"
+    NPM = "npm", "npm package"

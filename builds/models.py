@@ -10,6 +10,7 @@ from builds.constants import (
     BuilderChoice,
     ImageOrigin,
     NodeStatus,
+    PackageEcosystem,
     SourceKind,
     StepStatus,
 )
@@ -301,6 +302,10 @@ class Image(models.Model):
     wasted_bytes = models.BigIntegerField(null=True, blank=True)
     efficiency = models.FloatField(null=True, blank=True)
     files_size = models.BigIntegerField(null=True, blank=True)
+    # /etc/os-release (or /usr/lib/os-release) of the image's files as key -> value (ID, VERSION_ID, ...), and when
+    # the analysis recorded the image's packages (ImagePackage): None before.
+    os_release = models.JSONField(default=dict, blank=True)
+    packages_read = models.DateTimeField(null=True, blank=True)
 
     objects = ImageQuerySet.as_manager()
 
@@ -359,6 +364,31 @@ class Layer(models.Model):
 
     def __str__(self) -> str:
         return f"layer {self.index} of {self.image}"
+
+
+class ImagePackage(models.Model):
+    """One installed package of an image, as its analysed layers show it (whiteouts applied)."""
+
+    image = models.ForeignKey(Image, on_delete=models.CASCADE, related_name="packages")
+    ecosystem = models.CharField(max_length=8, choices=PackageEcosystem.choices)
+    name = models.CharField(max_length=255)
+    version = models.CharField(max_length=255)
+    # dpkg's Source (without its "(version)") / apk's origin: the names OSV's Debian and Alpine records use;
+    # "" where the package is its own source (then use `name`).
+    source_name = models.CharField(max_length=255, blank=True)
+    source_version = models.CharField(max_length=255, blank=True)  # dpkg "Source: x (v)"; "" = `version`
+    licence = models.CharField(max_length=255, blank=True)
+    purl = models.CharField(max_length=1000)
+    # The lowest layer where the package at this version appears in the merged view.
+    layer = models.ForeignKey(Layer, null=True, blank=True, on_delete=models.SET_NULL, related_name="packages")
+    path = models.CharField(max_length=1000)  # the database file or metadata file it was read from
+
+    class Meta:
+        ordering = ["ecosystem", "name", "version"]
+        indexes = [models.Index(fields=["image", "ecosystem", "name"])]
+
+    def __str__(self) -> str:
+        return f"{self.ecosystem}:{self.name}@{self.version}"
 
 
 class SourceImportQuerySet(models.QuerySet):

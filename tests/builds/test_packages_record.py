@@ -1,0 +1,54 @@
+"""Recording an image's packages (builds/services/packages.py) without the engine: rows replaced at once, each on
+its layer, the os-release stored, and the contract's signal sent after."""
+
+from __future__ import annotations
+
+import pytest
+
+from builds.models import ImagePackage
+from builds.packagedb import FoundPackage
+from builds.services.packages import packages_of, record_packages
+from builds.signals import packages_recorded
+from tests.builds.test_images_fixtures import make_image
+
+
+def found(name: str, version: str, layer: int | None, ecosystem: str = "deb") -> FoundPackage:
+    return FoundPackage(ecosystem=ecosystem, name=name, version=version, purl=f"pkg:{ecosystem}/{name}@{version}",
+                        path="var/lib/dpkg/status", layer=layer)
+
+
+@pytest.mark.django_db
+def test_recording_replaces_the_packages_puts_each_on_its_layer_and_sends_the_signal(owner):
+    image = make_image(owner, "pkgs", ["one"])
+    other = make_image(owner, "other", ["two"])
+    record_packages(other, [found("kept", "1", 0)], {})
+    record_packages(image, [found("old", "0.1", 0)], {})
+    seen = []
+
+    def receiver(sender, image, **kwargs):
+        seen.append((image.pk, sorted(packages_of(image).values_list("name", flat=True))))
+
+    packages_recorded.connect(receiver)
+    try:
+        count = record_packages(image, [found("libc6", "2.36-9", 0), found("zlib1g", "1:1.2.13", 1),
+                                        found("requests", "2.31.0", None, "pypi")],
+                                {"ID": "debian", "VERSION_ID": "12"})
+    finally:
+        packages_recorded.disconnect(receiver)
+
+    assert count == 3
+    assert seen == [(image.pk, ["libc6", "requests", "zlib1g"])]
+    rows = {row.name: row for row in packages_of(image)}
+    layers = [row for row in image.layers.order_by("index") if not row.empty_layer]
+    assert (rows["libc6"].layer, rows["zlib1g"].layer, rows["requests"].layer) == (layers[0], layers[1], None)
+    image.refresh_from_db()
+    assert image.os_release == {"ID": "debian", "VERSION_ID": "12"} and image.packages_read is not None
+    assert list(packages_of(other).values_list("name", flat=True)) == ["kept"]
+
+
+@pytest.mark.django_db
+def test_an_image_not_analysed_has_no_packages(owner):
+    image = make_image(owner, "fresh", [])
+
+    assert list(packages_of(image)) == [] and image.packages_read is None
+    assert ImagePackage.objects.count() == 0
