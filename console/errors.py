@@ -155,8 +155,13 @@ def add_domain_error(form, error: Exception) -> None:
         return
     if isinstance(error, ValidationError):
         if hasattr(error, "error_dict"):
-            for field, messages in error.message_dict.items():
-                form.add_error(field if field in form.fields else None, messages)
+            for field, errors in error.error_dict.items():
+                for each in errors:
+                    # A refusal of one part of a setting (code "order" of field "update") goes to the form's input
+                    # for that part (`update_order`) when it has one.
+                    part = f"{field}_{each.code}" if isinstance(each.code, str) else ""
+                    target = part if part in form.fields else field if field in form.fields else None
+                    form.add_error(target, list(each))
         else:
             form.add_error(None, error.messages)
         return

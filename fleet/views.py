@@ -13,7 +13,7 @@ from console.errors import DomainError, NotFound, run_form
 from console.listing import paginate
 from fleet import services
 from fleet.filters import DeploymentFilter
-from fleet.forms import DeployForm, HostForm, rows
+from fleet.forms import SWARM_INPUTS, DeployForm, HostForm, rows, swarm_initial
 from fleet.models import Deployment, Host
 from fleet.services import deployments as deployment_service
 from registry.forms import image_app_name
@@ -134,7 +134,7 @@ def _deploy_start(request: HttpRequest) -> dict:
                 "name": data["name"], "hosts": data["hosts"], "selector": data["selector"],
                 "restart_policy": data["restart_policy"], "user": data["user"],
                 "memory_limit": str(data["memory_limit"] or ""), "cpus": str(data["cpus"] or ""),
-                "image": earlier.image,
+                "image": earlier.image, "registry": data["registry"], **swarm_initial(earlier.swarm),
             }
             start["port_rows"] = [(port, str(host_port)) for port, host_port in earlier.ports.items()] or [("", "")]
             start["env_rows"] = list(earlier.env.items()) or [("", "")]
@@ -162,9 +162,11 @@ def deploy(request: HttpRequest) -> HttpResponse:
     form = DeployForm(request.user, request.POST or None, initial=start["initial"])
 
     def create(data: dict) -> Deployment:
-        data = {**data, "hosts": [host.pk for host in data["hosts"]],
+        data = {**{name: value for name, value in data.items() if name not in SWARM_INPUTS},
+                "hosts": [host.pk for host in data["hosts"]],
+                "registry": data["registry"].pk if data["registry"] else None,
                 "ports": rows(request.POST, "port_container", "port_host"),
-                "env": rows(request.POST, "env_key", "env_value")}
+                "env": rows(request.POST, "env_key", "env_value"), **form.swarm_settings()}
         return services.create_deployment(request.user, data)
 
     if deployment := run_form(request, form, create):

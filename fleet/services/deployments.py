@@ -151,15 +151,21 @@ def service_name(owner_id: int, name: str) -> str:
     return f"{name}-u{owner_id}"
 
 
+def _part_error(field: str, part: str, message: str) -> ValidationError:
+    """A refusal of one part of a setting (`update`'s `order`): the API says it on `field`; the error's code names
+    the part, so that a form with a `<field>_<part>` input shows it there (console.errors.add_domain_error)."""
+    return ValidationError({field: ValidationError(message, code=part)})
+
+
 def _swarm_seconds(field: str, key: str, value: Any) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float | str):
-        raise ValidationError({field: f"{key} is seconds, like 5 or 0.5."})
+        raise _part_error(field, key, f"{key} is seconds, like 5 or 0.5.")
     try:
         seconds = float(str(value).strip().removesuffix("s"))
     except ValueError:
-        raise ValidationError({field: f"{key} is seconds, like 5 or 0.5."}) from None
+        raise _part_error(field, key, f"{key} is seconds, like 5 or 0.5.") from None
     if not 0 <= seconds <= MAX_SWARM_SECONDS:
-        raise ValidationError({field: f"{key} is between 0 and {MAX_SWARM_SECONDS} seconds."})
+        raise _part_error(field, key, f"{key} is between 0 and {MAX_SWARM_SECONDS} seconds.")
     return seconds
 
 
@@ -178,22 +184,24 @@ def clean_update_settings(field: str, value: Any) -> dict[str, Any] | None:
     settings: dict[str, Any] = {}
     if (parallelism := value.get("parallelism")) is not None:
         if isinstance(parallelism, bool) or not isinstance(parallelism, int) or not 0 <= parallelism <= MAX_REPLICAS:
-            raise ValidationError({field: f"parallelism is how many tasks at once: 0 (all) to {MAX_REPLICAS}."})
+            raise _part_error(field, "parallelism",
+                              f"parallelism is how many tasks at once: 0 (all) to {MAX_REPLICAS}.")
         settings["parallelism"] = parallelism
     for key in ("delay", "monitor"):
         if value.get(key) is not None:
             settings[key] = _swarm_seconds(field, key, value[key])
     if (order := value.get("order")) is not None:
         if order not in UPDATE_ORDERS:
-            raise ValidationError({field: f"order is one of {', '.join(UPDATE_ORDERS)}."})
+            raise _part_error(field, "order", f"order is one of {', '.join(UPDATE_ORDERS)}.")
         settings["order"] = order
     if (action := value.get("failure_action")) is not None:
         if action not in actions:
-            raise ValidationError({field: f"failure_action is one of {', '.join(actions)}."})
+            raise _part_error(field, "failure_action", f"failure_action is one of {', '.join(actions)}.")
         settings["failure_action"] = action
     if (ratio := value.get("max_failure_ratio")) is not None:
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0 <= ratio <= 1:
-            raise ValidationError({field: "max_failure_ratio is a fraction of the tasks, between 0 and 1."})
+            raise _part_error(field, "max_failure_ratio",
+                              "max_failure_ratio is a fraction of the tasks, between 0 and 1.")
         settings["max_failure_ratio"] = float(ratio)
     return settings
 
@@ -209,15 +217,15 @@ def clean_placement(value: Any) -> dict[str, Any]:
                                             '{"constraints": [...], "max_replicas_per_node": 1}.'})
     constraints = value.get("constraints") or []
     if not isinstance(constraints, list) or len(constraints) > MAX_CONSTRAINTS:
-        raise ValidationError({"placement": f"constraints are a list of at most {MAX_CONSTRAINTS}."})
+        raise _part_error("placement", "constraints", f"constraints are a list of at most {MAX_CONSTRAINTS}.")
     for constraint in constraints:
         if not isinstance(constraint, str) or not CONSTRAINT_RE.match(constraint.strip()):
-            raise ValidationError({"placement": f"{constraint!r} is no constraint: node.labels.KEY==VALUE, "
-                                                "node.role!=manager, node.hostname==NAME..."})
+            raise _part_error("placement", "constraints", f"{constraint!r} is no constraint: node.labels.KEY==VALUE, "
+                                                          "node.role!=manager, node.hostname==NAME...")
     per_node = value.get("max_replicas_per_node")
     if per_node is not None and (isinstance(per_node, bool) or not isinstance(per_node, int)
                                  or not 1 <= per_node <= MAX_REPLICAS):
-        raise ValidationError({"placement": f"max_replicas_per_node is 1 to {MAX_REPLICAS}."})
+        raise _part_error("placement", "max_replicas_per_node", f"max_replicas_per_node is 1 to {MAX_REPLICAS}.")
     return {"constraints": [constraint.strip() for constraint in constraints], "max_replicas_per_node": per_node}
 
 

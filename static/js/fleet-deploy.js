@@ -1,4 +1,5 @@
-// The deploy form: "Add a port" and "Add a variable" copy the last row, emptied.
+// The deploy form: "Add a port" and "Add a variable" copy the last row, emptied; ticking a swarm manager's host
+// opens the Swarm settings (they stay in the page, folded, for plain hosts and for selectors).
 (function () {
   "use strict";
   document.querySelectorAll("[data-add-row]").forEach(function (button) {
@@ -11,4 +12,15 @@
       copy.querySelector("input").focus();
     });
   });
+
+  var swarm = document.getElementById("swarm-settings");
+  var managers = document.querySelectorAll("input[name=hosts][data-swarm]");
+  function openForManagers() {
+    var ticked = Array.prototype.some.call(managers, function (box) { return box.checked; });
+    if (ticked) { swarm.open = true; }
+  }
+  if (swarm) {
+    managers.forEach(function (box) { box.addEventListener("change", openForManagers); });
+    openForManagers();
+  }
 }());

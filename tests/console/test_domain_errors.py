@@ -101,6 +101,19 @@ def test_a_validation_error_goes_on_its_fields_or_above():
     assert form.non_field_errors() == ["Refused."]
 
 
+class PartsForm(forms.Form):
+    update = forms.CharField(required=False)
+    update_order = forms.CharField(required=False)
+
+
+def test_an_error_of_a_part_goes_on_the_parts_input_when_the_form_has_one():
+    form = PartsForm({})
+    assert form.is_valid()
+    add_domain_error(form, ValidationError({"update": ValidationError("order is one of a, b.", code="order")}))
+    add_domain_error(form, ValidationError({"update": ValidationError("delay is seconds.", code="delay")}))
+    assert form.errors == {"update_order": ["order is one of a, b."], "update": ["delay is seconds."]}
+
+
 def test_an_integrity_error_that_is_no_unique_violation_is_raised_again():
     error = IntegrityError("NOT NULL constraint failed: fleet_host.owner_id")
     with pytest.raises(IntegrityError):
