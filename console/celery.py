@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.schedules import crontab
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "console.settings")
 
@@ -26,4 +27,7 @@ app.conf.beat_schedule = {
     "builds-reap-lost-imports": {"task": "builds.reap_lost_imports", "schedule": 30.0},
     # Image records follow what happens on the build engines outside the console (builds/services/engine_events.py).
     "builds-follow-engine-events": {"task": "builds.follow_engine_events", "schedule": 15.0},
+    # Retention rules of the console's registry (registry/services/retention.py), once a day.
+    "registry-apply-retention": {"task": "registry.apply_retention", "schedule": crontab(hour=3, minute=30)},
+    "registry-reap-lost-retention-runs": {"task": "registry.reap_lost_retention_runs", "schedule": 60.0},
 }

@@ -105,3 +105,34 @@ class PullForm(forms.Form):
     def __init__(self, *args, accounts=None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.fields["registry"].queryset = accounts
+
+
+def _patterns(text: str) -> list[str]:
+    """Patterns typed one per line or separated by commas."""
+    return [item.strip() for line in (text or "").splitlines() for item in line.split(",") if item.strip()]
+
+
+class RetentionForm(forms.Form):
+    """A repository's retention rule on its tags page; the service checks the patterns (RE2)."""
+
+    keep_last = forms.IntegerField(required=False, min_value=0, label="Keep the newest",
+                                   help_text="Tags, by the image's date.")
+    keep_younger_than = forms.IntegerField(required=False, min_value=0, label="Keep younger than (days)")
+    keep_matching = forms.CharField(required=False, label="Keep tags matching", widget=forms.TextInput(),
+                                    help_text="Globs (v1.*) or re:<expression>, separated by commas.")
+    protect = forms.CharField(required=False, label="Never delete", initial="latest",
+                              help_text="Patterns of tags no rule deletes, such as latest, prod*.")
+
+    @classmethod
+    def for_rule(cls, rule, data=None) -> RetentionForm:
+        initial = {}
+        if rule is not None:
+            initial = {"keep_last": rule.keep_last, "keep_younger_than": rule.keep_younger_than,
+                       "keep_matching": ", ".join(rule.keep_matching), "protect": ", ".join(rule.protect)}
+        return cls(data, initial=initial)
+
+    def rule_data(self) -> dict:
+        data = dict(self.cleaned_data)
+        data["keep_matching"] = _patterns(data.get("keep_matching", ""))
+        data["protect"] = _patterns(data.get("protect", ""))
+        return data

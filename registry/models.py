@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 
+from console.constants import JobStatus
 from console.crypto import EncryptedTextField
 from console.jobs import Job
 from console.numbering import NumberedPerOwner, unique_number_per_owner
@@ -122,3 +123,76 @@ class Pull(Transfer):
     @property
     def source(self) -> str:
         return self.registry.endpoint.reference(self.reference)
+
+
+class RetentionRuleQuerySet(models.QuerySet):
+    def for_user(self, user) -> RetentionRuleQuerySet:
+        return self.filter(owner=user)
+
+
+class RetentionRule(models.Model):
+    """Which tags of one repository of the console's registry to keep (registry/services/retention.py): a tag is
+    kept when it is protected, matches a pattern, is among the newest `keep_last` or younger than
+    `keep_younger_than` days; the others are deleted, daily. A rule with none of the three keeps everything."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="retention_rules")
+    repository = models.CharField(max_length=255, unique=True, help_text="The full name, `<username>/<repository>`.")
+    keep_last = models.PositiveIntegerField(null=True, blank=True)
+    keep_matching = models.JSONField(default=list, blank=True)
+    keep_younger_than = models.PositiveIntegerField(null=True, blank=True, help_text="Days.")
+    protect = models.JSONField(default=list, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    objects = RetentionRuleQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["repository"]
+
+    def __str__(self) -> str:
+        return f"retention of {self.repository}"
+
+
+class RetentionRunQuerySet(models.QuerySet):
+    def for_user(self, user) -> RetentionRunQuerySet:
+        return self.filter(owner=user)
+
+
+class RetentionRun(Job):
+    """One application of a repository's retention rule: the tags it deleted, the bytes the preview said it
+    frees (the space returns at the next garbage collection)."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+    repository = models.CharField(max_length=255, db_index=True)
+    scheduled = models.BooleanField(default=False, help_text="Started by the daily schedule, not by a person.")
+    deleted = models.JSONField(default=list, blank=True)
+    kept = models.JSONField(default=list, blank=True)
+    frees_bytes = models.BigIntegerField(null=True, blank=True)
+
+    objects = RetentionRunQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-queued_at"]
+
+
+class GarbageCollection(Job):
+    """A staff member's run of Distribution's `garbage-collect` over the console's registry, read-only meanwhile
+    (registry/services/gc.py); `freed_bytes` is the storage folder's size before less after."""
+
+    requested_by = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.SET_NULL, null=True,
+                                     related_name="+")
+    delete_untagged = models.BooleanField(default=False)
+    bytes_before = models.BigIntegerField(null=True, blank=True)
+    bytes_after = models.BigIntegerField(null=True, blank=True)
+    freed_bytes = models.BigIntegerField(null=True, blank=True)
+    # The same for every row: with the constraint below, at most one collection is queued or running (two would
+    # fight over the registry's mode).
+    registry = models.CharField(max_length=16, default="console", editable=False)
+
+    class Meta:
+        ordering = ["-queued_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["registry"], condition=models.Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING]),
+                name="one_active_garbage_collection"),
+        ]

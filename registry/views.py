@@ -14,9 +14,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from builds.models import Image
 from console.errors import run_form
 from registry import services
-from registry.forms import PullForm, PushForm, RegistryAccountForm, image_app_name
-from registry.models import PublicRepository, Pull, Push, RegistryAccount
-from registry.services import browse
+from registry.forms import PullForm, PushForm, RegistryAccountForm, RetentionForm, image_app_name
+from registry.models import PublicRepository, Pull, Push, RegistryAccount, RetentionRun
+from registry.services import browse, retention
 from registry.tokens import namespace_of
 
 
@@ -113,18 +113,38 @@ def registry_test(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("registry:registry-detail", pk=account.pk)
 
 
-@login_required
-@require_GET
-def registry_tags(request: HttpRequest, pk: int, name: str) -> HttpResponse:
-    account = _get_account_for_user(request, pk)
+def _retention_context(account: RegistryAccount, name: str, form: RetentionForm | None = None) -> dict:
+    """The tags page's retention panel: the rule's form, its dry run and the latest runs (the console's registry,
+    in the user's own namespace)."""
+    if not account.is_console or not browse.may_delete(account, name):
+        return {}
+    rule = retention.get_rule(account, name)
+    context: dict = {"retention_rule": rule, "retention_form": form or RetentionForm.for_rule(rule),
+                     "retention_runs": RetentionRun.objects.for_user(account.owner).filter(repository=name)[:5]}
+    if rule is not None:
+        try:
+            context["retention_preview"] = retention.preview(account, name)
+        except ValidationError as exc:
+            context["retention_error"] = " ".join(exc.messages)
+    return context
+
+
+def _tags_page(request: HttpRequest, account: RegistryAccount, name: str, form: RetentionForm | None = None,
+               status: int = 200) -> HttpResponse:
     page, error = None, ""
     try:
         page = browse.tags_page(account, name, last=request.GET.get("last", ""))
     except (services.RegistryError, ValidationError) as exc:
         error = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
     context = {"account": account, "name": name, "page": page, "error": error,
-               "reference": account.endpoint.reference(name)}
-    return render(request, "registry/registry_tags.html", context)
+               "reference": account.endpoint.reference(name), **_retention_context(account, name, form)}
+    return render(request, "registry/registry_tags.html", context, status=status)
+
+
+@login_required
+@require_GET
+def registry_tags(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    return _tags_page(request, _get_account_for_user(request, pk), name)
 
 
 @login_required
@@ -140,15 +160,60 @@ def registry_open(request: HttpRequest, pk: int) -> HttpResponse:
     return redirect("registry:registry-tags", pk=account.pk, name=name)
 
 
+def _refusal(exc: Exception) -> str:
+    return " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+
+
 @login_required
 @require_POST
 def registry_tag_delete(request: HttpRequest, pk: int, name: str, tag: str) -> HttpResponse:
     account = _get_account_for_user(request, pk)
+    also = request.POST.getlist("also")
     try:
-        digest = browse.delete_tag(request.user, account, name, tag, request.POST.get("digest", ""), request)
-        messages.success(request, f"Deleted {name}:{tag} ({digest}).")
+        digest = browse.delete_tag(request.user, account, name, tag, request.POST.get("digest", ""), request,
+                                   also=also)
+        gone = ", ".join(f"{name}:{each}" for each in sorted({tag, *also}))
+        messages.success(request, f"Deleted {gone} ({digest}).")
     except (services.RegistryError, ValidationError) as exc:
-        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc))
+        messages.error(request, _refusal(exc))
+    return redirect("registry:registry-tags", pk=account.pk, name=name)
+
+
+@login_required
+@require_POST
+def registry_repository_delete(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    account = _get_account_for_user(request, pk)
+    try:
+        deleted = browse.delete_repository(request.user, account, name, request)
+    except (services.RegistryError, ValidationError) as exc:
+        messages.error(request, _refusal(exc))
+        return redirect("registry:registry-tags", pk=account.pk, name=name)
+    count = len(deleted.tags)
+    messages.success(request, f"Deleted {name}: {count} tag{'s' if count != 1 else ''} "
+                              f"({', '.join(deleted.tags)}). Its space returns at the next garbage collection.")
+    return redirect("registry:registry-detail", pk=account.pk)
+
+
+@login_required
+@require_POST
+def registry_retention(request: HttpRequest, pk: int, name: str) -> HttpResponse:
+    """Save the repository's retention rule (`remove` removes it, `apply` applies the saved rule now)."""
+    account = _get_account_for_user(request, pk)
+    try:
+        if "remove" in request.POST:
+            retention.remove_rule(request.user, account, name, request)
+            messages.success(request, f"{name} has no retention rule any more.")
+        elif "apply" in request.POST:
+            run = retention.trigger_run(request.user, account, name, request=request)
+            messages.success(request, f"Retention run #{run.pk} of {name} is {run.get_status_display().lower()}.")
+        else:
+            form = RetentionForm(request.POST)
+            if not run_form(request, form, lambda data: retention.set_rule(request.user, account, name,
+                                                                             form.rule_data(), request)):
+                return _tags_page(request, account, name, form, status=400)
+            messages.success(request, f"Saved the retention rule of {name}.")
+    except (services.RegistryError, ValidationError) as exc:
+        messages.error(request, _refusal(exc))
     return redirect("registry:registry-tags", pk=account.pk, name=name)
 
 

@@ -31,6 +31,11 @@ class Action(models.TextChoices):
     REGISTRY_REPOSITORY_PUBLIC = "registry_repository_public", "Registry repository made public"
     REGISTRY_REPOSITORY_PRIVATE = "registry_repository_private", "Registry repository made private"
     REGISTRY_TAG_DELETED = "registry_tag_deleted", "Registry tag deleted"
+    REGISTRY_REPOSITORY_DELETED = "registry_repository_deleted", "Registry repository deleted"
+    REGISTRY_RETENTION_SET = "registry_retention_set", "Registry retention rule set"
+    REGISTRY_RETENTION_REMOVED = "registry_retention_removed", "Registry retention rule removed"
+    REGISTRY_RETENTION_STARTED = "registry_retention_started", "Registry retention run started"
+    REGISTRY_GC_STARTED = "registry_gc_started", "Registry garbage collection started"
     # Fleet (fleet/).
     HOST_CREATED = "host_created", "Host created"
     HOST_UPDATED = "host_updated", "Host updated"

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from console import jobs
 from registry.constants import RegistryKind
-from registry.models import Pull, Push, RegistryAccount
+from registry.models import Pull, Push, RegistryAccount, RetentionRule, RetentionRun
 
 
 class RegistryAccountSerializer(serializers.ModelSerializer):
@@ -44,11 +44,55 @@ class TagListSerializer(serializers.Serializer):
 
 
 class TagDeletedSerializer(serializers.Serializer):
-    """A deleted tag: `digest` is the image deleted with it (and with every other tag on that image)."""
+    """A deleted tag: `digest` is the image deleted with it; `tags` every tag that went (the tag and `also`)."""
 
     name = serializers.CharField()
     tag = serializers.CharField()
     digest = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+
+
+class RepositoryDeletedSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    tags = serializers.ListField(child=serializers.CharField())
+    digests = serializers.ListField(child=serializers.CharField())
+
+
+class RetentionRuleSerializer(serializers.ModelSerializer):
+    """A repository's retention rule; `keep_younger_than` is in days, patterns are globs or `re:<RE2>`."""
+
+    class Meta:
+        model = RetentionRule
+        fields = ["repository", "keep_last", "keep_matching", "keep_younger_than", "protect", "created", "updated"]
+        read_only_fields = fields
+
+
+class RetentionRuleRequestSerializer(serializers.Serializer):
+    keep_last = serializers.IntegerField(required=False, allow_null=True, min_value=0)
+    keep_matching = serializers.ListField(child=serializers.CharField(), required=False)
+    keep_younger_than = serializers.IntegerField(required=False, allow_null=True, min_value=0,
+                                                 help_text="Days.")
+    protect = serializers.ListField(child=serializers.CharField(), required=False)
+
+
+class RetentionPreviewSerializer(serializers.Serializer):
+    delete = serializers.ListField(child=serializers.CharField())
+    keep = serializers.ListField(child=serializers.CharField())
+    frees_bytes = serializers.IntegerField()
+    reasons = serializers.DictField(child=serializers.CharField(), help_text="Why each kept tag is kept.")
+
+
+class RetentionRunSerializer(serializers.ModelSerializer):
+    log = serializers.SerializerMethodField()
+
+    class Meta:
+        model = RetentionRun
+        fields = ["id", "status", "repository", "scheduled", "deleted", "kept", "frees_bytes", "error", "log",
+                  "queued_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_log(self, job) -> str:
+        return jobs.log_text(job)
 
 
 class PublicSerializer(serializers.Serializer):

@@ -4,6 +4,7 @@ from django.shortcuts import get_object_or_404
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema, extend_schema_view
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -19,13 +20,18 @@ from registry.api.serializers import (
     PushRequestSerializer,
     PushSerializer,
     RegistryAccountSerializer,
+    RepositoryDeletedSerializer,
     RepositoryListSerializer,
+    RetentionPreviewSerializer,
+    RetentionRuleRequestSerializer,
+    RetentionRuleSerializer,
+    RetentionRunSerializer,
     TagDeletedSerializer,
     TagListSerializer,
     TestResultSerializer,
 )
-from registry.models import PublicRepository, Pull, Push, RegistryAccount
-from registry.services import browse
+from registry.models import PublicRepository, Pull, Push, RegistryAccount, RetentionRun
+from registry.services import browse, retention
 
 
 class RegistryAccountViewSet(
@@ -78,17 +84,82 @@ class RegistryAccountViewSet(
 
     @extend_schema(
         request=None,
-        parameters=[OpenApiParameter("digest", str, description="Delete only while the tag still points here.")],
+        parameters=[OpenApiParameter("digest", str, description="Delete only while the tag still points here."),
+                    OpenApiParameter("also", str, many=True,
+                                     description="Other tags on the same image, to delete together.")],
         responses={200: TagDeletedSerializer, **{code: OpenApiResponse(ErrorSerializer)
                                                  for code in (400, 403, 404, 409, 502)}},
     )
     @action(detail=True, methods=["delete"], url_path=r"repositories/(?P<name>[^?#]+?)/tags/(?P<tag>[^/?#]+)")
     def tag(self, request: Request, pk=None, name: str = "", tag: str = "") -> Response:
-        """Delete a tag: the registry deletes the image it points at by digest, with every tag on that image.
-        403 when the user may not push there or the registry does not allow deleting."""
+        """Delete a tag. The registry deletes images by digest, with every tag on them: when other tags point at
+        the same image the answer is 409 naming them, unless each is named in `also` (then they go together).
+        403 when the user may not delete there or the registry does not allow deleting."""
+        also = request.query_params.getlist("also")
         digest = browse.delete_tag(request.user, self.get_object(), name, tag,
-                                   request.query_params.get("digest", ""), request._request)
-        return Response({"name": name, "tag": tag, "digest": digest})
+                                   request.query_params.get("digest", ""), request._request, also=also)
+        return Response({"name": name, "tag": tag, "digest": digest, "tags": sorted({tag, *also})})
+
+    @extend_schema(methods=["GET"], request=None,
+                   responses={200: RetentionRuleSerializer, 404: OpenApiResponse(ErrorSerializer)})
+    @extend_schema(methods=["PUT"], request=RetentionRuleRequestSerializer,
+                   responses={200: RetentionRuleSerializer, 400: OpenApiResponse(ErrorSerializer)})
+    @extend_schema(methods=["DELETE"], request=None, responses={204: None, 404: OpenApiResponse(ErrorSerializer)})
+    @action(detail=True, methods=["get", "put", "delete"], url_path=r"repositories/(?P<name>[^?#]+?)/retention")
+    def retention(self, request: Request, pk=None, name: str = "") -> Response:
+        """The repository's retention rule (the console's registry only): PUT sets it whole, DELETE removes it."""
+        account = self.get_object()
+        if request.method == "PUT":
+            serializer = RetentionRuleRequestSerializer(data=request.data)
+            serializer.is_valid(raise_exception=True)
+            rule = retention.set_rule(request.user, account, name, serializer.validated_data, request._request)
+            return Response(RetentionRuleSerializer(rule).data)
+        if request.method == "DELETE":
+            if not retention.remove_rule(request.user, account, name, request._request):
+                raise NotFound(f"{name} has no retention rule.")
+            return Response(status=status.HTTP_204_NO_CONTENT)
+        rule = retention.get_rule(account, name)
+        if rule is None:
+            raise NotFound(f"{name} has no retention rule.")
+        return Response(RetentionRuleSerializer(rule).data)
+
+    @extend_schema(request=None, responses={200: RetentionPreviewSerializer, 400: OpenApiResponse(ErrorSerializer)})
+    @action(detail=True, methods=["get"], url_path=r"repositories/(?P<name>[^?#]+?)/retention/preview")
+    def retention_preview(self, request: Request, pk=None, name: str = "") -> Response:
+        """The dry run: the tags a run would delete and keep now, and the bytes that frees (blobs no remaining
+        tag of the registry shares)."""
+        plan = retention.preview(self.get_object(), name)
+        return Response({"delete": plan.delete, "keep": plan.keep, "frees_bytes": plan.frees_bytes,
+                         "reasons": plan.reasons})
+
+    @extend_schema(methods=["GET"], request=None, responses={200: RetentionRunSerializer(many=True)})
+    @extend_schema(methods=["POST"], request=None,
+                   responses={202: RetentionRunSerializer, 400: OpenApiResponse(ErrorSerializer)})
+    @action(detail=True, methods=["get", "post"], url_path=r"repositories/(?P<name>[^?#]+?)/retention/runs")
+    def retention_runs(self, request: Request, pk=None, name: str = "") -> Response:
+        """The repository's retention runs, newest first (the latest 50); POST applies the rule now."""
+        account = self.get_object()
+        if request.method == "POST":
+            run = retention.trigger_run(request.user, account, name, request=request._request)
+            return Response(RetentionRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
+        retention.get_rule(account, name)
+        runs = RetentionRun.objects.for_user(request.user).filter(repository=name)[:50]
+        return Response(RetentionRunSerializer(runs, many=True).data)
+
+    @extend_schema(request=None, responses={200: RepositoryDeletedSerializer, **{
+        code: OpenApiResponse(ErrorSerializer) for code in (400, 403, 404, 502)}})
+    @action(detail=True, methods=["delete"], url_path=r"repositories/(?P<name>[^?#]+?)")
+    def repository(self, request: Request, pk=None, name: str = "") -> Response:
+        """Delete a repository: every image its tags point at, through the registry's API."""
+        deleted = browse.delete_repository(request.user, self.get_object(), name, request._request)
+        return Response({"name": name, "tags": deleted.tags, "digests": deleted.digests})
+
+    @classmethod
+    def get_extra_actions(cls):
+        # `repositories/<name>/` matches every longer path too (a name may hold slashes): routed last, so that
+        # `.../tags/<tag>/`, `.../retention/` and the others reach their own action first.
+        actions = super().get_extra_actions()
+        return sorted(actions, key=lambda action: action.__name__ == "repository")
 
     @extend_schema(request=None, responses={200: PublicSerializer, 400: OpenApiResponse(ErrorSerializer)})
     @action(detail=True, methods=["put", "delete"], url_path=r"repositories/(?P<name>[^?#]+?)/public")

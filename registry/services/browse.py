@@ -1,5 +1,6 @@
 """Browsing a registry (its catalog of repositories, a repository's tags with their digest, size and date),
-deleting a tag, and publishing repositories of the console's own registry."""
+deleting a tag or a repository (never an image another tag still points at), and publishing repositories of the
+console's own registry."""
 
 from __future__ import annotations
 
@@ -293,40 +294,142 @@ def tags_page(account: RegistryAccount, repository: str, last: str = "", n: int 
     return page
 
 
-def delete_tag(user, account: RegistryAccount, repository: str, tag: str, digest: str = "", request=None) -> str:
-    """Delete the image `tag` points at (Distribution deletes manifests by digest: every tag on that image goes
-    with it) and record it; `digest`, when given, must still be the tag's (the one the user saw). The digest."""
+class TagShared(RegistryError):
+    """Other tags point at the image a tag delete would delete: Distribution deletes a manifest by digest, with
+    every tag on it, so the delete would take tags the user did not name (a 409 naming them)."""
+
+    status = HTTPStatus.CONFLICT.value
+
+    def __init__(self, message: str, others: list[str]) -> None:
+        super().__init__(message)
+        self.others = others
+
+
+TAG_SHARED = ("{repository}:{tag} is the same image ({digest}) as {others}: the registry deletes an image with "
+              "every tag on it, so deleting {tag} would delete {them} too. Name {them} to delete together "
+              "(also={first}), or push another image to {them} first.")
+
+
+def _delete_error(exc: RegistryHTTPError, repository: str, missing: str) -> RegistryError:
+    """The refusal for a registry's answer to a DELETE of a manifest."""
+    if isinstance(exc, RegistryRefused) or exc.status is None or exc.status >= 500:
+        return RegistryError(str(exc))
+    if exc.status == 405:
+        return DeleteRefused(DELETE_UNSUPPORTED)
+    if exc.status in (401, 403):
+        return DeleteRefused(DELETE_REFUSED.format(repository=repository))
+    if exc.status == 404:
+        return TagNotFound(missing)
+    return RegistryError(str(exc))
+
+
+def _digest_of(client: RegistryClient, repository: str, tag: str) -> str | None:
+    """The digest `tag` points at now (a HEAD, as every pull asks it); None when the tag is gone."""
+    try:
+        response = client.request("HEAD", f"/v2/{repository}/manifests/{tag}",
+                                  headers={"Accept": ", ".join(MANIFEST_TYPES)})
+    except RegistryHTTPError as exc:
+        if exc.status == 404 and not isinstance(exc, RegistryRefused):
+            return None
+        raise RegistryError(str(exc)) from None
+    digest = response.headers.get("Docker-Content-Digest", "")
+    if not references.is_sha256_digest(digest):
+        # Without it, which tags share the image cannot be known: nothing is deleted on a guess.
+        raise RegistryError("The registry does not say which image a tag points at (no Docker-Content-Digest).")
+    return digest
+
+
+def tags_by_digest(client: RegistryClient, repository: str) -> dict[str, list[str]]:
+    """{digest: its tags} of every tag of the repository, asked of the registry now."""
+    found: dict[str, list[str]] = {}
+    for name in sorted(set(_tag_names(client, repository, missing=TagNotFound))):
+        if not isinstance(name, str) or not references.is_tag(name):
+            continue
+        digest = _digest_of(client, repository, name)
+        if digest:
+            found.setdefault(digest, []).append(name)
+    return found
+
+
+def _delete_manifest(client: RegistryClient, repository: str, digest: str, missing: str) -> None:
+    try:
+        client.delete(f"/v2/{repository}/manifests/{digest}")
+    except RegistryHTTPError as exc:
+        raise _delete_error(exc, repository, missing) from None
+
+
+def delete_image(client: RegistryClient, repository: str, digest: str, tags: set[str],
+                 current: dict[str, list[str]] | None = None) -> None:
+    """Delete the manifest `digest` when no tag but `tags` points at it; TagShared when others do. `current` is
+    `tags_by_digest` asked just before (a run deleting many images asks once). The one way the console deletes an
+    image from a registry: tag deletes and retention runs come here."""
+    if current is None:
+        current = tags_by_digest(client, repository)
+    others = sorted(set(current.get(digest, [])) - tags)
+    if others:
+        named = sorted(tags)
+        raise TagShared(TAG_SHARED.format(
+            repository=repository, tag=", ".join(named), digest=digest[:19] + "…", others=", ".join(others),
+            them="them" if len(others) > 1 else others[0], first=others[0]), others)
+    _delete_manifest(client, repository, digest, f"{repository} has no image {digest}.")
+
+
+def delete_tag(user, account: RegistryAccount, repository: str, tag: str, digest: str = "", request=None,
+               also: list[str] | None = None) -> str:
+    """Delete `tag` and record it; `digest`, when given, must still be the tag's (the one the user saw).
+
+    Distribution deletes manifests by digest, with every tag on that image: when other tags point at it, the delete
+    is refused (TagShared, naming them) unless the user named them all in `also`, and then they go together.
+    Returns the digest."""
     _check_repository(repository)
     _check_tag(tag)
+    also = sorted({name for name in (also or []) if name and name != tag})
+    for name in also:
+        _check_tag(name)
     if digest and not references.is_sha256_digest(digest):
         raise ValidationError({"digest": f"{digest!r} is not a sha256 digest."})
     if not may_delete(account, repository):
         raise DeleteRefused(NOT_YOURS.format(namespace=namespace_of(account.owner)))
     client = _delete_client(account, repository)
-    try:
-        current, _manifest_body, _type = _manifest(client, repository, tag)
-    except RegistryHTTPError as exc:
-        if exc.status == 404 and not isinstance(exc, RegistryRefused):
-            raise TagNotFound(f"{repository} has no tag {tag!r}.") from None
-        raise RegistryError(str(exc)) from None
+    missing = f"{repository} has no tag {tag!r}."
+    current = _digest_of(client, repository, tag)
+    if current is None:
+        raise TagNotFound(missing)
     if digest and digest != current:
         raise TagMoved(f"{repository}:{tag} points at another image now ({current}): look again before deleting.")
-    try:
-        client.delete(f"/v2/{repository}/manifests/{current}")
-    except RegistryHTTPError as exc:
-        if isinstance(exc, RegistryRefused) or exc.status is None or exc.status >= 500:
-            raise RegistryError(str(exc)) from None
-        if exc.status == 405:
-            raise DeleteRefused(DELETE_UNSUPPORTED) from None
-        if exc.status in (401, 403):
-            raise DeleteRefused(DELETE_REFUSED.format(repository=repository)) from None
-        if exc.status == 404:
-            raise TagNotFound(f"{repository} has no tag {tag!r}.") from None
-        raise RegistryError(str(exc)) from None
+    delete_image(client, repository, current, {tag, *also})
     record(user, Action.REGISTRY_TAG_DELETED, target=f"{account.endpoint.reference(repository)}:{tag}",
-           detail={"registry": account.pk, "repository": repository, "tag": tag, "digest": current},
+           detail={"registry": account.pk, "repository": repository, "tag": tag, "digest": current,
+                   **({"also": also} if also else {})},
            request=request)
     return current
+
+
+@dataclass
+class RepositoryDeleted:
+    repository: str
+    tags: list[str]
+    digests: list[str]
+
+
+def delete_repository(user, account: RegistryAccount, repository: str, request=None) -> RepositoryDeleted:
+    """Delete every image the repository's tags point at (by digest, through the registry's API) and record it.
+    The registry keeps the empty repository in its catalog; its blobs go at the next garbage collection."""
+    _check_repository(repository)
+    if not may_delete(account, repository):
+        raise DeleteRefused(NOT_YOURS.format(namespace=namespace_of(account.owner)))
+    client = _delete_client(account, repository)
+    images = tags_by_digest(client, repository)
+    if not images:
+        raise TagNotFound(f"{repository} has no tags.")
+    # Every tag of the repository goes: no kept tag can share an image with them (manifests are per repository).
+    for digest in sorted(images):
+        _delete_manifest(client, repository, digest, f"{repository} has no image {digest}.")
+    tags = sorted(tag for names in images.values() for tag in names)
+    record(user, Action.REGISTRY_REPOSITORY_DELETED, target=account.endpoint.reference(repository),
+           detail={"registry": account.pk, "repository": repository, "tags": tags, "digests": sorted(images)},
+           request=request)
+    return RepositoryDeleted(repository, tags, sorted(images))
 
 
 # -- public repositories of the console's registry ----------------------------------------------------------

@@ -36,10 +36,12 @@ def _manifest_status(server, repository: str, reference: str, auth=None) -> int:
 @pytest.fixture(scope="module")
 def undeletable_registry():
     """A Distribution that keeps everything (storage.delete.enabled false, as Distribution's default is)."""
-    with tempfile.TemporaryDirectory(prefix="registry-nodelete-") as directory, pytest.MonkeyPatch.context() as mp:
-        # Distribution reads REGISTRY_<SECTION>_<KEY> over its config file; the process inherits it.
-        mp.setenv("REGISTRY_STORAGE_DELETE_ENABLED", "false")
-        server = start_distribution(Path(directory))
+    with tempfile.TemporaryDirectory(prefix="registry-nodelete-") as directory:
+        # Distribution reads REGISTRY_<SECTION>_<KEY> over its config file; the process inherits it. Only this
+        # one: a registry another test starts later must not.
+        with pytest.MonkeyPatch.context() as mp:
+            mp.setenv("REGISTRY_STORAGE_DELETE_ENABLED", "false")
+            server = start_distribution(Path(directory))
         yield server
         server.stop()
 
@@ -48,12 +50,30 @@ def undeletable_registry():
 
 
 @pytest.mark.registry
-def test_it_deletes_the_image_with_every_tag_on_it_and_records_it(owner, open_registry):
+def test_it_refuses_to_delete_an_image_other_tags_point_at(owner, open_registry):
+    repository = _repository()
+    image = upload_image(open_registry, repository, ["1.0", "latest", "stable"])
+    account = account_for(owner, open_registry)
+    with pytest.raises(browse.TagShared) as caught:
+        browse.delete_tag(owner, account, repository, "1.0", image["digest"])
+    assert caught.value.status == 409 and caught.value.others == ["latest", "stable"]
+    assert f"{repository}:1.0 is the same image" in str(caught.value)
+    assert "would delete them too" in str(caught.value) and "latest, stable" in str(caught.value)
+    # Naming only some of them is refused all the same.
+    with pytest.raises(browse.TagShared, match="as stable:"):
+        browse.delete_tag(owner, account, repository, "1.0", also=["latest"])
+    assert _manifest_status(open_registry, repository, "latest") == 200
+    assert [tag.name for tag in browse.tags_page(account, repository).tags] == ["1.0", "latest", "stable"]
+    assert not AuditEvent.objects.filter(action="registry_tag_deleted").exists()
+
+
+@pytest.mark.registry
+def test_it_deletes_the_image_with_the_tags_named_and_records_it(owner, open_registry):
     repository = _repository()
     image = upload_image(open_registry, repository, ["1.0", "latest"])
     kept = upload_image(open_registry, repository, ["old"], layer_sizes=(20,))
     account = account_for(owner, open_registry)
-    assert browse.delete_tag(owner, account, repository, "1.0", image["digest"]) == image["digest"]
+    assert browse.delete_tag(owner, account, repository, "1.0", image["digest"], also=["latest"]) == image["digest"]
     assert _manifest_status(open_registry, repository, image["digest"]) == 404
     assert [tag.name for tag in browse.tags_page(account, repository).tags] == ["old"]
     assert _manifest_status(open_registry, repository, kept["digest"]) == 200
@@ -61,7 +81,43 @@ def test_it_deletes_the_image_with_every_tag_on_it_and_records_it(owner, open_re
     assert event.actor == owner
     assert event.target_label == f"{open_registry.address}/{repository}:1.0"
     assert event.detail == {"registry": account.pk, "repository": repository, "tag": "1.0",
-                            "digest": image["digest"]}
+                            "digest": image["digest"], "also": ["latest"]}
+
+
+@pytest.mark.registry
+def test_a_tag_alone_on_its_image_is_deleted_and_the_others_stay(owner, open_registry):
+    repository = _repository()
+    alone = upload_image(open_registry, repository, ["v1"])
+    shared = upload_image(open_registry, repository, ["v2", "latest"], layer_sizes=(60,))
+    browse.delete_tag(owner, account_for(owner, open_registry), repository, "v1")
+    assert _manifest_status(open_registry, repository, alone["digest"]) == 404
+    assert _manifest_status(open_registry, repository, "v2") == 200
+    assert _manifest_status(open_registry, repository, shared["digest"]) == 200
+
+
+# -- deleting a repository -----------------------------------------------------------------------------------
+
+
+@pytest.mark.registry
+def test_it_deletes_every_image_of_a_repository_and_no_other(owner, open_registry):
+    repository, neighbour = _repository(), _repository()
+    first = upload_image(open_registry, repository, ["a", "b"])
+    second = upload_image(open_registry, repository, ["c"], layer_sizes=(70,))
+    other = upload_image(open_registry, neighbour, ["a"], layer_sizes=(71,))
+    account = account_for(owner, open_registry)
+    deleted = browse.delete_repository(owner, account, repository)
+    assert deleted.tags == ["a", "b", "c"] and deleted.digests == sorted([first["digest"], second["digest"]])
+    assert browse.tags_page(account, repository).tags == []
+    assert _manifest_status(open_registry, neighbour, other["digest"]) == 200
+    event = AuditEvent.objects.get(action="registry_repository_deleted")
+    assert event.detail["tags"] == ["a", "b", "c"]
+    with pytest.raises(browse.TagNotFound, match="has no tags"):
+        browse.delete_repository(owner, account, repository)
+
+
+def test_a_repository_of_another_namespace_is_refused(owner):
+    with pytest.raises(browse.DeleteRefused, match="Only repositories under alice/"):
+        browse.delete_repository(owner, ensure_console_account(owner), "mallory/app")
 
 
 @pytest.mark.registry
@@ -131,11 +187,14 @@ def test_the_form_deletes_and_redirects_to_the_tags(owner_client, owner, open_re
     image = upload_image(open_registry, repository, ["v", "w"])
     account = account_for(owner, open_registry)
     url = reverse("registry:registry-tag-delete", args=[account.pk, repository, "v"])
-    response = owner_client.post(url, {"digest": image["digest"]})
     tags = reverse("registry:registry-tags", args=[account.pk, repository])
+    refused = owner_client.post(url, {"digest": image["digest"]}, follow=True).content.decode()
+    assert "would delete w too" in refused and "<td>w</td>" in refused
+    assert 'name="also" value="w"' in refused
+    response = owner_client.post(url, {"digest": image["digest"], "also": "w"})
     assert response.status_code == 302 and response.url == tags
     page = owner_client.get(tags).content.decode()
-    assert f"Deleted {repository}:v ({image['digest']})." in page
+    assert f"Deleted {repository}:v, {repository}:w ({image['digest']})." in page
     assert "<td>w</td>" not in page and "No tags" in page
 
 
@@ -180,7 +239,7 @@ def test_the_api_deletes_a_tag(owner_api, owner, open_registry):
     account = account_for(owner, open_registry)
     response = owner_api.delete(_api_url(account, repository, "v") + f"?digest={image['digest']}")
     assert response.status_code == 200
-    assert response.json() == {"name": repository, "tag": "v", "digest": image["digest"]}
+    assert response.json() == {"name": repository, "tag": "v", "digest": image["digest"], "tags": ["v"]}
     again = owner_api.delete(_api_url(account, repository, "v"))
     assert again.status_code == 404
     assert again.json() == {"detail": f"{repository} has no tag 'v'."}
@@ -204,6 +263,44 @@ def test_the_api_answers_409_when_the_tag_moved(owner_api, owner, open_registry)
                                 + f"?digest={first['digest']}")
     assert response.status_code == 409
     assert "points at another image now" in response.json()["detail"]
+
+
+@pytest.mark.registry
+def test_the_api_answers_409_naming_the_other_tags_on_the_image(owner_api, owner, open_registry):
+    repository = _repository()
+    image = upload_image(open_registry, repository, ["v", "w"])
+    url = _api_url(account_for(owner, open_registry), repository, "v")
+    refused = owner_api.delete(url)
+    assert refused.status_code == 409
+    assert "the same image" in refused.json()["detail"] and "w" in refused.json()["detail"]
+    assert _manifest_status(open_registry, repository, "w") == 200
+    both = owner_api.delete(url + "?also=w")
+    assert both.status_code == 200
+    assert both.json() == {"name": repository, "tag": "v", "digest": image["digest"], "tags": ["v", "w"]}
+    assert _manifest_status(open_registry, repository, "w") == 404
+
+
+@pytest.mark.registry
+def test_the_api_deletes_a_repository(owner_api, owner, open_registry):
+    repository = _repository()
+    image = upload_image(open_registry, repository, ["v", "w"])
+    account = account_for(owner, open_registry)
+    response = owner_api.delete(f"/api/v1/registries/{account.pk}/repositories/{repository}/")
+    assert response.status_code == 200
+    assert response.json() == {"name": repository, "tags": ["v", "w"], "digests": [image["digest"]]}
+    assert _manifest_status(open_registry, repository, image["digest"]) == 404
+    # The tag route is still the tag route, not a repository named `.../tags/v`.
+    again = owner_api.delete(_api_url(account, repository, "v"))
+    assert again.status_code == 404 and again.json() == {"detail": f"{repository} has no tag 'v'."}
+
+
+def test_the_api_refuses_a_repository_delete_to_others(api_client, owner_api, owner, outsider):
+    account = ensure_console_account(owner)
+    url = f"/api/v1/registries/{account.pk}/repositories/mallory/app/"
+    assert owner_api.delete(url).status_code == 403
+    api_client.force_authenticate(outsider)
+    assert api_client.delete(f"/api/v1/registries/{account.pk}/repositories/alice/app/").status_code == 404
+    assert not AuditEvent.objects.filter(action="registry_repository_deleted").exists()
 
 
 def test_the_api_refuses_another_namespace_with_403(owner_api, owner):
@@ -242,3 +339,25 @@ def test_the_api_answers_502_when_the_registry_is_gone(owner_api, owner):
 def test_the_api_needs_a_login(api_client, owner):
     response = api_client.delete(_api_url(ensure_console_account(owner), "alice/app", "v"))
     assert response.status_code in (401, 403)
+
+
+@pytest.mark.registry
+def test_the_repository_form_deletes_and_goes_back_to_the_registry(owner_client, owner, open_registry):
+    repository = _repository()
+    upload_image(open_registry, repository, ["v", "w"])
+    account = account_for(owner, open_registry)
+    tags = owner_client.get(reverse("registry:registry-tags", args=[account.pk, repository])).content.decode()
+    url = reverse("registry:registry-repository-delete", args=[account.pk, repository])
+    assert f'action="{url}"' in tags and "data-confirm=\"Delete" in tags
+    response = owner_client.post(url, follow=True)
+    assert response.redirect_chain[-1][0] == reverse("registry:registry-detail", args=[account.pk])
+    assert f"Deleted {repository}: 2 tags (v, w)." in response.content.decode()
+
+
+def test_the_repository_form_needs_post_and_the_owner(client, owner, outsider):
+    account = ensure_console_account(owner)
+    url = reverse("registry:registry-repository-delete", args=[account.pk, "alice/app"])
+    client.force_login(owner)
+    assert client.get(url).status_code == 405
+    client.force_login(outsider)
+    assert client.post(url).status_code == 404
