@@ -20,4 +20,5 @@ urlpatterns = [
     path("deployments/new/", views.deploy, name="deployment-create"),
     path("deployments/<int:pk>/", views.deployment, name="deployment-detail"),
     path("deployments/<int:pk>/rollback/", views.deployment_rollback, name="deployment-rollback"),
+    path("deployments/<int:pk>/service/", views.deployment_timeline, name="deployment-service"),
 ]

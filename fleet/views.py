@@ -16,6 +16,7 @@ from fleet.filters import DeploymentFilter
 from fleet.forms import SWARM_INPUTS, DeployForm, HostForm, rows, swarm_initial
 from fleet.models import Deployment, Host
 from fleet.services import deployments as deployment_service
+from fleet.services.timeline import service_timeline
 from registry.forms import image_app_name
 
 
@@ -224,8 +225,19 @@ def deployment(request: HttpRequest, pk: int) -> HttpResponse:
         "errors": errors,
         # The deployment's own error repeats its hosts' ("2 of 2 host(s) failed: a: x; b: x"): said once, above.
         "own_error": "" if errors else deployment.error,
+        "timelines": service_timeline(deployment),
     }
     return render(request, "fleet/deployment_detail.html", context)
+
+
+@login_required
+@require_GET
+def deployment_timeline(request: HttpRequest, pk: int) -> HttpResponse:
+    """The swarm service's task timeline alone, as the deployment page draws it: its script asks for it every
+    second while the deployment runs."""
+    deployment = _get_deployment_for_user(request, pk)
+    context = {"deployment": deployment, "timelines": service_timeline(deployment)}
+    return render(request, "fleet/service_timeline.html", context)
 
 
 @login_required

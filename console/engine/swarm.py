@@ -257,6 +257,8 @@ def _task_record(task: dict[str, Any], nodes: dict[str, str]) -> dict[str, Any]:
         "node_id": node_id,
         "slot": task.get("Slot") if isinstance(task.get("Slot"), int) else None,
         "state": _text(status.get("State")),
+        # When the task entered its state, by the manager's clock (Status.Timestamp, RFC 3339).
+        "state_since": _text(status.get("Timestamp")),
         "desired_state": _text(task.get("DesiredState")),
         "error": _text(status.get("Err")),
         "message": _text(status.get("Message")),
@@ -268,7 +270,7 @@ def _task_record(task: dict[str, Any], nodes: dict[str, str]) -> dict[str, Any]:
 def service_state(engine: Engine, service_id: str) -> dict[str, Any]:
     """The service as a deployment target records it: {id, replicas (asked; null for global), running (tasks
     running that should), update_state, update_message, tasks: [...]} with each task's node (by address: nodes in
-    namespaces share a hostname), state, desired state, error and image digest, newest first."""
+    namespaces share a hostname), state and since when, desired state, error and image digest, newest first."""
     with engine.errors(f"Reading service {service_id[:12]}"):
         service = engine.api.inspect_service(service_id)
         tasks = engine.api.tasks(filters={"service": service_id})

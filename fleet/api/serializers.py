@@ -134,6 +134,11 @@ class ServiceTaskSerializer(serializers.Serializer):
     node_id = serializers.CharField()
     slot = serializers.IntegerField(allow_null=True)
     state = serializers.CharField()
+    state_since = serializers.CharField(default="", help_text="When the task entered `state` (Swarm's "
+                                                              "Status.Timestamp, RFC 3339).")
+    history = serializers.ListField(child=serializers.DictField(child=serializers.CharField()), default=list,
+                                    help_text="The states the console saw the task in, oldest first: "
+                                              "[{state, since}].")
     desired_state = serializers.CharField()
     error = serializers.CharField()
     message = serializers.CharField()
@@ -150,6 +155,7 @@ class ServiceSerializer(serializers.Serializer):
     update_state = serializers.CharField(help_text="Swarm's UpdateStatus.State; empty before any update.")
     update_message = serializers.CharField()
     update_started = serializers.CharField()
+    read_at = serializers.CharField(default="", help_text="When the console read the service (RFC 3339).")
     tasks = ServiceTaskSerializer(many=True)
 
 

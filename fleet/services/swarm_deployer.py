@@ -29,6 +29,7 @@ from fleet.instance import console_mark
 from fleet.models import Deployment, DeploymentTarget
 from fleet.services.deployments import service_name
 from fleet.services.targets import REFUSED_RE, TargetFailed, _auth_config, _update_target, pull_account
+from fleet.services.timeline import remember_states
 
 # A container's restart policy -> a task's restart condition (Swarm has no "unless stopped": a service's tasks
 # are stopped by scaling or removing it).
@@ -141,7 +142,8 @@ def _follow(engine: Engine, deployment: Deployment, target: DeploymentTarget, se
     deadline = time.monotonic() + timeout
     said, reason = "", ""
     while True:
-        state = engine_swarm.service_state(engine, service_id)
+        # Each task keeps the states this deployment saw it in (fleet/services/timeline.py), for the page's timeline.
+        state = remember_states(target.service, engine_swarm.service_state(engine, service_id))
         _update_target(target, service=state)
         updating = previous is not None and state["update_started"] not in ("", previous)
         update_state = state["update_state"] if updating else ""
