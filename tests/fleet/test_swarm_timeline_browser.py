@@ -115,8 +115,16 @@ def test_the_form_makes_a_service_and_the_page_follows_its_tasks_live(live_serve
             assert all("since " in text for text in rows(page, "new").locator('[data-field="state"]').all_inner_texts())
             assert "2 of 2 replicas running" in page.inner_text("#service-timeline")
             assert "Service on swarm" in page.inner_text("#service-timeline")
+            # The console saw the tasks before they ran (they pull first), and the page says in which states.
+            seen = rows(page, "new").locator('[data-field="history"]').all_inner_texts()
+            assert any(text.strip() != "—" for text in seen), seen
             screenshot("swarm-timeline")
             assert loads == []
+            # The deployment ended: the page asks for the timeline no more.
+            asked: list[str] = []
+            page.on("request", lambda request: asked.append(request.url) if "/service/" in request.url else None)
+            page.wait_for_timeout(2500)
+            assert asked == []
 
             # Redeploy... starts from the swarm settings; another image rolls the service over, start-first.
             page.click("#redeploy")
