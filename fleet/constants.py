@@ -49,6 +49,8 @@ START_GRACE_SECONDS = 1.5
 HEALTH_TIMEOUT_SECONDS = 60
 # How long a host check waits for an engine: a periodic check must not hang on a silent host.
 CHECK_TIMEOUT_SECONDS = 10
+# A swarm's host check reads again the service of at most this many apps' current releases.
+MAX_SERVICES_PER_CHECK = 100
 # Targets of one deployment run at once, each waiting on its own host.
 MAX_PARALLEL_TARGETS = 16
 # How many log lines of a container the API and the host page return at most.
@@ -60,7 +62,11 @@ DEPLOY_HEARTBEAT_SECONDS = 10
 DEPLOY_HEARTBEAT_TIMEOUT = 180
 # A deployment to a swarm reads its service this often while Swarm rolls the tasks over (seconds)...
 SWARM_POLL_SECONDS = 0.5
-# ...for at most this long, plus the update's own delay and monitor window per replica (seconds).
+# Each reading has this timeout (seconds): a frozen manager accepts connections and never answers...
+SWARM_POLL_TIMEOUT = 10
+# ...and a manager that answered no reading for this long ends the deployment, failed (seconds).
+SWARM_SILENCE_SECONDS = 30
+# The rollout is followed for at most this long, plus the update's own delay and monitor window per replica (seconds).
 SWARM_ROLLOUT_TIMEOUT = 120
 # A new service (no earlier release to roll back to) fails once this many of its tasks have failed: Swarm would
 # restart them for ever.

@@ -14,9 +14,10 @@ from console import jobs, units
 from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import ACTIVE_STATUSES
-from fleet.constants import RestartPolicy
+from console.engine import EngineUnavailable
+from fleet.constants import HostStatus, RestartPolicy
 from fleet.models import Deployment, DeploymentTarget, Host
-from fleet.services.hosts import parse_selector
+from fleet.services.hosts import check_host, parse_selector
 from registry.services import grant_image
 
 # The task a worker deploys with (fleet/tasks.py), sent by name.
@@ -229,6 +230,20 @@ def clean_placement(value: Any) -> dict[str, Any]:
     return {"constraints": [constraint.strip() for constraint in constraints], "max_replicas_per_node": per_node}
 
 
+def check_managers(hosts: list[Host]) -> None:
+    """Check each swarm manager among `hosts` now (fleet/services/hosts.py check_host records what it finds):
+    a deployment to a swarm is one call to its manager, so one that does not answer refuses the deployment at
+    once (EngineUnavailable, a 503) instead of a deployment that fails later; and clean_swarm decides on what
+    the manager says now, not at its last check."""
+    for host in hosts:
+        if host.swarm is None:
+            continue
+        check_host(host)
+        if host.status == HostStatus.DOWN:
+            raise EngineUnavailable(f"The swarm manager {host.name} does not answer, so nothing was deployed: "
+                                    f"{host.status_reason}")
+
+
 def clean_swarm(owner, name: str, data: dict[str, Any], hosts: list[Host], account) -> dict[str, Any] | None:
     """A deployment's swarm settings, when its host is a swarm manager (as of its last check): one service,
     replicated (`replicas`, 1 unless said) or global, placed and updated as asked, pulled from a registry. None
@@ -308,8 +323,8 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
     hosts = select_hosts(owner, data.get("hosts") or [], (data.get("selector") or "").strip())
     ports = clean_ports(data.get("ports"))
     env = clean_env(data.get("env"))
-    restart_policy = data.get("restart_policy") or RestartPolicy.NO
-    if restart_policy not in RestartPolicy.values:
+    restart_policy = data.get("restart_policy")
+    if restart_policy not in (None, "", *RestartPolicy.values):
         raise ValidationError({"restart_policy": f"Choose one of {', '.join(RestartPolicy.values)}."})
     memory_limit = clean_memory(data.get("memory_limit"))
     cpus = clean_cpus(data.get("cpus"))
@@ -318,6 +333,14 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
         raise ValidationError({"user": "A user is a name or uid[:gid], without spaces."})
     swarm = clean_swarm(owner, name, data, hosts, account)
     image, image_id = resolve_image(owner, data.get("image", ""), pulled=account is not None)
+    if swarm is not None:
+        # Last, once the request is known to be well formed: the manager now, then the settings again on what it
+        # says now.
+        check_managers(hosts)
+        swarm = clean_swarm(owner, name, data, hosts, account)
+    # Unless said, a container is not restarted; a service's tasks are (Swarm's own default, condition any): with
+    # condition none Swarm replaces no task that ends, not even those of a node drained or lost.
+    restart_policy = restart_policy or (RestartPolicy.ALWAYS if swarm is not None else RestartPolicy.NO)
     with transaction.atomic():
         busy = Deployment.objects.select_for_update().filter(owner=owner, name=name, status__in=ACTIVE_STATUSES)
         if active := busy.first():

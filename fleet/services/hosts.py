@@ -13,22 +13,26 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from django.core.exceptions import ValidationError
 from django.db import connections, transaction
+from django.db.models import Max
 from django.utils import timezone
 
 from console import jobs, netpolicy
 from console.audit.constants import Action
 from console.audit.services import record
+from console.constants import JobStatus
 from console.engine import (
     EngineError,
+    EngineNotFound,
     load_ssh_private_key,
     parse_ssh_host_key,
     ssh_fingerprint,
     ssh_host_key_line,
 )
-from console.engine.swarm import SwarmView, read_swarm
+from console.engine.swarm import SwarmView, read_swarm, service_state
 from console.errors import check_name_free
-from fleet.constants import CHECK_TIMEOUT_SECONDS, MAX_PARALLEL_TARGETS, HostStatus
-from fleet.models import Host
+from fleet.constants import CHECK_TIMEOUT_SECONDS, MAX_PARALLEL_TARGETS, MAX_SERVICES_PER_CHECK, HostStatus
+from fleet.models import Deployment, DeploymentTarget, Host
+from fleet.services.timeline import remember_states
 
 # The task a worker checks a host with (fleet/tasks.py), sent by name.
 CHECK_HOST_TASK = "fleet.check_host"
@@ -254,6 +258,8 @@ def check_host(host: Host) -> Host:
                 # The engine answers, its swarm does not (a manager that lost its quorum, demoted meanwhile): the
                 # host is up, its swarm unknown for now, and the reason says why.
                 view = SwarmView(None, str(exc))
+            if view.swarm is not None:
+                _record_services(host, engine)
     except EngineError as exc:
         # Down: only the status changes; the facts (swarm nodes included) stay those of the last good check.
         host.status, host.status_reason, host.last_checked = HostStatus.DOWN, str(exc), now
@@ -266,6 +272,29 @@ def check_host(host: Host) -> Host:
         setattr(host, field, value)
     Host.objects.filter(pk=host.pk).update(**facts)
     return host
+
+
+def _record_services(host: Host, engine) -> None:
+    """Read again the service of each app's latest successful release on this swarm into that release's target:
+    Swarm moves tasks by itself (a drained or lost node, a restart) long after the deployment ended, and the
+    target should show where they run now. A service that is gone is marked removed; one that cannot be read now
+    keeps its last reading (the check of the host itself is what says whether the manager answers)."""
+    latest = (Deployment.objects.filter(status=JobStatus.SUCCEEDED, swarm__isnull=False, targets__host=host)
+              .values("owner_id", "name").annotate(latest=Max("pk")).order_by("-latest")[:MAX_SERVICES_PER_CHECK])
+    targets = DeploymentTarget.objects.filter(host=host, deployment_id__in=[row["latest"] for row in latest],
+                                              service__isnull=False)
+    for target in targets:
+        service_id = (target.service or {}).get("id")
+        if not isinstance(service_id, str) or not service_id or target.service.get("removed"):
+            continue
+        try:
+            # The timeline's task histories carry on (fleet/services/timeline.py).
+            state = remember_states(target.service, service_state(engine, service_id))
+        except EngineNotFound:
+            state = {**target.service, "removed": True}
+        except EngineError:
+            continue
+        DeploymentTarget.objects.filter(pk=target.pk).update(service=state)
 
 
 def check_all_hosts() -> dict[str, int]:

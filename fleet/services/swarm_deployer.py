@@ -10,7 +10,7 @@ import time
 from typing import Any
 
 from console import references
-from console.engine import Engine, EngineError
+from console.engine import Engine, EngineError, EngineNotFound
 from console.engine import swarm as engine_swarm
 from fleet.constants import (
     LABEL_CONSOLE,
@@ -21,7 +21,9 @@ from fleet.constants import (
     LABEL_OWNER,
     LABEL_TARGET,
     SWARM_POLL_SECONDS,
+    SWARM_POLL_TIMEOUT,
     SWARM_ROLLOUT_TIMEOUT,
+    SWARM_SILENCE_SECONDS,
     SWARM_TASK_FAILURES,
     RestartPolicy,
 )
@@ -64,8 +66,8 @@ def deploy_service(deployment: Deployment, target: DeploymentTarget, say) -> str
         _update_target(target, container_id="", step="waiting for the new tasks to run")
         try:
             state = _follow(engine, deployment, target, service_id, digest, previous, say)
-        except TargetFailed:
-            if previous is None:
+        except TargetFailed as exc:
+            if previous is None and not isinstance(exc, ManagerSilent):
                 # A first release that never ran leaves nothing behind: no release of the app ran before it.
                 say(f"removing service {name}: no earlier release of it to keep")
                 engine_swarm.remove_service(engine, service_id)
@@ -77,6 +79,10 @@ def deploy_service(deployment: Deployment, target: DeploymentTarget, say) -> str
     if deployment.ports and running:
         return f"http://{running[0]['node']}:{next(iter(deployment.ports.values()))}/"
     return ""
+
+
+class ManagerSilent(TargetFailed):
+    """The manager stopped answering while the console followed the rollout: nothing can be undone from here."""
 
 
 def _tagged(image: str, repository: str) -> str:
@@ -130,6 +136,46 @@ def _check_ours(service: dict[str, Any], deployment: Deployment, name: str) -> N
 
 def _follow(engine: Engine, deployment: Deployment, target: DeploymentTarget, service_id: str, digest: str,
             previous: str | None, say) -> dict[str, Any]:
+    """_follow_rollout, reading the service through a connection of its own with a short timeout: a frozen manager
+    accepts connections and never answers, and each reading must end soon enough to tell."""
+    with target.host.engine(timeout=SWARM_POLL_TIMEOUT) as poller:
+        return _follow_rollout(poller, deployment, target, service_id, digest, previous, say)
+
+
+class _Silence:
+    """How long the manager has not answered a reading of the service: a short silence (a leader election, a
+    busy manager) is waited out, one of SWARM_SILENCE_SECONDS ends the follow (ManagerSilent)."""
+
+    def __init__(self, target: DeploymentTarget, say) -> None:
+        self.target, self.say, self.since = target, say, None
+
+    def read(self, engine: Engine, service_id: str) -> dict[str, Any] | None:
+        try:
+            state = engine_swarm.service_state(engine, service_id)
+        except EngineNotFound:
+            # The service is gone (removed behind the console's back): the manager answers, and says so.
+            raise
+        except EngineError as exc:
+            now = time.monotonic()
+            if self.since is None:
+                self.since = now
+                self.say(f"the manager does not answer ({exc}); trying again for {SWARM_SILENCE_SECONDS:g} s")
+            if now - self.since >= SWARM_SILENCE_SECONDS:
+                host = self.target.host
+                raise ManagerSilent(
+                    f"the manager {host.name} ({host.url}) does not answer: nothing from it for "
+                    f"{now - self.since:.0f} seconds ({exc}). Swarm goes on with the rollout (or back) by "
+                    "itself; check the host, then deploy again or look at the service") from exc
+            time.sleep(SWARM_POLL_SECONDS)
+            return None
+        if self.since is not None:
+            self.say(f"the manager answers again after {time.monotonic() - self.since:.0f} s")
+            self.since = None
+        return state
+
+
+def _follow_rollout(engine: Engine, deployment: Deployment, target: DeploymentTarget, service_id: str, digest: str,
+                    previous: str | None, say) -> dict[str, Any]:
     """Poll the service until its new tasks run (the update, if one, completed); TargetFailed when Swarm rolled
     the update back or paused it, when a new service's tasks keep failing, or at the timeout. `previous` is the
     StartedAt of the service's last update before this one ("" for none), None for a service just created."""
@@ -141,9 +187,13 @@ def _follow(engine: Engine, deployment: Deployment, target: DeploymentTarget, se
     timeout = SWARM_ROLLOUT_TIMEOUT + batches * (update.get("delay", 0) + update.get("monitor", 5))
     deadline = time.monotonic() + timeout
     said, reason = "", ""
+    silence = _Silence(target, say)
     while True:
+        read = silence.read(engine, service_id)
+        if read is None:
+            continue
         # Each task keeps the states this deployment saw it in (fleet/services/timeline.py), for the page's timeline.
-        state = remember_states(target.service, engine_swarm.service_state(engine, service_id))
+        state = remember_states(target.service, read)
         _update_target(target, service=state)
         updating = previous is not None and state["update_started"] not in ("", previous)
         update_state = state["update_state"] if updating else ""
