@@ -7,7 +7,9 @@ diff_id) is computed. Only paths, types and sizes are kept. The manifest usually
 engine writes the members in name order), so each layer's entries are kept under its path in the archive and
 compared with the earlier layers only at the end, in the manifest's order.
 
-Overlay semantics: a path is `modified` when it was present before the layer, `added` otherwise; a whiteout
+Each added or modified path keeps its permission bits (`mode`, an int) and, for a link, its target (`link`),
+which image comparison reads (builds/services/compare.py). Overlay semantics: a path is `modified` when it was
+present before the layer, `added` otherwise; a whiteout
 `.wh.<name>` removes `<name>` and everything under it; `.wh..wh..opq` makes its folder opaque, removing what
 the earlier layers had under it. Bytes of a file version that a later layer overwrites or removes are wasted.
 """
@@ -75,8 +77,8 @@ class _LayerRecord:
 
     diff_id: str
     tar_size: int
-    # path -> (type, size); the last entry wins when a tar names a path twice.
-    entries: dict[str, tuple[str, int]]
+    # path -> (type, size, permission bits, link target or ""); the last entry wins when a tar names a path twice.
+    entries: dict[str, tuple[str, int, int, str]]
     duplicate_bytes: int
     whiteouts: list[str]
     opaque_dirs: list[str]
@@ -154,7 +156,7 @@ def _read_json(outer: tarfile.TarFile, member: tarfile.TarInfo):
 
 def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo) -> _LayerRecord | None:
     reader = _HashingReader(outer.extractfile(member))
-    entries: dict[str, tuple[str, int]] = {}
+    entries: dict[str, tuple[str, int, int, str]] = {}
     duplicate_bytes = 0
     whiteouts: list[str] = []
     opaque_dirs: list[str] = []
@@ -176,7 +178,8 @@ def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo) -> _LayerRecord
                     kind, size = _kind_and_size(entry)
                     if path in entries:
                         duplicate_bytes += entries[path][1]
-                    entries[path] = (kind, size)
+                    link = entry.linkname if kind in (SYMLINK, HARDLINK) else ""
+                    entries[path] = (kind, size, entry.mode & 0o7777, link)
     except tarfile.ReadError:
         # Not a tar: in an OCI layout, blobs/ also holds the JSON config and manifests.
         if member.name.endswith("/layer.tar"):
@@ -268,7 +271,7 @@ def _analyse(
             raise LayerAnalysisError(f"The layer {layer_path} named by manifest.json is missing from the archive.")
         changes, layer_wasted = _apply(filesystem, record)
         wasted += layer_wasted + record.duplicate_bytes
-        layer_bytes = sum(size for _, size in record.entries.values())
+        layer_bytes = sum(entry[1] for entry in record.entries.values())
         all_bytes += layer_bytes + record.duplicate_bytes
         layers.append(LayerAnalysis(record.diff_id, layer_path, record.tar_size, layer_bytes, changes))
     config = small_json.get(config_name)
@@ -313,7 +316,7 @@ def _apply(filesystem: _FileSystem, record: _LayerRecord) -> tuple[list[dict[str
         for path in list(filesystem.below(folder)):
             if path not in record.entries:
                 remove(path)
-    for path, (kind, size) in record.entries.items():
+    for path, (kind, size, mode, link) in record.entries.items():
         previous = filesystem.paths.get(path)
         if previous is not None:
             wasted += previous[1]
@@ -323,7 +326,10 @@ def _apply(filesystem: _FileSystem, record: _LayerRecord) -> tuple[list[dict[str
                     if below not in record.entries:
                         remove(below)
         filesystem.put(path, kind, size)
-        changes.append({"path": path, "change": MODIFIED if previous else ADDED, "type": kind, "size": size})
+        change = {"path": path, "change": MODIFIED if previous else ADDED, "type": kind, "size": size, "mode": mode}
+        if link:
+            change["link"] = link
+        changes.append(change)
     changes.sort(key=lambda change: change["path"])
     return changes, wasted
 

@@ -29,6 +29,7 @@ urlpatterns: list = [
     path("images/", images.image_list, name="image-list"),
     path("images/tree/", images.image_tree, name="image-tree"),
     path("images/sync/", images.image_sync, name="image-sync"),
+    path("images/compare/", images.image_compare, name="image-compare"),
     path("images/<int:pk>/", images.image_detail, name="image-detail"),
     path("images/<int:pk>/analyse/", images.image_analyse, name="image-analyse"),
     path("images/<int:pk>/tag/", images.image_tag, name="image-tag"),

@@ -8,6 +8,7 @@ from rest_framework.decorators import action
 from rest_framework.request import Request
 from rest_framework.response import Response
 
+from builds.api.compare import ComparisonSerializer
 from builds.api.serializers import (
     ImageSerializer,
     ImageTagSerializer,
@@ -19,7 +20,7 @@ from builds.api.serializers import (
 from builds.constants import AnalysisStatus, ImageOrigin
 from builds.filters import ImageFilterSet
 from builds.models import Image
-from builds.services import analysis, images
+from builds.services import analysis, compare, images
 from builds.services.options import OptionError
 from console.api import CREATED_PARAMETERS, ErrorSerializer
 from console.jobs.logs import log_response, log_schema
@@ -75,6 +76,17 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     @action(detail=False, methods=["get"], pagination_class=None)
     def tree(self, request: Request) -> Response:
         return Response(images.image_tree(request.user))
+
+    @extend_schema(
+        parameters=[OpenApiParameter("base", int, required=True, description="The id of one of your images."),
+                    OpenApiParameter("head", int, required=True, description="The id of another (or the same).")],
+        responses={200: ComparisonSerializer, 400: ERROR, 404: ERROR},
+    )
+    @action(detail=False, methods=["get"], pagination_class=None)
+    def compare(self, request: Request) -> Response:
+        """What differs from the base image to the head: layers, config, files and packages."""
+        return Response(compare.compare_for_user(request.user, request.query_params.get("base"),
+                                                 request.query_params.get("head")))
 
     @extend_schema(request=None, responses={200: ImageSerializer, 202: ImageSerializer})
     @action(detail=True, methods=["post"])

@@ -216,6 +216,9 @@ class LayerFileSerializer(serializers.Serializer):
     change = serializers.ChoiceField(choices=["added", "modified", "removed"])
     type = serializers.CharField()
     size = serializers.IntegerField()
+    # Recorded for added and modified paths by analyses since image comparison came (older ones lack them).
+    mode = serializers.IntegerField(required=False, help_text="Permission bits (added and modified paths).")
+    link = serializers.CharField(required=False, help_text="A symbolic or hard link's target.")
 
 
 class LayerFilesQuerySerializer(serializers.Serializer):

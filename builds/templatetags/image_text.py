@@ -39,3 +39,9 @@ def wasted_files(image, rows: list[dict]) -> dict:
 @register.filter
 def healthcheck(config_healthcheck) -> str:
     return history.healthcheck_text(config_healthcheck)
+
+
+@register.filter
+def file_mode(mode) -> str:
+    """A file's permission bits as `ls` and chmod write them in octal: 420 -> `0644`."""
+    return f"{int(mode):04o}" if isinstance(mode, int) else ""

@@ -12,9 +12,11 @@ from builds.filters import BuildFilter
 from builds.forms import BuildForm, DebugForm
 from builds.models import Build, Source
 from builds.services import builds as buildservice
+from builds.services import compare
 from builds.services.checks import check_source
 from builds.services.options import OptionError
 from console import jobs
+from console.constants import JobStatus
 from console.errors import DomainError, run_form
 from console.listing import paginate
 
@@ -64,6 +66,7 @@ def build_detail(request: HttpRequest, pk: int) -> HttpResponse:
         "checks": check_source(build.source, build.dockerfile, build.path),
         "debug_form": DebugForm(),
         "image": build.images.first(),
+        "previous_image": compare.previous_build_image(build) if build.status == JobStatus.SUCCEEDED else None,
     }
     return render(request, "builds/build_detail.html", context)
 

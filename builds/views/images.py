@@ -1,21 +1,21 @@
-"""Browser pages for images: the list with its search and filters, an image's page, the layer tree; analyse, sync,
-tag and remove."""
+"""Browser pages for images: the list with its search and filters, an image's page, the layer tree, comparing two
+images; analyse, sync, tag and remove."""
 
 from __future__ import annotations
 
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from builds.constants import AnalysisStatus
 from builds.filters import ImageFilterSet
 from builds.models import Image
-from builds.services import analysis, images
+from builds.services import analysis, compare, images
 from builds.services.options import OptionError
-from console.errors import DomainError
+from console.errors import DomainError, NotFound
 from console.listing import paginate
 
 
@@ -56,8 +56,24 @@ def _render_detail(request: HttpRequest, image: Image, tag_form: ImageTagForm, s
         for layer, share in analysis.layer_bars(layers)
     ]
     context = {"image": image, "rows": rows, "analysed": analysed, "tag_form": tag_form,
-               "labels": sorted(image.labels.items()), "tree_limit": analysis.TREE_ENTRIES_PER_LAYER}
+               "labels": sorted(image.labels.items()), "tree_limit": analysis.TREE_ENTRIES_PER_LAYER,
+               "compare_with": compare.comparison_candidates(image)}
     return render(request, "builds/image_detail.html", context, status=status)
+
+
+@login_required
+@require_GET
+def image_compare(request: HttpRequest) -> HttpResponse:
+    base, head = request.GET.get("base", ""), request.GET.get("head", "")
+    context = {"base_value": base, "head_value": head, "file_limit": compare.FILE_LIST_LIMIT}
+    try:
+        context["diff"] = compare.compare_for_user(request.user, base, head)
+    except compare.CompareRequestError as exc:
+        context["error"] = exc.message
+        return render(request, "builds/image_compare.html", context, status=400)
+    except NotFound as exc:
+        raise Http404(exc.message) from None
+    return render(request, "builds/image_compare.html", context)
 
 
 @login_required
