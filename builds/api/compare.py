@@ -66,16 +66,10 @@ class FilePathSerializer(FileStateSerializer):
     path = serializers.CharField()
 
 
-class FileChangeSerializer(serializers.Serializer):
-    path = serializers.CharField()
-    # "from" is a Python keyword: the field is declared under another name and renamed in the schema.
-    from_ = FileStateSerializer(source="from")
-    to = FileStateSerializer()
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
+# "from" is a Python keyword: the classes with a field of that name are made by type().
+FileChangeSerializer = type("FileChangeSerializer", (serializers.Serializer,), {
+    "__module__": __name__, "__doc__": "A path both images have, differently: its state in each.",
+    "path": serializers.CharField(), "from": FileStateSerializer(), "to": FileStateSerializer()})
 
 
 class FileCountsSerializer(serializers.Serializer):
@@ -101,16 +95,11 @@ class PackageSerializer(serializers.Serializer):
     version = serializers.CharField()
 
 
-class PackageChangeSerializer(serializers.Serializer):
-    ecosystem = serializers.CharField()
-    name = serializers.CharField()
-    from_ = serializers.CharField(source="from")
-    to = serializers.CharField()
-
-    def get_fields(self):
-        fields = super().get_fields()
-        fields["from"] = fields.pop("from_")
-        return fields
+PackageChangeSerializer = type("PackageChangeSerializer", (serializers.Serializer,), {
+    "__module__": __name__, "__doc__": "A package both images have, in other versions.",
+    "ecosystem": serializers.CharField(), "name": serializers.CharField(),
+    "from": serializers.CharField(help_text="The base's version(s), comma-separated."),
+    "to": serializers.CharField(help_text="The head's version(s), comma-separated.")})
 
 
 class PackagesDiffSerializer(serializers.Serializer):

@@ -28,7 +28,7 @@ from django.db.models import Q
 
 from builds import history
 from builds.constants import AnalysisStatus
-from builds.models import Build, Image, Layer
+from builds.models import Build, Image, ImagePackage, Layer
 from console import references
 from console.constants import JobStatus
 from console.errors import DomainError, NotFound
@@ -328,8 +328,16 @@ def unknown_packages(detail: str) -> dict[str, Any]:
 
 
 def compare_packages_of(base: Image, head: Image) -> dict[str, Any]:
-    """The packages' differences once both images' packages are recorded."""
-    return unknown_packages("Not known yet: this console does not read the images' packages.")
+    """The packages' differences once both images' packages are recorded (by their analysis), in one query."""
+    waiting = [f"the {role} image's (#{image.pk}) packages are not read yet (its analysis reads them)"
+               for role, image in (("base", base), ("head", head)) if image.packages_read is None]
+    if waiting:
+        return unknown_packages("Not known yet: " + "; ".join(waiting) + ".")
+    rows: dict[int, list[tuple[str, str, str]]] = {base.pk: [], head.pk: []}
+    for image_pk, *package in ImagePackage.objects.filter(image__in=list(rows)).values_list(
+            "image_id", "ecosystem", "name", "version"):
+        rows[image_pk].append(tuple(package))
+    return compare_packages(rows[base.pk], rows[head.pk])
 
 
 # -- what to compare with ---------------------------------------------------------------------------------------

@@ -9,9 +9,10 @@ import time
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from builds.constants import AnalysisStatus
-from builds.models import Image, ImageAnalysis, Layer
+from builds.models import Image, ImageAnalysis, ImagePackage, Layer
 from tests.builds.test_images_fixtures import make_image
 
 pytestmark = pytest.mark.django_db
@@ -97,6 +98,34 @@ def test_one_image_not_analysed_is_named_in_the_detail(owner, owner_api):
                                "once both images are analysed.")
 
 
+def with_packages(image: Image, packages: list[tuple[str, str, str]]) -> None:
+    ImagePackage.objects.bulk_create([
+        ImagePackage(image=image, ecosystem=ecosystem, name=name, version=version,
+                     purl=f"pkg:{ecosystem}/{name}@{version}", path="var/lib/dpkg/status")
+        for ecosystem, name, version in packages])
+    Image.objects.filter(pk=image.pk).update(packages_read=timezone.now())
+
+
+def test_packages_compare_once_both_images_packages_are_read(owner, owner_api):
+    base, head = two_images(owner)
+    with_packages(base, [("deb", "libc6", "2.36-9"), ("deb", "curl", "7.88.1-10"), ("pypi", "flask", "3.0.0")])
+    url = f"{URL}?base={base.pk}&head={head.pk}"
+
+    waiting = owner_api.get(url).json()["packages"]
+    assert waiting == {"known": False, "added": None, "removed": None, "changed": None,
+                       "detail": f"Not known yet: the head image's (#{head.pk}) packages are not read yet (its "
+                                 "analysis reads them)."}
+
+    with_packages(head, [("deb", "libc6", "2.36-9+deb12u4"), ("pypi", "flask", "3.0.0"), ("npm", "left-pad", "1.3.0")])
+    packages = owner_api.get(url).json()["packages"]
+    assert packages == {
+        "known": True, "detail": "",
+        "added": [{"ecosystem": "npm", "name": "left-pad", "version": "1.3.0"}],
+        "removed": [{"ecosystem": "deb", "name": "curl", "version": "7.88.1-10"}],
+        "changed": [{"ecosystem": "deb", "name": "libc6", "from": "2.36-9", "to": "2.36-9+deb12u4"}],
+    }
+
+
 @pytest.mark.parametrize("query, field", [
     ("", "base"), ("?base=1", "head"), ("?head=1", "base"), ("?base=x&head=1", "base"), ("?base=1&head=-2", "head"),
     ("?base=0&head=1", "base"), ("?base=1&head=1.5", "head"), ("?base=1234567890123&head=1", "base"),
@@ -151,6 +180,8 @@ def big_image(owner, name: str, layers: int, files_per_layer: int, changed: int 
 def test_the_number_of_queries_does_not_grow_with_layers_or_files(owner, owner_api):
     small = (big_image(owner, "s1", 1, 2), big_image(owner, "s2", 1, 2))
     large = (big_image(owner, "l1", 8, 300), big_image(owner, "l2", 8, 300, changed=10))
+    for image in (*small, *large):
+        with_packages(image, [("deb", f"p{n}", "1.0") for n in range(3 if image in small else 300)])
 
     with CaptureQueriesContext(connection) as few:
         assert owner_api.get(f"{URL}?base={small[0].pk}&head={small[1].pk}").status_code == 200
@@ -159,6 +190,7 @@ def test_the_number_of_queries_does_not_grow_with_layers_or_files(owner, owner_a
 
     assert response.status_code == 200
     assert response.json()["files"]["counts"]["changed"] == 8 * 10
+    assert response.json()["packages"]["known"] is True
     assert len(many) == len(few) <= 6
 
 

@@ -56,7 +56,8 @@ def test_layers_share_the_common_prefix_by_diff_id_and_the_rest_is_added_or_remo
     assert [(row["index"], row["instruction"], row["size"]) for row in diff["removed"]] == [
         (2, "RUN make", 10), (3, "RUN make install", 5)]
     # The same bytes after a different layer are another layer of the image (its chain id differs).
-    assert [(row["index"], row["instruction"]) for row in diff["added"]] == [(1, "RUN echo hi"), (2, "RUN make install")]
+    assert [(row["index"], row["instruction"]) for row in diff["added"]] == [
+        (1, "RUN echo hi"), (2, "RUN make install")]
     assert diff["added"][0]["created_by"] == "RUN /bin/sh -c echo hi # buildkit"
     assert (diff["shared_size"], diff["added_size"], diff["removed_size"]) == (100, 12, 15)
 
