@@ -18,7 +18,8 @@ def test_it_shows_each_kind_of_difference(owner, owner_client):
     base, head = two_images(owner)
     analysed(base, {0: [file("bin/sh", 10), file("etc/old", 3)]})
     analysed(head, {0: [file("bin/sh", 10), file("etc/old", 3)],
-                    3: [file("etc/<new>", 4), {"path": "etc/old", "change": "removed", "type": "file", "size": 3}]})
+                    3: [file("etc/<new>", 4), {"path": "etc/old", "change": "removed", "type": "file", "size": 3},
+                        file("bin/sh", 10, "modified", mode=0o4755)]})
     with_packages(base, [("deb", "libc6", "2.36-9")])
     with_packages(head, [("deb", "libc6", "2.36-10")])
 
@@ -31,7 +32,8 @@ def test_it_shows_each_kind_of_difference(owner, owner_client):
     assert "label <code>team</code></td><td><code>a</code></td><td><code>b</code>" in body
     assert body.count('class="layer-added"') == 1 and "RUN make two" in body
     assert "<code>/etc/&lt;new&gt;</code>" in body and "<code>/etc/old</code>" in body
-    assert "1 added, 1 removed, 0 changed" in body
+    assert "1 added, 1 removed, 1 changed" in body
+    assert "mode <code>0644</code>" in body and "mode <code>4755</code>" in body
     assert "<code>2.36-9</code></td><td><code>2.36-10</code>" in body
     assert f'href="/images/compare/?base={head.pk}&amp;head={base.pk}"' in body
 
