@@ -15,6 +15,10 @@ class BuildsConfig(AppConfig):
 
     def ready(self) -> None:
         # console.netpolicy is below builds and imports nothing from it: builds tells it about its nodes.
-        from console import netpolicy
+        from builds.events import build_finished
+        from builds.models import Build
+        from console import jobs, netpolicy
 
         netpolicy.register_service_urls(build_node_engine_urls)
+        # A build that ends is an event (console/events), whoever ended it.
+        jobs.on_finish(Build, build_finished)

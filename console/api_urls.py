@@ -13,6 +13,7 @@ router.register("auth/tokens", AccessTokenViewSet, basename="accesstoken")
 urlpatterns = [
     path("", include("console.accounts.api.urls")),
     path("", include("console.audit.api.urls")),
+    path("", include("console.events.api.urls")),
     path("", include(router.urls)),
     path("", include("builds.api.urls")),
     path("", include("registry.api.urls")),

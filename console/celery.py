@@ -30,4 +30,6 @@ app.conf.beat_schedule = {
     # Retention rules of the console's registry (registry/services/retention.py), once a day.
     "registry-apply-retention": {"task": "registry.apply_retention", "schedule": crontab(hour=3, minute=30)},
     "registry-reap-lost-retention-runs": {"task": "registry.reap_lost_retention_runs", "schedule": 60.0},
+    # Webhook deliveries whose next attempt is overdue (a lost broker message) are sent again.
+    "events-send-due-deliveries": {"task": "events.send_due_deliveries", "schedule": 60.0},
 }

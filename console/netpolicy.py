@@ -12,7 +12,10 @@ loopback. One function answers "may this user make the console connect there", f
 - `check_url(url, ...)` does the same for a URL.
 
 Private ranges (10/8, 172.16/12, 192.168/16) are allowed: that is where users' own Docker hosts and registries
-live. Refusals raise `DestinationRefused`, whose message names the address class and never echoes anything the
+live. A webhook is different: the console POSTs there by itself whenever an event happens, with nothing of the
+user's to connect to, so its purpose refuses private (and shared, 100.64/10) addresses too.
+
+Refusals raise `DestinationRefused`, whose message names the address class and never echoes anything the
 destination answered.
 
 A name is resolved once here and again by whoever connects, so a DNS name that changes its answer in between
@@ -54,13 +57,15 @@ class Purpose:
 
     noun: str
     staff_exempt: bool = True
+    # Also refuse private and shared (carrier-grade NAT) ranges, for connections no user's own machine needs.
+    refuse_private: bool = False
 
 
 HOST = Purpose("Docker host")
 GIT = Purpose("git repository")
 REGISTRY = Purpose("registry")
 BUILD_URL = Purpose("URL in a Dockerfile")
-WEBHOOK = Purpose("webhook")
+WEBHOOK = Purpose("webhook", refuse_private=True)
 
 
 def _interface_ipv4() -> set[IPAddress]:
@@ -183,6 +188,17 @@ def address_class(address: IPAddress) -> str:
     return ""
 
 
+_SHARED = ipaddress.ip_network("100.64.0.0/10")
+
+
+def _private_class(address: IPAddress) -> str:
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
+        address = address.ipv4_mapped
+    if address.is_private or (address.version == 4 and address in _SHARED):
+        return "a private address"
+    return ""
+
+
 def _allowed(address: IPAddress, networks: Iterable[Network]) -> bool:
     if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped:
         address = address.ipv4_mapped
@@ -198,7 +214,7 @@ def resolve_checked(host: str, port: int | None = None, *, user=None, purpose: P
         return addresses
     networks = allowed_networks()
     for address in addresses:
-        reason = address_class(address)
+        reason = address_class(address) or (_private_class(address) if purpose.refuse_private else "")
         if reason and not _allowed(address, networks):
             raise DestinationRefused(
                 f"The {purpose.noun} {host!r} is {reason}, which only staff may use on this console."

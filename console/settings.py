@@ -90,6 +90,16 @@ REGISTRY_DIR = Path(envstr("REGISTRY_DIR", str(DATA_DIR / "registry"))).resolve(
 REGISTRY_TOKEN_TTL = envint("REGISTRY_TOKEN_TTL", 300, minimum=30)
 # Seconds to wait for a registry's HTTP API (tests of accounts, browsing).
 REGISTRY_HTTP_TIMEOUT = envint("REGISTRY_HTTP_TIMEOUT", 10, minimum=1)
+# Where the console's registry sends its notifications (every push and delete): the console's own URL, reachable
+# from the registry's process; empty: next to REGISTRY_TOKEN_REALM (`.../registry/notifications/`).
+REGISTRY_NOTIFICATIONS_URL = envstr("REGISTRY_NOTIFICATIONS_URL", "")
+
+# Outbound webhooks (console/events, README "Registry lifecycle"): each attempt waits this long for an answer; a
+# failed one is tried again after the base doubled each time (capped), up to the number of attempts.
+WEBHOOK_TIMEOUT_SECONDS = envint("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
+WEBHOOK_RETRY_BASE_SECONDS = envint("WEBHOOK_RETRY_BASE_SECONDS", 10, minimum=1)
+WEBHOOK_RETRY_MAX_SECONDS = envint("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1)
+WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -105,6 +115,7 @@ INSTALLED_APPS = [
     "console",
     "console.accounts",
     "console.audit",
+    "console.events",
     "builds",
     "registry",
     "fleet",

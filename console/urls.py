@@ -20,6 +20,7 @@ urlpatterns = [
     path("api/docs/", SpectacularSwaggerSplitView.as_view(url_name="api-schema", template_name="api/docs.html"),
          name="api-docs"),
     path("", include("console.audit.urls")),
+    path("", include("console.events.urls")),
     # Before the admin's own URLs, so that /admin/login/ answers 429 when the login throttle refuses (the admin
     # site's login form is throttled in console/accounts/admin.py).
     path("admin/login/", admin_login),

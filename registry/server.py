@@ -5,16 +5,44 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from urllib.parse import urljoin
 
 from django.conf import settings
 
+from registry.notifications import notification_secret
 from registry.tokens import CERT_FILE, ensure_signing_material
 
 CONFIG_FILE = "config.yml"
 
 
-def token_config(directory: Path, address: str, realm: str, service: str, issuer: str) -> str:
-    """config.yml for a registry on `address` storing under `directory/data`, trusting tokens from `realm`.
+def notifications_url() -> str:
+    """Where the registry posts its notifications: the setting, or the token realm's neighbour."""
+    if settings.REGISTRY_NOTIFICATIONS_URL:
+        return settings.REGISTRY_NOTIFICATIONS_URL
+    return urljoin(settings.REGISTRY_TOKEN_REALM, "/registry/notifications/")
+
+
+def notifications_endpoint(url: str, secret: str) -> dict:
+    """The `notifications` section: every manifest push and every delete, posted to the console with its secret.
+    Blob events and pulls are not sent (they are not events the console records)."""
+    return {
+        "events": {"includereferences": True},
+        "endpoints": [{
+            "name": "console",
+            "url": url,
+            "headers": {"Authorization": [f"Bearer {secret}"]},
+            "timeout": "5s",
+            "threshold": 5,
+            "backoff": "2s",
+            "ignore": {"mediatypes": ["application/octet-stream"], "actions": ["pull"]},
+        }],
+    }
+
+
+def token_config(directory: Path, address: str, realm: str, service: str, issuer: str,
+                 notifications: dict | None = None) -> str:
+    """config.yml for a registry on `address` storing under `directory/data`, trusting tokens from `realm`, and
+    posting its notifications as `notifications` (a section from notifications_endpoint) says.
 
     Written as JSON, which is YAML too: every value is quoted as it should be whatever it holds.
     """
@@ -35,6 +63,8 @@ def token_config(directory: Path, address: str, realm: str, service: str, issuer
             }
         },
     }
+    if notifications:
+        config["notifications"] = notifications
     return json.dumps(config, indent=2) + "\n"
 
 
@@ -52,9 +82,13 @@ def write_config(directory: Path | None = None) -> tuple[Path, bool]:
         settings.REGISTRY_TOKEN_REALM,
         settings.REGISTRY_SERVICE,
         settings.REGISTRY_ISSUER,
+        notifications_endpoint(notifications_url(), notification_secret()),
     )
     path = directory / CONFIG_FILE
     if not path.exists() or path.read_text() != text:
+        # It holds the notifications' secret: readable by the console's own user only.
+        path.touch(mode=0o600, exist_ok=True)
+        path.chmod(0o600)
         path.write_text(text)
         changed = True
     return path, changed

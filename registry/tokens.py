@@ -74,6 +74,18 @@ def namespace_of(user) -> str:
     return user.get_username().lower()
 
 
+def owner_of_namespace(namespace: str):
+    """The account whose namespace this is (the one `namespace_of` names so), or None."""
+    from django.contrib.auth import get_user_model
+
+    if not namespace or namespace != namespace.lower():
+        return None
+    for user in get_user_model()._default_manager.filter(username__iexact=namespace)[:10]:
+        if namespace_of(user) == namespace:
+            return user
+    return None
+
+
 def granted_actions(user, scope: Scope, *, internal: bool = False) -> frozenset[str]:
     """What `user` (None: anonymous) may do of what `scope` asks. `internal` is the console reading its own
     registry for the user (listing the catalog, which it then filters to what the user may see)."""

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from django.urls import path
 
-from registry import token_view, views
+from registry import notify_view, token_view, views
 
 app_name = "registry"
 
 urlpatterns = [
     path("registry/token/", token_view.token, name="token-issue"),
+    path("registry/notifications/", notify_view.notifications, name="notifications"),
     path("registries/", views.registry_list, name="registry-list"),
     path("registries/new/", views.registry_create, name="registry-create"),
     path("registries/<int:pk>/", views.registry_detail, name="registry-detail"),

@@ -8,8 +8,9 @@ committed.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -18,6 +19,27 @@ from django.db import connection, models, transaction
 from django.utils import timezone
 
 from console.constants import ACTIVE_STATUSES, FINAL_STATUSES, JobStatus
+
+log = logging.getLogger(__name__)
+
+# What follows a job of a kind once it is final (the event it becomes, console/events): apps register a listener
+# in their AppConfig.ready(), so this module imports none of them. Called once per job, by whoever ended it.
+_finish_listeners: dict[type, list[Callable[[Job], None]]] = {}
+
+
+def on_finish(model: type, listener: Callable[[Job], None]) -> None:
+    """Call `listener(job)` once each job of `model` is final (by a worker, the reaper or a cancel)."""
+    listeners = _finish_listeners.setdefault(model, [])
+    if listener not in listeners:
+        listeners.append(listener)
+
+
+def _finished(job: Job) -> None:
+    for listener in _finish_listeners.get(type(job), ()):
+        try:
+            listener(job)
+        except Exception:  # what follows a job must not undo its end, nor stop the next listener
+            log.exception("A listener after %s #%s failed", type(job).__name__, job.pk)
 
 
 class Job(models.Model):
@@ -167,6 +189,8 @@ def finish(job: Job, status: str, error: str = "") -> bool:
         == 1
     )
     job.refresh_from_db()
+    if changed:
+        _finished(job)
     return changed
 
 
@@ -177,6 +201,7 @@ def request_cancel(job: Job) -> bool:
         status=JobStatus.CANCELLED, cancel_requested=True, finished_at=timezone.now()
     ):
         job.refresh_from_db()
+        _finished(job)
         return True
     asked = model.objects.filter(pk=job.pk, status=JobStatus.RUNNING).update(cancel_requested=True) == 1
     job.refresh_from_db()

@@ -17,6 +17,7 @@ from builds.services.images import image_config
 from console import jobs
 from console.accounts.services import create_access_token
 from console.constants import JobStatus
+from console.events.models import Delivery, Event, Webhook
 from fleet.models import Deployment, DeploymentTarget, Host
 from registry.constants import RegistryKind
 from registry.models import Pull, Push, RegistryAccount
@@ -73,7 +74,13 @@ def make_objects(owner, marker: str) -> dict[str, models.Model]:
     token, _raw = create_access_token(owner, f"{marker}-token")
     # Not anyone's: the build farm's nodes are for staff, and everyone else is refused.
     node = BuildNode.objects.create(name=f"{marker}-node", engine_url=UNREACHABLE_ENGINE, queue=f"{marker}-builds")
+    webhook = Webhook.objects.create(owner=owner, url=f"https://{marker}.example/hook", events=["image.pushed"],
+                                     secret=f"{marker}-secret")
+    event = Event.objects.create(owner=owner, kind="image.pushed", key=f"{marker}-event", repository=f"{marker}/app",
+                                 data={"tag": marker})
+    delivery = Delivery.objects.create(webhook=webhook, event=event, status=JobStatus.FAILED, error=f"{marker} 500")
     return {
+        "webhook": webhook, "event": event, "delivery": delivery,
         "repository": repository, "source": source, "build": build, "image": image, "registry": registry,
         "push": push, "pull": pull, "host": host, "deployment": deployment, "token": token, "build_node": node,
         "source_import": source_import,

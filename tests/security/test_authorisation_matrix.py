@@ -47,6 +47,7 @@ PUBLIC = {
     "api/schema/": "the OpenAPI schema",
     "api/docs/": "the API docs page",
     "registry/token/": "the registry's token realm: anonymous gets public pulls only",
+    "registry/notifications/": "the registry's notifications: refused (401) without the secret config.yml holds",
     "api/v1/auth/signup/": "making an account through the API",
     "api/v1/auth/token/": "getting a token with a username and password",
     "admin/login/": "the admin's sign-in page",
@@ -68,7 +69,11 @@ KIND_OF_PREFIX = {
     "auth/tokens": "token",
     "accounts/tokens": "token",
     "build-nodes": "build_node",
+    "webhooks": "webhook",
+    "events": "event",
 }
+# Arguments that are ids of an object inside the one the path names: the owner's object of that kind.
+INNER_ID_ARGUMENTS = {"delivery_id": "delivery"}
 ID_ARGUMENTS = {"pk", "id"}
 # Arguments that are not ids, with a value that names something of the owner's object where that matters.
 OTHER_ARGUMENTS = {
@@ -175,6 +180,8 @@ def _values(route: Route, objects: dict, missing: bool = False) -> dict[str, str
                 raise LookupError(f"{route.pattern}: its `{name}` names no kind the matrix knows; add its path to "
                                   "KIND_OF_PREFIX and the object to tests/security/conftest.py:make_objects")
             values[name] = str(MISSING_ID if missing else objects[kind].pk)
+        elif name in INNER_ID_ARGUMENTS:
+            values[name] = str(objects[INNER_ID_ARGUMENTS[name]].pk)
         elif name in OTHER_ARGUMENTS:
             values[name] = OTHER_ARGUMENTS[name]
         else:
