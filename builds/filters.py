@@ -35,6 +35,7 @@ from console.filters import (
 # for inside the JSON text of the tags list.
 TAG_FILTER_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,299}$")
 MAX_LABEL_FILTERS = 10
+FIXABLE_CHOICES = [("true", "With a fixable vulnerability"), ("false", "Without a fixable vulnerability")]
 
 
 def clean_tag_filter(form: forms.Form, cleaned: dict) -> None:
@@ -59,8 +60,9 @@ def filter_by_tag(queryset, tag: str):
 class ImageFilter(forms.Form):
     """`q=<text>` (part of a tag, a label key or a label value), `label=key=value` (repeatable; `label=key` asks
     only that the key is there), `tag=name[:tag]`, `repository=<id>`, `origin=built|pulled|synced` and
-    `created_after`/`created_before` (the image's creation time, a date or an ISO 8601 moment); the filters
-    combine."""
+    `created_after`/`created_before` (the image's creation time, a date or an ISO 8601 moment) and
+    `fixable_vulnerability=true|false` (whether the vulnerability matching found a record with a fixed version for
+    one of its packages); the filters combine."""
 
     q = AnyTextField(required=False, max_length=MAX_SEARCH_LENGTH, label="Search",
                      help_text="Part of a tag, a label's key or its value.")
@@ -72,6 +74,9 @@ class ImageFilter(forms.Form):
     origin = AnyTextChoiceField(required=False, choices=ImageOrigin.choices)
     created_after = MomentField(required=False, label="Created from")
     created_before = MomentField(required=False, label="Created before")
+    fixable_vulnerability = AnyTextChoiceField(
+        required=False, label="Vulnerabilities", choices=FIXABLE_CHOICES,
+        help_text="true: images with a vulnerability that a newer version fixes; false: images with none.")
 
     def __init__(self, data=None, *args, **kwargs) -> None:
         super().__init__(data, *args, **kwargs)
@@ -121,6 +126,14 @@ class ImageFilter(forms.Form):
             images = images.filter(created__gte=data["created_after"])
         if data.get("created_before"):
             images = images.filter(created__lt=data["created_before"])
+        fixable = data.get("fixable_vulnerability") or ""
+        if fixable in ("true", "false"):
+            # The matches are builds.vulnerabilities' rows, reached by their relation's name (builds imports nothing
+            # of that app); a fixable one has a fixed version.
+            with_fix = Image.objects.filter(vulnerability_matches__fixed_version__gt="").values("pk")
+            images = images.filter(pk__in=with_fix) if fixable == "true" else images.exclude(pk__in=with_fix)
+        elif fixable:
+            images = images.none()
         return newest_first(images)
 
     def error_detail(self) -> dict[str, list[str]]:

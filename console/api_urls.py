@@ -16,6 +16,7 @@ urlpatterns = [
     path("", include("console.events.api.urls")),
     path("", include(router.urls)),
     path("", include("builds.api.urls")),
+    path("", include("builds.vulnerabilities.api.urls")),
     path("", include("registry.api.urls")),
     path("", include("fleet.api.urls")),
 ]

@@ -32,4 +32,6 @@ app.conf.beat_schedule = {
     "registry-reap-lost-retention-runs": {"task": "registry.reap_lost_retention_runs", "schedule": 60.0},
     # Webhook deliveries whose next attempt is overdue (a lost broker message) are sent again.
     "events-send-due-deliveries": {"task": "events.send_due_deliveries", "schedule": 60.0},
+    # Vulnerability data imports whose worker died end failed (their transaction changed nothing).
+    "vulnerabilities-reap-lost-imports": {"task": "vulnerabilities.reap_lost_imports", "schedule": 300.0},
 }

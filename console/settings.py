@@ -117,6 +117,7 @@ INSTALLED_APPS = [
     "console.audit",
     "console.events",
     "builds",
+    "builds.vulnerabilities",
     "registry",
     "fleet",
 ]
@@ -301,6 +302,23 @@ CONSOLE_MAX_UNPACKED_BYTES = envint("CONSOLE_MAX_UNPACKED_BYTES", 4 * 1024**3, m
 CONSOLE_MAX_ARCHIVE_MEMBERS = envint("CONSOLE_MAX_ARCHIVE_MEMBERS", 200_000, minimum=1)
 CONSOLE_MAX_COMPRESSION_RATIO = envint("CONSOLE_MAX_COMPRESSION_RATIO", 200, minimum=1)
 CONSOLE_COMPRESSION_RATIO_FLOOR_BYTES = envint("CONSOLE_COMPRESSION_RATIO_FLOOR_BYTES", 1024**2, minimum=0)
+# Vulnerability data imports (builds/vulnerabilities/osv.py): an uploaded OSV zip waits in its folder (which every
+# worker reads, as the sources') until its run ends; a folder import reads only inside VULNERABILITY_IMPORT_ROOTS
+# (absolute paths, comma-separated; empty turns folder imports off). Limits hold for staff's data too.
+VULNERABILITY_UPLOADS_DIR = Path(envstr("VULNERABILITY_UPLOADS_DIR", str(DATA_DIR / "vulnerability-uploads")))
+VULNERABILITY_IMPORT_ROOTS = envlist("VULNERABILITY_IMPORT_ROOTS", [str(DATA_DIR / "osv")])
+VULNERABILITY_IMPORT_MAX_UPLOAD_BYTES = envint("VULNERABILITY_IMPORT_MAX_UPLOAD_BYTES", 1024**3, minimum=1)
+VULNERABILITY_IMPORT_MAX_TOTAL_BYTES = envint("VULNERABILITY_IMPORT_MAX_TOTAL_BYTES", 4 * 1024**3, minimum=1)
+VULNERABILITY_IMPORT_MAX_RECORD_BYTES = envint("VULNERABILITY_IMPORT_MAX_RECORD_BYTES", 16 * 1024**2, minimum=1)
+VULNERABILITY_IMPORT_MAX_MEMBERS = envint("VULNERABILITY_IMPORT_MAX_MEMBERS", 1_000_000, minimum=1)
+VULNERABILITY_IMPORT_MAX_RECORDS = envint("VULNERABILITY_IMPORT_MAX_RECORDS", 500_000, minimum=1)
+VULNERABILITY_IMPORT_MAX_RATIO = envint("VULNERABILITY_IMPORT_MAX_RATIO", 200, minimum=1)
+VULNERABILITY_IMPORT_RATIO_FLOOR_BYTES = envint("VULNERABILITY_IMPORT_RATIO_FLOOR_BYTES", 1024**2, minimum=0)
+# At most this share of an import's records may be JSON that is not a readable OSV record (skipped, logged).
+VULNERABILITY_IMPORT_MAX_INVALID_PERCENT = envint("VULNERABILITY_IMPORT_MAX_INVALID_PERCENT", 1, minimum=0)
+VULNERABILITY_IMPORT_MAX_INVALID_FRACTION = min(VULNERABILITY_IMPORT_MAX_INVALID_PERCENT, 100) / 100
+# An import runs in one transaction; its worker sends heartbeats, and one silent for this long is reaped.
+VULNERABILITY_IMPORT_TIMEOUT = envint("VULNERABILITY_IMPORT_TIMEOUT", 3600, minimum=60)
 # Context warnings: a context larger than this is called out before it is sent.
 CONSOLE_CONTEXT_WARN_BYTES = envint("CONSOLE_CONTEXT_WARN_BYTES", 100 * 1024**2, minimum=1)
 GIT_TIMEOUT = envint("GIT_TIMEOUT", 300, minimum=1)

@@ -45,6 +45,9 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
             OpenApiParameter("tag", str, description="name:tag, or a name for any of its tags."),
             OpenApiParameter("repository", int, description="The id of one of your repositories."),
             OpenApiParameter("origin", str, enum=ImageOrigin.values, description="How it was recorded."),
+            OpenApiParameter("fixable_vulnerability", str, enum=["true", "false"],
+                             description="true: images with a vulnerability that a newer version of a package "
+                                         "fixes (README \"Vulnerabilities, offline\"); false: images with none."),
             *CREATED_PARAMETERS,
         ],
         responses={200: ImageSerializer(many=True), 400: ERROR},

@@ -14,6 +14,7 @@ from django.utils import timezone
 from builds.models import Build, BuildNode, BuildStep, Image, ImageAnalysis, Layer, SourceImport
 from builds.services import repositories as build_services
 from builds.services.images import image_config
+from builds.vulnerabilities.models import Vulnerability, VulnerabilityImport, VulnerabilityMatch
 from console import jobs
 from console.accounts.services import create_access_token
 from console.constants import JobStatus
@@ -79,8 +80,18 @@ def make_objects(owner, marker: str) -> dict[str, models.Model]:
     event = Event.objects.create(owner=owner, kind="image.pushed", key=f"{marker}-event", repository=f"{marker}/app",
                                  data={"tag": marker})
     delivery = Delivery.objects.create(webhook=webhook, event=event, status=JobStatus.FAILED, error=f"{marker} 500")
+    # Vulnerability data is the console's (staff import it); the owner's image has a match that names the marker.
+    vulnerability_import = VulnerabilityImport.objects.create(
+        owner=owner, kind="folder", name=f"/srv/osv/{marker}", status=JobStatus.SUCCEEDED, started_at=now,
+        finished_at=now)
+    jobs.append_log(vulnerability_import, [f"Reading {marker}"])
+    vulnerability = Vulnerability.objects.create(osv_id=f"OSV-{marker}", summary=f"{marker} summary")
+    VulnerabilityMatch.objects.create(image=image, vulnerability=vulnerability, ecosystem="npm",
+                                      matched_name=f"{marker}-package", package=f"{marker}-package",
+                                      package_type="npm", installed_version="1.0.0", fixed_version="1.0.1",
+                                      first_seen_import=vulnerability_import, first_seen_at=now)
     return {
-        "webhook": webhook, "event": event, "delivery": delivery,
+        "webhook": webhook, "event": event, "delivery": delivery, "vulnerability_import": vulnerability_import,
         "repository": repository, "source": source, "build": build, "image": image, "registry": registry,
         "push": push, "pull": pull, "host": host, "deployment": deployment, "token": token, "build_node": node,
         "source_import": source_import,

@@ -71,6 +71,7 @@ KIND_OF_PREFIX = {
     "build-nodes": "build_node",
     "webhooks": "webhook",
     "events": "event",
+    "vulnerabilities/imports": "vulnerability_import",
 }
 # Arguments that are ids of an object inside the one the path names: the owner's object of that kind.
 INNER_ID_ARGUMENTS = {"delivery_id": "delivery"}
