@@ -12,5 +12,5 @@ router.register("vulnerabilities/imports", views.VulnerabilityImportViewSet, bas
 
 urlpatterns: list = [
     path("", include(router.urls)),
-    path("images/<int:pk>/vulnerabilities/", views.image_vulnerabilities, name="image-vulnerabilities"),
+    path("images/<int:pk>/vulnerabilities/", views.ImageVulnerabilityList.as_view(), name="image-vulnerabilities"),
 ]

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
-from rest_framework import mixins, status, viewsets
-from rest_framework.decorators import action, api_view
+from rest_framework import generics, mixins, status, viewsets
+from rest_framework.decorators import action
 from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
@@ -19,7 +19,7 @@ from builds.vulnerabilities.api.serializers import (
 )
 from console.api import ErrorSerializer
 from console.jobs.logs import log_response, log_schema
-from console.pagination import ConsolePagination, newest_first
+from console.pagination import newest_first
 
 ERROR = OpenApiResponse(ErrorSerializer, description="Refused; `detail` (or the field) says why.")
 
@@ -53,22 +53,27 @@ class VulnerabilityImportViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixi
         return log_response(self.get_object(), request.query_params)
 
 
-@extend_schema(
-    parameters=[OpenApiParameter("fixable", bool, description="true: only matches with a fixed version; false: only "
-                                                              "those without."),
-                OpenApiParameter("new", bool, description="true: only matches the latest import found first.")],
-    responses={200: VulnerabilityMatchSerializer(many=True), 400: ERROR, 404: ERROR},
-)
-@api_view(["GET"])
-def image_vulnerabilities(request: Request, pk: int) -> Response:
+class ImageVulnerabilityList(generics.ListAPIView):
     """The OSV records that the image's packages are affected by (the caller's own images only)."""
-    image = services.image_for(request.user, pk)
-    query = MatchQuerySerializer(data=request.query_params)
-    query.is_valid(raise_exception=True)
-    latest = services.latest_import()
-    matches = services.filter_matches(services.matches_of(image), fixable=query.validated_data["fixable"],
-                                      new=query.validated_data["new"], latest=latest)
-    paginator = ConsolePagination()
-    page = paginator.paginate_queryset(matches, request)
-    data = VulnerabilityMatchSerializer(page, many=True, context={"latest_import": latest}).data
-    return paginator.get_paginated_response(data)
+
+    serializer_class = VulnerabilityMatchSerializer
+
+    def get_queryset(self):
+        image = services.image_for(self.request.user, self.kwargs["pk"])
+        query = MatchQuerySerializer(data=self.request.query_params)
+        query.is_valid(raise_exception=True)
+        return services.filter_matches(services.matches_of(image), fixable=query.validated_data["fixable"],
+                                       new=query.validated_data["new"], latest=self.latest)
+
+    def get_serializer_context(self) -> dict:
+        return {**super().get_serializer_context(), "latest_import": self.latest}
+
+    @extend_schema(
+        parameters=[OpenApiParameter("fixable", bool, description="true: only matches with a fixed version; "
+                                                                  "false: only those without."),
+                    OpenApiParameter("new", bool, description="true: only matches the latest import found first.")],
+        responses={200: VulnerabilityMatchSerializer(many=True), 400: ERROR, 404: ERROR},
+    )
+    def get(self, request: Request, *args, **kwargs) -> Response:
+        self.latest = services.latest_import()
+        return super().get(request, *args, **kwargs)
