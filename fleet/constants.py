@@ -17,6 +17,15 @@ class HostScheme(models.TextChoices):
     SSH = "ssh", "ssh://user@host"
 
 
+class PendingStatus(models.TextChoices):
+    """A release a followed tag asked for, waiting for a person's approval, and how that ended."""
+
+    PENDING = "pending", "Waiting for approval"
+    APPROVED = "approved", "Approved"
+    DECLINED = "declined", "Declined"
+    SUPERSEDED = "superseded", "Superseded by a newer push"
+
+
 class RestartPolicy(models.TextChoices):
     NO = "no", "Never"
     ON_FAILURE = "on-failure", "On failure"

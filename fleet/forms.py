@@ -97,6 +97,11 @@ class DeployForm(ImagePickerForm):
     memory_limit = forms.CharField(required=False, help_text="Like 64m or 1g")
     cpus = forms.CharField(required=False, label="CPUs", help_text="Like 0.5")
     user = forms.CharField(required=False, help_text="Run as this user (name or uid[:gid])")
+    follow_tag = forms.CharField(required=False, max_length=300, label="Follow a tag",
+                                 help_text="A repository:tag of the console's registry, like alice/app:latest: "
+                                           "each push that moves it deploys the new image as a new release")
+    follow_approval = forms.BooleanField(required=False, label="Ask me before deploying a pushed tag",
+                                         help_text="The release waits on this page for Approve or Decline")
 
     # Swarm only (the fieldset says so); each blank one is left to Swarm's default.
     mode = forms.CharField(required=False, label="Mode", initial="replicated",

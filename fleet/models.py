@@ -4,6 +4,7 @@ from urllib.parse import urlsplit
 
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 from console import netpolicy
 from console.constants import JobStatus
@@ -11,7 +12,7 @@ from console.crypto import EncryptedTextField
 from console.engine import Engine, EngineRefused, SSHMaterial, TLSMaterial
 from console.jobs import Job
 from console.numbering import NumberedPerOwner, unique_number_per_owner
-from fleet.constants import HostStatus, RestartPolicy
+from fleet.constants import HostStatus, PendingStatus, RestartPolicy
 
 
 class HostQuerySet(models.QuerySet):
@@ -138,6 +139,13 @@ class Deployment(Job, NumberedPerOwner):
     # A deployment to a swarm runs as a service: {mode, replicas, placement, update, rollback} as asked
     # (fleet/services/deployments.py clean_swarm); null for a deployment to hosts.
     swarm = models.JSONField(null=True, blank=True)
+    # `repository:tag` in the console's registry this app follows (fleet/services/follow.py): a push that moves the
+    # tag deploys its digest as a new release, at once or once a person approves (`follow_approval`).
+    follow_tag = models.CharField(max_length=300, blank=True)
+    follow_approval = models.BooleanField(default=False)
+    # What started this release when no one asked for it directly: {by: "image.pushed", event, tag, digest,
+    # pushed_by, approved_by}; null for a deployment someone asked for.
+    trigger = models.JSONField(null=True, blank=True)
     created = models.DateTimeField(auto_now_add=True)
 
     objects = DeploymentQuerySet.as_manager()
@@ -177,3 +185,39 @@ class DeploymentTarget(models.Model):
 
     def __str__(self) -> str:
         return f"{self.deployment} on {self.host_name} ({self.status})"
+
+
+class PendingReleaseQuerySet(models.QuerySet):
+    def for_user(self, user) -> PendingReleaseQuerySet:
+        if not user.is_authenticated:
+            return self.none()
+        return self.filter(owner=user)
+
+
+class PendingRelease(models.Model):
+    """A push that moved a followed tag, waiting for a person (the app's `follow_approval`): approving it deploys
+    `digest` as a new release (`release`), declining keeps what runs. A newer push supersedes a waiting one."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="pending_releases")
+    # The release it would follow on from (its settings and hosts).
+    deployment = models.ForeignKey(Deployment, on_delete=models.CASCADE, related_name="pending_releases")
+    name = models.CharField(max_length=63)
+    follow_tag = models.CharField(max_length=300)
+    digest = models.CharField(max_length=100)
+    # The image.pushed event (console/events), as a plain id.
+    event_id = models.BigIntegerField(null=True, blank=True)
+    pushed_by = models.CharField(max_length=150, blank=True)
+    status = models.CharField(max_length=16, choices=PendingStatus.choices, default=PendingStatus.PENDING)
+    decided_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+                                   related_name="+")
+    decided_at = models.DateTimeField(null=True, blank=True)
+    release = models.ForeignKey(Deployment, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    created = models.DateTimeField(default=timezone.now)
+
+    objects = PendingReleaseQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-pk"]
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.follow_tag}@{self.digest[:19]} ({self.status})"

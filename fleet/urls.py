@@ -21,4 +21,6 @@ urlpatterns = [
     path("deployments/<int:pk>/", views.deployment, name="deployment-detail"),
     path("deployments/<int:pk>/rollback/", views.deployment_rollback, name="deployment-rollback"),
     path("deployments/<int:pk>/service/", views.deployment_timeline, name="deployment-service"),
+    path("pending-releases/<int:pk>/approve/", views.pending_release_approve, name="pending-release-approve"),
+    path("pending-releases/<int:pk>/decline/", views.pending_release_decline, name="pending-release-decline"),
 ]

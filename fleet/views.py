@@ -16,6 +16,7 @@ from fleet.filters import DeploymentFilter
 from fleet.forms import SWARM_INPUTS, DeployForm, HostForm, rows, swarm_initial
 from fleet.models import Deployment, Host
 from fleet.services import deployments as deployment_service
+from fleet.services import follow
 from fleet.services.timeline import service_timeline
 from registry.forms import image_app_name
 
@@ -136,6 +137,7 @@ def _deploy_start(request: HttpRequest) -> dict:
                 "restart_policy": data["restart_policy"], "user": data["user"],
                 "memory_limit": str(data["memory_limit"] or ""), "cpus": str(data["cpus"] or ""),
                 "image": earlier.image, "registry": data["registry"], **swarm_initial(earlier.swarm),
+                "follow_tag": data["follow_tag"], "follow_approval": data["follow_approval"],
             }
             start["port_rows"] = [(port, str(host_port)) for port, host_port in earlier.ports.items()] or [("", "")]
             start["env_rows"] = list(earlier.env.items()) or [("", "")]
@@ -223,6 +225,7 @@ def deployment(request: HttpRequest, pk: int) -> HttpResponse:
         "previous": previous,
         "previous_label": deployment_service.release_label(previous, names) if previous else "",
         "errors": errors,
+        "pending": list(follow.pending_for_user(request.user).filter(name=deployment.name)[:10]),
         # The deployment's own error repeats its hosts' ("2 of 2 host(s) failed: a: x; b: x"): said once, above.
         "own_error": "" if errors else deployment.error,
         "timelines": service_timeline(deployment),
@@ -238,6 +241,34 @@ def deployment_timeline(request: HttpRequest, pk: int) -> HttpResponse:
     deployment = _get_deployment_for_user(request, pk)
     context = {"deployment": deployment, "timelines": service_timeline(deployment)}
     return render(request, "fleet/service_timeline.html", context)
+
+
+@login_required
+@require_POST
+def pending_release_approve(request: HttpRequest, pk: int) -> HttpResponse:
+    """Deploy the digest a followed tag was pushed with, as a new release."""
+    pending = get_object_or_404(follow.pending_for_user(request.user), pk=pk)
+    try:
+        release = follow.approve(pending, request.user)
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, " ".join(exc.messages) if isinstance(exc, ValidationError) else exc.message)
+        return redirect("fleet:deployment-detail", pending.deployment_id)
+    messages.success(request, f"Deploying {pending.follow_tag} ({pending.digest[:19]}) as #{release.display_number}.")
+    return redirect("fleet:deployment-detail", release.pk)
+
+
+@login_required
+@require_POST
+def pending_release_decline(request: HttpRequest, pk: int) -> HttpResponse:
+    """Keep what runs: the push is not deployed."""
+    pending = get_object_or_404(follow.pending_for_user(request.user), pk=pk)
+    try:
+        follow.decline(pending, request.user)
+    except DomainError as exc:
+        messages.error(request, exc.message)
+    else:
+        messages.success(request, f"Declined: {pending.name} keeps what runs.")
+    return redirect("fleet:deployment-detail", pending.deployment_id)
 
 
 @login_required

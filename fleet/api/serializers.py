@@ -6,7 +6,7 @@ from rest_framework import serializers
 from console.jobs import logs
 from fleet import services
 from fleet.constants import RestartPolicy
-from fleet.models import Deployment, DeploymentTarget, Host
+from fleet.models import Deployment, DeploymentTarget, Host, PendingRelease
 
 
 class EngineInfoSerializer(serializers.Serializer):
@@ -184,7 +184,7 @@ class DeploymentSerializer(serializers.ModelSerializer):
         fields = [
             "id", "number", "name", "image", "image_id", "image_digest", "registry", "selector", "ports", "env",
             "restart_policy", "memory_limit", "cpus", "user", "swarm", "status", "error", "rollback_of", "targets",
-            "created", "started_at", "finished_at", "log_line_count",
+            "created", "started_at", "finished_at", "log_line_count", "follow_tag", "follow_approval", "trigger",
         ]
 
 
@@ -214,6 +214,23 @@ class DeploymentRequestSerializer(serializers.Serializer):
                                                              "failure_action, monitor, max_failure_ratio}; seconds.")
     rollback = serializers.JSONField(required=False, help_text="Swarm only: Swarm's rollback settings, as `update` "
                                                                "(failure_action pause or continue).")
+    follow_tag = serializers.CharField(required=False, allow_blank=True, max_length=300,
+                                       help_text="repository:tag in the console's registry (under your namespace): "
+                                                 "a push that moves it deploys its digest as a new release.")
+    follow_approval = serializers.BooleanField(required=False, help_text="With follow_tag: each such release waits "
+                                                                         "for a person's approval.")
+
+
+class PendingReleaseSerializer(serializers.ModelSerializer):
+    deployment = serializers.PrimaryKeyRelatedField(read_only=True)
+    release = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    decided_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
+
+    class Meta:
+        model = PendingRelease
+        fields = ["id", "name", "follow_tag", "digest", "event_id", "pushed_by", "status", "deployment",
+                  "release", "decided_by", "decided_at", "created"]
+        read_only_fields = fields
 
 
 # Every job's log answers the same (console/jobs/logs.py); the name stays importable from here.

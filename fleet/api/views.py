@@ -21,11 +21,12 @@ from fleet.api.serializers import (
     DeploymentSerializer,
     HostSerializer,
     NodeAvailabilitySerializer,
+    PendingReleaseSerializer,
     SwarmNodeSerializer,
 )
 from fleet.filters import DeploymentFilter
 from fleet.models import Deployment, Host
-from fleet.services import deployments
+from fleet.services import deployments, follow
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input."),
@@ -182,3 +183,27 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
 
 def _fresh(deployment: Deployment) -> Deployment:
     return get_object_or_404(Deployment.objects.prefetch_related("targets"), pk=deployment.pk)
+
+
+class PendingReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Releases a followed tag asked for, waiting for your approval (and how each ended), newest first."""
+
+    serializer_class = PendingReleaseSerializer
+
+    def get_queryset(self):
+        return newest_first(follow.pending_for_user(self.request.user))
+
+    @extend_schema(request=None, responses={202: DeploymentSerializer, 400: ERRORS[400], 404: ERRORS[404],
+                                            409: OpenApiResponse(ErrorSerializer, description="Decided already.")})
+    @action(detail=True, methods=["post"])
+    def approve(self, request: Request, pk: str | None = None) -> Response:
+        """Deploy the pushed digest as a new release (its trigger names you as the approver)."""
+        release = follow.approve(self.get_object(), request.user)
+        return Response(DeploymentSerializer(_fresh(release)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={200: PendingReleaseSerializer, 404: ERRORS[404],
+                                            409: OpenApiResponse(ErrorSerializer, description="Decided already.")})
+    @action(detail=True, methods=["post"])
+    def decline(self, request: Request, pk: str | None = None) -> Response:
+        """Keep what runs: the push is not deployed."""
+        return Response(PendingReleaseSerializer(follow.decline(self.get_object(), request.user)).data)

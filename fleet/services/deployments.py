@@ -15,10 +15,12 @@ from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import ACTIVE_STATUSES
 from console.engine import EngineUnavailable
+from console.references import DEFAULT_DOMAIN, InvalidReference, parse, split_domain
 from fleet.constants import HostStatus, RestartPolicy
 from fleet.models import Deployment, DeploymentTarget, Host
 from fleet.services.hosts import check_host, parse_selector
 from registry.services import grant_image
+from registry.tokens import namespace_of
 
 # The task a worker deploys with (fleet/tasks.py), sent by name.
 RUN_DEPLOYMENT_TASK = "fleet.run_deployment"
@@ -313,9 +315,33 @@ def resolve_image(owner, image: str, pulled: bool) -> tuple[str, str]:
     return image, image_id
 
 
+def clean_follow(owner, value: Any) -> str:
+    """`repository:tag` in the console's registry, under the owner's namespace (whose pushes are their events),
+    or "" for a deployment that follows nothing."""
+    text = (value or "").strip() if isinstance(value, str) or value is None else None
+    if text is None:
+        raise ValidationError({"follow_tag": "Name a repository:tag to follow, like alice/app:latest."})
+    if not text:
+        return ""
+    try:
+        reference = parse(text)
+    except InvalidReference as exc:
+        raise ValidationError({"follow_tag": f"{text[:100]!r} is not a repository:tag: {exc}."}) from None
+    # Distribution's grammar reads `alice/app` as a domain and a path: the Docker CLI's rule tells a registry.
+    domain, _ = split_domain(reference.name)
+    if domain != DEFAULT_DOMAIN or reference.name.startswith(f"{DEFAULT_DOMAIN}/") or reference.digest or (
+            not reference.tag):
+        raise ValidationError({"follow_tag": "Name a repository and a tag of the console's registry, like "
+                                             f"{namespace_of(owner)}/app:latest (no registry address, no digest)."})
+    if not reference.name.startswith(f"{namespace_of(owner)}/"):
+        raise ValidationError({"follow_tag": f"You can follow tags under {namespace_of(owner)}/ only."})
+    return f"{reference.name}:{reference.tag}"
+
+
 def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | None = None,
-                      redeploy_of: Deployment | None = None) -> Deployment:
-    """Validate a deployment, make its row and one target per host, and queue it. Raises ValidationError."""
+                      redeploy_of: Deployment | None = None, trigger: dict | None = None) -> Deployment:
+    """Validate a deployment, make its row and one target per host, and queue it. Raises ValidationError.
+    `trigger` says what started it when no one asked (a push to a followed tag, fleet/services/follow.py)."""
     name = (data.get("name") or "").strip()
     if not NAME_RE.match(name):
         raise ValidationError({"name": "Name the app with letters, digits and ._- (at most 63)."})
@@ -332,6 +358,7 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
     if len(user) > 100 or any(char.isspace() for char in user):
         raise ValidationError({"user": "A user is a name or uid[:gid], without spaces."})
     swarm = clean_swarm(owner, name, data, hosts, account)
+    follow_tag = clean_follow(owner, data.get("follow_tag"))
     image, image_id = resolve_image(owner, data.get("image", ""), pulled=account is not None)
     if swarm is not None:
         # Last, once the request is known to be well formed: the manager now, then the settings again on what it
@@ -351,7 +378,8 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
             image_digest=data.get("image_digest", "") if rollback_of else "",
             registry_account_id=account.pk if account else None, selector=(data.get("selector") or "").strip(),
             ports=ports, env=env, restart_policy=restart_policy, memory_limit=memory_limit, cpus=cpus, user=user,
-            rollback_of=rollback_of, swarm=swarm,
+            rollback_of=rollback_of, swarm=swarm, follow_tag=follow_tag,
+            follow_approval=bool(follow_tag and data.get("follow_approval")), trigger=trigger,
         )
         DeploymentTarget.objects.bulk_create(
             DeploymentTarget(deployment=deployment, host=host, host_name=host.name) for host in hosts
@@ -363,6 +391,10 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
             detail["swarm"] = swarm
         if redeploy_of is not None:
             detail.update(redeploy_of=redeploy_of.pk, redeploy_of_number=redeploy_of.display_number)
+        if follow_tag:
+            detail["follow_tag"] = follow_tag
+        if trigger is not None:
+            detail["trigger"] = trigger
         if rollback_of is None:
             record(owner, Action.DEPLOY_STARTED, target=deployment, detail=detail)
         else:
@@ -396,6 +428,7 @@ def rollback(deployment: Deployment) -> Deployment:
         "ports": release.ports, "env": release.env, "restart_policy": release.restart_policy,
         "memory_limit": release.memory_limit, "cpus": release.cpus, "user": release.user,
         "registry": release.registry_account_id if release.image_digest else None, **(release.swarm or {}),
+        "follow_tag": release.follow_tag, "follow_approval": release.follow_approval,
     }
     return create_deployment(deployment.owner, data, rollback_of=release)
 
@@ -412,7 +445,7 @@ def settings_of(deployment: Deployment) -> dict[str, Any]:
         "hosts": hosts, "selector": deployment.selector, "ports": deployment.ports, "env": deployment.env,
         "restart_policy": deployment.restart_policy, "memory_limit": deployment.memory_limit,
         "cpus": deployment.cpus, "user": deployment.user, "registry": deployment.registry_account_id,
-        **(deployment.swarm or {}),
+        **(deployment.swarm or {}), "follow_tag": deployment.follow_tag, "follow_approval": deployment.follow_approval,
     }
 
 

@@ -19,7 +19,7 @@ from console import jobs
 from console.accounts.services import create_access_token
 from console.constants import JobStatus
 from console.events.models import Delivery, Event, Webhook
-from fleet.models import Deployment, DeploymentTarget, Host
+from fleet.models import Deployment, DeploymentTarget, Host, PendingRelease
 from registry.constants import RegistryKind
 from registry.models import Pull, Push, RegistryAccount
 from tests.builds.archive_factory import tar_bytes
@@ -90,8 +90,10 @@ def make_objects(owner, marker: str) -> dict[str, models.Model]:
                                       matched_name=f"{marker}-package", package=f"{marker}-package",
                                       package_type="npm", installed_version="1.0.0", fixed_version="1.0.1",
                                       first_seen_import=vulnerability_import, first_seen_at=now)
+    pending = PendingRelease.objects.create(owner=owner, deployment=deployment, name=deployment.name,
+                                            follow_tag=f"{marker}/app:1", digest="sha256:" + "c" * 64)
     return {
-        "webhook": webhook, "event": event, "delivery": delivery, "vulnerability_import": vulnerability_import,
+        "pending_release": pending, "webhook": webhook, "event": event, "delivery": delivery, "vulnerability_import": vulnerability_import,
         "repository": repository, "source": source, "build": build, "image": image, "registry": registry,
         "push": push, "pull": pull, "host": host, "deployment": deployment, "token": token, "build_node": node,
         "source_import": source_import,

@@ -70,6 +70,7 @@ KIND_OF_PREFIX = {
     "accounts/tokens": "token",
     "build-nodes": "build_node",
     "webhooks": "webhook",
+    "pending-releases": "pending_release",
     "events": "event",
     "vulnerabilities/imports": "vulnerability_import",
 }
