@@ -154,3 +154,16 @@ def test_the_deployment_page_shows_what_it_follows_and_decides(owner, host, sett
     assert answer.status_code == 302 and answer["Location"] == f"/deployments/{release.pk}/"
     page = owner_client.get(f"/deployments/{release.pk}/").content.decode()
     assert "Triggered by" in page and "approved by alice" in page
+
+
+def test_a_swarm_deployment_follows_with_its_service_settings(owner, settings, monkeypatch):
+    monkeypatch.setattr("fleet.services.deployments.check_host", lambda host: host)
+    manager = Host.objects.create(owner=owner, name="swarm", url="tcp://127.0.0.1:2371", status="up",
+                                  swarm={"id": "a" * 25, "managers": 1, "nodes": []})
+    first = create_deployment(owner, {
+        "name": "shop", "image": f"{settings.REGISTRY_ADDRESS}/alice/app:latest", "hosts": [manager.pk],
+        "registry": ensure_console_account(owner).pk, "replicas": 3, "follow_tag": "alice/app:latest"})
+    Deployment.objects.filter(pk=first.pk).update(status=JobStatus.SUCCEEDED)
+    [release] = follow.follow_pushed_tag(pushed(owner, DIGEST_A).pk)
+    assert release.swarm == first.swarm and release.swarm["replicas"] == 3
+    assert release.image.endswith(f"@{DIGEST_A}") and [t.host_id for t in release.targets.all()] == [manager.pk]
