@@ -10,6 +10,7 @@ import requests
 from django.contrib.auth import get_user_model
 
 from console.events.models import Event
+from registry.services import browse, ensure_console_account
 from tests.conftest import PASSWORD
 
 pytestmark = [pytest.mark.engine, pytest.mark.registry, pytest.mark.django_db(transaction=True)]
@@ -50,6 +51,18 @@ def test_a_docker_push_is_one_image_pushed_event_of_the_namespace_owner(written_
     assert Event.objects.filter(owner=carol).count() == 1
     assert "notifications" in (written_registry.directory / "config.yml").read_text()
     assert (written_registry.directory / "config.yml").stat().st_mode & 0o077 == 0
+
+    # The console's own delete (the tags page's, a retention run's) goes through the registry. Distribution reports
+    # the manifest (by digest) and each tag it took with it (by tag): two image.deleted events, once each.
+    browse.delete_tag(carol, ensure_console_account(carol), "carol/app", "1")
+    _wait_for_events("image.deleted", "carol/app")
+    deadline = time.monotonic() + 20
+    while len(_events("image.deleted", "carol/app")) < 2 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(2)
+    deleted = {(event.data["tag"], event.data["digest"]) for event in _events("image.deleted", "carol/app")}
+    assert deleted == {("1", ""), ("", digest)}
+    assert all(event.owner == carol for event in _events("image.deleted", "carol/app"))
 
 
 def test_nobody_else_can_post_a_fake_push(written_registry, live_server):
