@@ -93,7 +93,8 @@ def make_objects(owner, marker: str) -> dict[str, models.Model]:
     pending = PendingRelease.objects.create(owner=owner, deployment=deployment, name=deployment.name,
                                             follow_tag=f"{marker}/app:1", digest="sha256:" + "c" * 64)
     return {
-        "pending_release": pending, "webhook": webhook, "event": event, "delivery": delivery, "vulnerability_import": vulnerability_import,
+        "pending_release": pending, "webhook": webhook, "event": event, "delivery": delivery,
+        "vulnerability_import": vulnerability_import,
         "repository": repository, "source": source, "build": build, "image": image, "registry": registry,
         "push": push, "pull": pull, "host": host, "deployment": deployment, "token": token, "build_node": node,
         "source_import": source_import,
