@@ -34,4 +34,6 @@ app.conf.beat_schedule = {
     "events-send-due-deliveries": {"task": "events.send_due_deliveries", "schedule": 60.0},
     # Vulnerability data imports whose worker died end failed (their transaction changed nothing).
     "vulnerabilities-reap-lost-imports": {"task": "vulnerabilities.reap_lost_imports", "schedule": 300.0},
+    # A garbage collection whose worker died gives the registry back its writes (registry/services/gc.py).
+    "registry-reap-lost-garbage-collections": {"task": "registry.reap_lost_garbage_collections", "schedule": 30.0},
 }

@@ -100,6 +100,8 @@ WEBHOOK_TIMEOUT_SECONDS = envint("WEBHOOK_TIMEOUT_SECONDS", 10, minimum=1)
 WEBHOOK_RETRY_BASE_SECONDS = envint("WEBHOOK_RETRY_BASE_SECONDS", 10, minimum=1)
 WEBHOOK_RETRY_MAX_SECONDS = envint("WEBHOOK_RETRY_MAX_SECONDS", 3600, minimum=1)
 WEBHOOK_MAX_ATTEMPTS = envint("WEBHOOK_MAX_ATTEMPTS", 6, minimum=1)
+# Seconds Distribution's garbage-collect may run (the registry is read-only meanwhile) before it is stopped.
+REGISTRY_GC_TIMEOUT = envint("REGISTRY_GC_TIMEOUT", 3600, minimum=10)
 
 INSTALLED_APPS = [
     "django.contrib.admin",

@@ -33,3 +33,7 @@ GCR_USERNAME = "_json_key"
 
 # How often at most a running push or pull writes its layer progress to the database, in seconds.
 PROGRESS_INTERVAL = 0.5
+
+# What pushes and deletes are told while a garbage collection has the console's registry read-only.
+READ_ONLY = ("The console's registry is read-only while its garbage is collected: retry in a minute "
+             "(pulls work meanwhile).")

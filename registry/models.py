@@ -175,6 +175,12 @@ class RetentionRun(Job):
         ordering = ["-queued_at"]
 
 
+class GarbageCollectionQuerySet(models.QuerySet):
+    def in_progress(self) -> bool:
+        """Whether a collection is running: the registry is (or is about to be) read-only."""
+        return self.filter(status=JobStatus.RUNNING).exists()
+
+
 class GarbageCollection(Job):
     """A staff member's run of Distribution's `garbage-collect` over the console's registry, read-only meanwhile
     (registry/services/gc.py); `freed_bytes` is the storage folder's size before less after."""
@@ -188,6 +194,8 @@ class GarbageCollection(Job):
     # The same for every row: with the constraint below, at most one collection is queued or running (two would
     # fight over the registry's mode).
     registry = models.CharField(max_length=16, default="console", editable=False)
+
+    objects = GarbageCollectionQuerySet.as_manager()
 
     class Meta:
         ordering = ["-queued_at"]

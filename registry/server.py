@@ -13,6 +13,10 @@ from registry.notifications import notification_secret
 from registry.tokens import CERT_FILE, ensure_signing_material
 
 CONFIG_FILE = "config.yml"
+# The same registry, refusing every write: what it serves during garbage collection (registry/maintenance.py).
+READ_ONLY_CONFIG_FILE = "config-readonly.yml"
+# On SIGTERM (a switch to or from read-only), uploads in flight get this long to finish.
+DRAIN_TIMEOUT = "30s"
 
 
 def notifications_url() -> str:
@@ -40,9 +44,10 @@ def notifications_endpoint(url: str, secret: str) -> dict:
 
 
 def token_config(directory: Path, address: str, realm: str, service: str, issuer: str,
-                 notifications: dict | None = None) -> str:
+                 notifications: dict | None = None, *, read_only: bool = False) -> str:
     """config.yml for a registry on `address` storing under `directory/data`, trusting tokens from `realm`, and
-    posting its notifications as `notifications` (a section from notifications_endpoint) says.
+    posting its notifications as `notifications` (a section from notifications_endpoint) says; `read_only` is
+    Distribution's maintenance mode, in which every write is refused.
 
     Written as JSON, which is YAML too: every value is quoted as it should be whatever it holds.
     """
@@ -53,7 +58,7 @@ def token_config(directory: Path, address: str, realm: str, service: str, issuer
             "filesystem": {"rootdirectory": str(directory / "data")},
             "delete": {"enabled": True},
         },
-        "http": {"addr": address, "headers": {"X-Content-Type-Options": ["nosniff"]}},
+        "http": {"addr": address, "headers": {"X-Content-Type-Options": ["nosniff"]}, "draintimeout": DRAIN_TIMEOUT},
         "auth": {
             "token": {
                 "realm": realm,
@@ -65,30 +70,35 @@ def token_config(directory: Path, address: str, realm: str, service: str, issuer
     }
     if notifications:
         config["notifications"] = notifications
+    if read_only:
+        config["storage"]["maintenance"] = {"readonly": {"enabled": True}}
     return json.dumps(config, indent=2) + "\n"
 
 
 def write_config(directory: Path | None = None) -> tuple[Path, bool]:
-    """Write the signing key, its certificate and config.yml for the settings' registry; idempotent.
+    """Write the signing key, its certificate, config.yml and config-readonly.yml for the settings' registry;
+    idempotent.
 
     Returns the config's path and whether anything changed (a second run with the same settings changes nothing).
     """
     directory = Path(directory or settings.REGISTRY_DIR)
     changed = ensure_signing_material(directory)
     (directory / "data").mkdir(parents=True, exist_ok=True)
-    text = token_config(
-        directory,
-        settings.REGISTRY_ADDRESS,
-        settings.REGISTRY_TOKEN_REALM,
-        settings.REGISTRY_SERVICE,
-        settings.REGISTRY_ISSUER,
-        notifications_endpoint(notifications_url(), notification_secret()),
-    )
-    path = directory / CONFIG_FILE
-    if not path.exists() or path.read_text() != text:
-        # It holds the notifications' secret: readable by the console's own user only.
-        path.touch(mode=0o600, exist_ok=True)
-        path.chmod(0o600)
-        path.write_text(text)
-        changed = True
-    return path, changed
+    for name, read_only in ((CONFIG_FILE, False), (READ_ONLY_CONFIG_FILE, True)):
+        text = token_config(
+            directory,
+            settings.REGISTRY_ADDRESS,
+            settings.REGISTRY_TOKEN_REALM,
+            settings.REGISTRY_SERVICE,
+            settings.REGISTRY_ISSUER,
+            notifications_endpoint(notifications_url(), notification_secret()),
+            read_only=read_only,
+        )
+        path = directory / name
+        if not path.exists() or path.read_text() != text:
+            # It holds the notifications' secret: readable by the console's own user only.
+            path.touch(mode=0o600, exist_ok=True)
+            path.chmod(0o600)
+            path.write_text(text)
+            changed = True
+    return directory / CONFIG_FILE, changed

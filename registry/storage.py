@@ -45,6 +45,8 @@ class Image:
     blobs: frozenset[str] = frozenset()
     created: datetime.datetime | None = None
     readable: bool = True
+    # For a multi-platform index: its platforms' manifests.
+    children: frozenset[str] = frozenset()
 
 
 @dataclass
@@ -66,6 +68,11 @@ class StorageIndex:
             if image is not None:
                 found |= image.blobs
         return found
+
+    def tagged_indexes(self) -> list[str]:
+        """`repository:tag` of every tag on a multi-platform index."""
+        return sorted(f"{name}:{tag}" for name, tags in self.tags.items() for tag, digest in tags.items()
+                      if digest in self.images and self.images[digest].children)
 
     def bytes_of(self, blobs) -> int:
         return sum(self.sizes.get(digest, 0) for digest in blobs)
@@ -181,10 +188,12 @@ def read_image(root: Path, digest: str, depth: int = 0) -> Image:
         blobs: set[str] = set()
         dates = []
         readable = True
+        digests = set()
         for child in children:
             child_digest = _descriptor_digest(child)
             if child_digest is None:
                 continue
+            digests.add(child_digest)
             image = read_image(root, child_digest, depth + 1)
             readable = readable and image.readable
             blobs |= image.blobs
@@ -194,7 +203,8 @@ def read_image(root: Path, digest: str, depth: int = 0) -> Image:
         created = None
         if isinstance(annotations, dict):
             created = _date(annotations.get("org.opencontainers.image.created"))
-        return Image(digest, frozenset(blobs), created or (max(dates) if dates else None), readable)
+        return Image(digest, frozenset(blobs), created or (max(dates) if dates else None), readable,
+                     frozenset(digests))
     config = _descriptor_digest(manifest.get("config"))
     layers = manifest.get("layers") if isinstance(manifest.get("layers"), list) else []
     blobs = {digest for digest in (config, *(_descriptor_digest(layer) for layer in layers)) if digest}

@@ -3,7 +3,7 @@ from __future__ import annotations
 from celery import shared_task
 
 from registry import services
-from registry.services import retention
+from registry.services import gc, retention
 
 
 @shared_task(bind=True, acks_late=True, name="registry.run_push")
@@ -36,3 +36,13 @@ def apply_retention() -> list[int]:
 @shared_task(name="registry.reap_lost_retention_runs", acks_late=True)
 def reap_lost_retention_runs() -> list[int]:
     return retention.reap_lost_runs()
+
+
+@shared_task(bind=True, acks_late=True, name="registry.run_garbage_collection")
+def run_garbage_collection_task(self, job_id: int) -> None:
+    gc.run_gc(job_id)
+
+
+@shared_task(name="registry.reap_lost_garbage_collections", acks_late=True)
+def reap_lost_garbage_collections() -> list[int]:
+    return gc.reap_lost_collections()

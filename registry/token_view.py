@@ -13,6 +13,8 @@ from django.views.decorators.http import require_GET
 
 from console import throttle
 from console.accounts.services import user_for_credentials
+from registry.constants import READ_ONLY
+from registry.models import GarbageCollection
 from registry.tokens import (
     BUILD_CACHE_USER,
     SigningMaterialMissing,
@@ -79,8 +81,14 @@ def _signed(request: HttpRequest, service: str, issue) -> JsonResponse:
     if service != settings.REGISTRY_SERVICE:
         return JsonResponse({"details": f"This console signs tokens for the service {settings.REGISTRY_SERVICE!r}."},
                             status=400)
+    scopes = parse_scopes(request.GET.getlist("scope"))
+    if any(scope.type == "repository" and scope.actions & {"push", "*"} for scope in scopes) \
+            and GarbageCollection.objects.in_progress():
+        # The registry serves read-only (registry/services/gc.py): the CLI prints `denied: <this message>`.
+        return JsonResponse({"details": READ_ONLY, "errors": [{"code": "DENIED", "message": READ_ONLY}]},
+                            status=403)
     try:
-        answer = issue(parse_scopes(request.GET.getlist("scope")))
+        answer = issue(scopes)
     except SigningMaterialMissing as exc:
         log.error("%s", exc)
         return JsonResponse({"details": str(exc)}, status=503)

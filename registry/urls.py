@@ -26,6 +26,8 @@ urlpatterns = [
     path("registries/<int:pk>/repositories/<path:name>/retention/", views.registry_retention,
          name="registry-retention"),
     path("registries/<int:pk>/repositories/<path:name>/public/", views.registry_publish, name="registry-publish"),
+    path("registry/gc/", views.gc_list, name="gc-list"),
+    path("registry/gc/<int:pk>/", views.gc_detail, name="gc-detail"),
     path("pushes/new/", views.push_create, name="push-create"),
     path("pushes/<int:pk>/", views.push_detail, name="push-detail"),
     path("pulls/new/", views.pull_create, name="pull-create"),

@@ -4,7 +4,7 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
@@ -12,11 +12,12 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from builds.models import Image
-from console.errors import run_form
+from console import jobs
+from console.errors import DomainError, run_form
 from registry import services
 from registry.forms import PullForm, PushForm, RegistryAccountForm, RetentionForm, image_app_name
-from registry.models import PublicRepository, Pull, Push, RegistryAccount, RetentionRun
-from registry.services import browse, retention
+from registry.models import GarbageCollection, PublicRepository, Pull, Push, RegistryAccount, RetentionRun
+from registry.services import browse, gc, retention, usage
 from registry.tokens import namespace_of
 
 
@@ -69,8 +70,12 @@ def registry_detail(request: HttpRequest, pk: int) -> HttpResponse:
     except services.RegistryError as exc:
         browse_error = str(exc)
     public = set(PublicRepository.objects.for_user(request.user).values_list("name", flat=True))
+    storage = usage.usage_for(request.user) if account.is_console else None
+    sizes = {entry.name: entry for entry in storage.repositories} if storage else {}
     context = {
         "account": account,
+        "storage": storage,
+        "rows": [(name, sizes.get(name)) for name in repositories],
         "repositories": repositories,
         "browse_error": browse_error,
         "public": public,
@@ -288,3 +293,32 @@ def pull_create(request: HttpRequest) -> HttpResponse:
 @require_GET
 def pull_detail(request: HttpRequest, pk: int) -> HttpResponse:
     return _transfer_page(request, Pull, pk)
+
+
+def _staff_only(request: HttpRequest) -> None:
+    if not request.user.is_staff:
+        raise PermissionDenied(gc.STAFF_ONLY)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def gc_list(request: HttpRequest) -> HttpResponse:
+    """Staff: collect the console registry's garbage; the latest collections; every namespace's storage."""
+    _staff_only(request)
+    if request.method == "POST":
+        try:
+            job = gc.trigger_gc(request.user, request.POST.get("delete_untagged") == "1", request)
+            return redirect("registry:gc-detail", pk=job.pk)
+        except (services.RegistryError, ValidationError, DomainError) as exc:
+            messages.error(request, _refusal(exc))
+    context = {"collections": GarbageCollection.objects.select_related("requested_by")[:20],
+               "namespaces": sorted(usage.usage().values(), key=lambda entry: -entry.total_bytes)}
+    return render(request, "registry/gc_list.html", context)
+
+
+@login_required
+@require_GET
+def gc_detail(request: HttpRequest, pk: int) -> HttpResponse:
+    _staff_only(request)
+    job = get_object_or_404(GarbageCollection.objects.select_related("requested_by"), pk=pk)
+    return render(request, "registry/gc_detail.html", {"job": job, "log": jobs.log_text(job)})

@@ -6,7 +6,6 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
 command -v docker-registry >/dev/null || apt_install docker-registry apache2-utils
-# The same folder as the REGISTRY_DIR setting: config.yml, the token signing key and certificate, the blobs.
-dir="${REGISTRY_DIR:-${CONSOLE_DATA_DIR:-var}/registry}"
-.venv/bin/python manage.py registry_config
-exec docker-registry serve "$dir/config.yml"
+# Writes config.yml (and config-readonly.yml), the token signing key and certificate under REGISTRY_DIR, then
+# supervises `docker-registry serve`: read-only while a garbage collection holds its lease (registry/maintenance.py).
+exec .venv/bin/python manage.py registry_serve

@@ -4,7 +4,7 @@ from rest_framework import serializers
 
 from console import jobs
 from registry.constants import RegistryKind
-from registry.models import Pull, Push, RegistryAccount, RetentionRule, RetentionRun
+from registry.models import GarbageCollection, Pull, Push, RegistryAccount, RetentionRule, RetentionRun
 
 
 class RegistryAccountSerializer(serializers.ModelSerializer):
@@ -154,3 +154,38 @@ class PushRequestSerializer(serializers.Serializer):
 class PullRequestSerializer(serializers.Serializer):
     registry = _AccountField(queryset=RegistryAccount.objects.all())
     reference = serializers.CharField(max_length=400, help_text="`<repository>[:tag]` or `<repository>@<digest>`.")
+
+
+class RepositoryUsageSerializer(serializers.Serializer):
+    name = serializers.CharField()
+    tags = serializers.IntegerField()
+    total_bytes = serializers.IntegerField()
+    unique_bytes = serializers.IntegerField(help_text="Blobs no tag of another repository references.")
+
+
+class StorageSerializer(serializers.Serializer):
+    """What the user's namespace of the console's registry takes; `unique_bytes`: blobs no other user's tag
+    references (what deleting it all frees)."""
+
+    namespace = serializers.CharField()
+    total_bytes = serializers.IntegerField()
+    unique_bytes = serializers.IntegerField()
+    repositories = RepositoryUsageSerializer(many=True)
+
+
+class GarbageCollectionSerializer(serializers.ModelSerializer):
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    log = serializers.SerializerMethodField()
+
+    class Meta:
+        model = GarbageCollection
+        fields = ["id", "status", "delete_untagged", "freed_bytes", "bytes_before", "bytes_after", "requested_by",
+                  "error", "log", "queued_at", "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_log(self, job) -> str:
+        return jobs.log_text(job)
+
+
+class GarbageCollectionRequestSerializer(serializers.Serializer):
+    delete_untagged = serializers.BooleanField(default=False, help_text="Also delete manifests no tag points at.")

@@ -5,6 +5,7 @@ from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_sche
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import NotFound
+from rest_framework.permissions import IsAdminUser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
@@ -14,6 +15,8 @@ from console.jobs.logs import log_response, log_schema
 from console.pagination import newest_first
 from registry import services
 from registry.api.serializers import (
+    GarbageCollectionRequestSerializer,
+    GarbageCollectionSerializer,
     PublicSerializer,
     PullRequestSerializer,
     PullSerializer,
@@ -26,12 +29,13 @@ from registry.api.serializers import (
     RetentionRuleRequestSerializer,
     RetentionRuleSerializer,
     RetentionRunSerializer,
+    StorageSerializer,
     TagDeletedSerializer,
     TagListSerializer,
     TestResultSerializer,
 )
-from registry.models import PublicRepository, Pull, Push, RegistryAccount, RetentionRun
-from registry.services import browse, retention
+from registry.models import GarbageCollection, PublicRepository, Pull, Push, RegistryAccount, RetentionRun
+from registry.services import browse, gc, retention, usage
 
 
 class RegistryAccountViewSet(
@@ -154,6 +158,16 @@ class RegistryAccountViewSet(
         deleted = browse.delete_repository(request.user, self.get_object(), name, request._request)
         return Response({"name": name, "tags": deleted.tags, "digests": deleted.digests})
 
+    @extend_schema(request=None, responses={200: StorageSerializer, 400: OpenApiResponse(ErrorSerializer)})
+    @action(detail=True, methods=["get"])
+    def storage(self, request: Request, pk=None) -> Response:
+        """What your namespace of the console's registry takes, per repository: total and unique bytes."""
+        account = self.get_object()
+        if not account.is_console:
+            return Response({"detail": "Storage is counted for the console's registry only."},
+                            status=status.HTTP_400_BAD_REQUEST)
+        return Response(StorageSerializer(usage.usage_for(request.user)).data)
+
     @classmethod
     def get_extra_actions(cls):
         # `repositories/<name>/` matches every longer path too (a name may hold slashes): routed last, so that
@@ -243,3 +257,30 @@ class PullViewSet(_TransferViewSet):
 
     def trigger(self, user, data: dict) -> Pull:
         return services.trigger_pull(user, data["registry"], data["reference"])
+
+
+@extend_schema_view(
+    create=extend_schema(request=GarbageCollectionRequestSerializer,
+                         responses={202: GarbageCollectionSerializer, 403: ErrorSerializer, 409: ErrorSerializer}),
+)
+class GarbageCollectionViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+    """Staff only: Distribution's garbage collection of the console's registry, read-only meanwhile."""
+
+    serializer_class = GarbageCollectionSerializer
+    permission_classes = [IsAdminUser]
+    queryset = GarbageCollection.objects.none()
+
+    def get_queryset(self):
+        return newest_first(GarbageCollection.objects.select_related("requested_by"))
+
+    def create(self, request: Request) -> Response:
+        serializer = GarbageCollectionRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        job = gc.trigger_gc(request.user, serializer.validated_data["delete_untagged"], request._request)
+        return Response(self.get_serializer(GarbageCollection.objects.get(pk=job.pk)).data,
+                        status=status.HTTP_202_ACCEPTED)
+
+    @log_schema()
+    @action(detail=True, methods=["get"])
+    def log(self, request: Request, pk: str | None = None) -> Response:
+        return log_response(self.get_object(), request.query_params)

@@ -18,8 +18,8 @@ from console import references
 from console.audit.constants import Action
 from console.audit.services import record
 from registry.client import RegistryClient, RegistryHTTPError, RegistryRefused
-from registry.constants import PUSH, RegistryKind
-from registry.models import PublicRepository, RegistryAccount
+from registry.constants import PUSH, READ_ONLY, RegistryKind
+from registry.models import GarbageCollection, PublicRepository, RegistryAccount
 from registry.services.accounts import RegistryError, client_for
 from registry.tokens import Scope, granted_actions, namespace_of, parse_scopes, sign_token
 
@@ -294,6 +294,17 @@ def tags_page(account: RegistryAccount, repository: str, last: str = "", n: int 
     return page
 
 
+class RegistryReadOnly(RegistryError):
+    """A garbage collection has the console's registry read-only (registry/services/gc.py)."""
+
+    status = HTTPStatus.SERVICE_UNAVAILABLE.value
+
+
+def check_writable(account: RegistryAccount) -> None:
+    if account.is_console and GarbageCollection.objects.in_progress():
+        raise RegistryReadOnly(READ_ONLY)
+
+
 class TagShared(RegistryError):
     """Other tags point at the image a tag delete would delete: Distribution deletes a manifest by digest, with
     every tag on it, so the delete would take tags the user did not name (a 409 naming them)."""
@@ -390,6 +401,7 @@ def delete_tag(user, account: RegistryAccount, repository: str, tag: str, digest
         raise ValidationError({"digest": f"{digest!r} is not a sha256 digest."})
     if not may_delete(account, repository):
         raise DeleteRefused(NOT_YOURS.format(namespace=namespace_of(account.owner)))
+    check_writable(account)
     client = _delete_client(account, repository)
     missing = f"{repository} has no tag {tag!r}."
     current = _digest_of(client, repository, tag)
@@ -418,6 +430,7 @@ def delete_repository(user, account: RegistryAccount, repository: str, request=N
     _check_repository(repository)
     if not may_delete(account, repository):
         raise DeleteRefused(NOT_YOURS.format(namespace=namespace_of(account.owner)))
+    check_writable(account)
     client = _delete_client(account, repository)
     images = tags_by_digest(client, repository)
     if not images:

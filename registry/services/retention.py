@@ -362,6 +362,10 @@ class RetentionRunner(jobs.JobRunner):
         if not chosen.delete:
             self.log(run, ["Nothing to delete."])
             return JobStatus.SUCCEEDED, ""
+        try:
+            browse.check_writable(account)
+        except RegistryError as exc:
+            return JobStatus.FAILED, str(exc)
         client = browse._delete_client(account, run.repository)
         now = browse.tags_by_digest(client, run.repository)
         current = {tag: digest for digest, names in now.items() for tag in names}

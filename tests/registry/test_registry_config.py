@@ -29,6 +29,11 @@ def test_it_writes_the_config_key_and_certificate_once(settings, tmp_path):
         "realm": settings.REGISTRY_TOKEN_REALM, "service": settings.REGISTRY_SERVICE,
         "issuer": settings.REGISTRY_ISSUER, "rootcertbundle": str(tmp_path / "token.crt")}
     assert config["http"]["addr"] == settings.REGISTRY_ADDRESS
+    assert "maintenance" not in config["storage"]
+    # The same registry refusing every write, for garbage collection (registry/maintenance.py).
+    read_only = json.loads((tmp_path / "config-readonly.yml").read_text())
+    assert read_only["storage"].pop("maintenance") == {"readonly": {"enabled": True}}
+    assert read_only == config
     assert "unchanged" in run(settings, tmp_path)
     assert (tmp_path / "token.key").read_bytes() == key
     settings.REGISTRY_ADDRESS = "127.0.0.1:5999"

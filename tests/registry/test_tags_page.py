@@ -163,7 +163,9 @@ def test_the_page_shows_digest_size_date_pull_and_delete(owner_client, owner, op
     assert f'data-copy="docker pull {open_registry.address}/{repository}:1.0"' in body
     delete = reverse("registry:registry-tag-delete", args=[account.pk, repository, "1.0"])
     assert f'action="{delete}"' in body
-    assert 'data-confirm="Delete tag 1.0? The same image is also tagged latest: those tags go too."' in body
+    assert ('data-confirm="Delete tag 1.0? The same image is also tagged latest: those tags are deleted with it."'
+            in body)
+    assert 'name="also" value="latest"' in body and "Delete with 1 other tag<" in body
     assert 'rel="next"' not in body
 
 

@@ -21,7 +21,7 @@ from console.constants import JobStatus
 from console.events.models import Delivery, Event, Webhook
 from fleet.models import Deployment, DeploymentTarget, Host, PendingRelease
 from registry.constants import RegistryKind
-from registry.models import Pull, Push, RegistryAccount
+from registry.models import GarbageCollection, Pull, Push, RegistryAccount
 from tests.builds.archive_factory import tar_bytes
 
 UNREACHABLE_ENGINE = "tcp://127.0.0.1:9"
@@ -92,10 +92,14 @@ def make_objects(owner, marker: str) -> dict[str, models.Model]:
                                       first_seen_import=vulnerability_import, first_seen_at=now)
     pending = PendingRelease.objects.create(owner=owner, deployment=deployment, name=deployment.name,
                                             follow_tag=f"{marker}/app:1", digest="sha256:" + "c" * 64)
+    # Neither: garbage collections of the console's registry are staff's.
+    collection = GarbageCollection.objects.create(status=JobStatus.SUCCEEDED, error=f"{marker} collection",
+                                                  started_at=now, finished_at=now)
+    jobs.append_log(collection, [f"{marker} collected"])
     return {
         "pending_release": pending, "webhook": webhook, "event": event, "delivery": delivery,
         "vulnerability_import": vulnerability_import,
         "repository": repository, "source": source, "build": build, "image": image, "registry": registry,
         "push": push, "pull": pull, "host": host, "deployment": deployment, "token": token, "build_node": node,
-        "source_import": source_import,
+        "source_import": source_import, "garbage_collection": collection,
     }

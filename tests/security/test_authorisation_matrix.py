@@ -73,6 +73,7 @@ KIND_OF_PREFIX = {
     "pending-releases": "pending_release",
     "events": "event",
     "vulnerabilities/imports": "vulnerability_import",
+    "registry/gc": "garbage_collection",
 }
 # Arguments that are ids of an object inside the one the path names: the owner's object of that kind.
 INNER_ID_ARGUMENTS = {"delivery_id": "delivery"}
