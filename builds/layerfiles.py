@@ -24,6 +24,8 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 # ChunkReader is savedimage's; it is imported from here too (builds/leakcheck.py).
+from builds import packagedb
+from builds.packagedb import FoundPackage, MergedPackages
 from builds.savedimage import ChunkReader, archive_path, members, resolve_link
 
 WHITEOUT_PREFIX = ".wh."
@@ -65,6 +67,9 @@ class ImageAnalysis:
     # Per history entry of the image config, oldest first: True where the entry made no layer. What the record's
     # layers are checked against (builds/services/analysis.py); None when the archive had no config.
     empty_layers: list[bool] | None = None
+    # The installed packages of the top of the image (builds/packagedb.py) and its os-release fields.
+    packages: list[FoundPackage] = field(default_factory=list)
+    os_release: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, object]:
         return {"layers": [layer.as_dict() for layer in self.layers], "total_size": self.total_size,
@@ -82,6 +87,8 @@ class _LayerRecord:
     duplicate_bytes: int
     whiteouts: list[str]
     opaque_dirs: list[str]
+    # path -> (reader kind, what it gave; None where the path is not a regular file this layer could read).
+    package_files: dict[str, tuple[str, packagedb.FileContent | None]] = field(default_factory=dict)
 
 
 class _HashingReader:
@@ -119,6 +126,7 @@ def analyse_saved_image(chunks: Iterable[bytes]) -> ImageAnalysis:
 
 def _analyse_stream(chunks: Iterable[bytes]) -> ImageAnalysis:
     records: dict[str, _LayerRecord] = {}
+    budget = _PackageFileBudget()
     links: dict[str, str] = {}
     small_json: dict[str, bytes] = {}
     manifest: list | None = None
@@ -137,7 +145,7 @@ def _analyse_stream(chunks: Iterable[bytes]) -> ImageAnalysis:
                 elif name.endswith(".json") and "/" not in name and member.size <= MAX_METADATA_BYTES:
                     small_json[name] = outer.extractfile(member).read()
                 elif name.endswith("/layer.tar") or name.startswith("blobs/"):
-                    record = _read_layer(outer, member)
+                    record = _read_layer(outer, member, budget)
                     if record is not None:
                         records[name] = record
     except tarfile.TarError as exc:
@@ -154,9 +162,26 @@ def _read_json(outer: tarfile.TarFile, member: tarfile.TarInfo):
         raise LayerAnalysisError(f"The image archive's {member.name} is not valid JSON.") from exc
 
 
-def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo) -> _LayerRecord | None:
+class _PackageFileBudget:
+    """How many package files the whole archive may still have parsed (packagedb.MAX_PACKAGE_FILES)."""
+
+    def __init__(self) -> None:
+        self.left = packagedb.MAX_PACKAGE_FILES
+
+
+def _read_package_file(layer: tarfile.TarFile, entry: tarfile.TarInfo, kind: str, budget: _PackageFileBudget):
+    """What a package file in a layer gives (builds/packagedb.py), read while it is the stream's current member;
+    None for anything but a regular file (a link is never followed: it only hides what was below it)."""
+    if not entry.isreg() or budget.left <= 0:
+        return None
+    budget.left -= 1
+    return packagedb.read_file(kind, layer.extractfile(entry), entry.size)
+
+
+def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo, budget: _PackageFileBudget) -> _LayerRecord | None:
     reader = _HashingReader(outer.extractfile(member))
     entries: dict[str, tuple[str, int, int, str]] = {}
+    package_files: dict[str, tuple[str, packagedb.FileContent | None]] = {}
     duplicate_bytes = 0
     whiteouts: list[str] = []
     opaque_dirs: list[str] = []
@@ -180,6 +205,10 @@ def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo) -> _LayerRecord
                         duplicate_bytes += entries[path][1]
                     link = entry.linkname if kind in (SYMLINK, HARDLINK) else ""
                     entries[path] = (kind, size, entry.mode & 0o7777, link)
+                    package_kind = packagedb.kind_of(path)
+                    if package_kind is not None:
+                        package_files[path] = (package_kind,
+                                               _read_package_file(layer, entry, package_kind, budget))
     except tarfile.ReadError:
         # Not a tar: in an OCI layout, blobs/ also holds the JSON config and manifests.
         if member.name.endswith("/layer.tar"):
@@ -195,6 +224,7 @@ def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo) -> _LayerRecord
         duplicate_bytes=duplicate_bytes,
         whiteouts=whiteouts,
         opaque_dirs=opaque_dirs,
+        package_files=package_files,
     )
 
 
@@ -262,14 +292,17 @@ def _analyse(
 ) -> ImageAnalysis:
     paths, config_name, tags = _layer_paths(manifest)
     filesystem = _FileSystem()
+    merged = MergedPackages()
     layers: list[LayerAnalysis] = []
     wasted = 0
     all_bytes = 0
-    for layer_path in paths:
+    for index, layer_path in enumerate(paths):
         record = records.get(resolve_link(layer_path, links))
         if record is None:
             raise LayerAnalysisError(f"The layer {layer_path} named by manifest.json is missing from the archive.")
         changes, layer_wasted = _apply(filesystem, record)
+        merged.apply_layer(index, (change["path"] for change in changes if change["change"] == REMOVED),
+                           record.package_files)
         wasted += layer_wasted + record.duplicate_bytes
         layer_bytes = sum(entry[1] for entry in record.entries.values())
         all_bytes += layer_bytes + record.duplicate_bytes
@@ -279,7 +312,8 @@ def _analyse(
     total_size = sum(size for _, size in filesystem.paths.values())
     efficiency = (all_bytes - wasted) / all_bytes if all_bytes else 1.0
     return ImageAnalysis(layers=layers, total_size=total_size, wasted_bytes=wasted, efficiency=efficiency,
-                         repo_tags=tags, empty_layers=_empty_layers(config))
+                         repo_tags=tags, empty_layers=_empty_layers(config), packages=merged.packages(),
+                         os_release=merged.os_release())
 
 
 def _empty_layers(config: bytes | None) -> list[bool] | None:

@@ -8,6 +8,7 @@ import logging
 from builds.layerfiles import LayerAnalysisError, analyse_saved_image
 from builds.models import ImageAnalysis
 from builds.services.analysis import LayerMappingMismatch, queued_analysis_of, store_analysis
+from builds.services.packages import packages_summary, record_packages
 from console import jobs
 from console.constants import JobStatus
 from console.engine import Engine, EngineError
@@ -41,6 +42,9 @@ class AnalysisRunner(jobs.JobRunner):
             return JobStatus.FAILED, str(exc)[:2000]
         self.log(job, [f"{len(analysis.layers)} layers, {analysis.total_size} bytes of files, "
                        f"{analysis.wasted_bytes} wasted."])
+        # Recorded once the files are: the packages' layers are the rows store_analysis just checked.
+        record_packages(image, analysis.packages, analysis.os_release)
+        self.log(job, [packages_summary(analysis.packages, analysis.os_release)])
         return JobStatus.SUCCEEDED, ""
 
 

@@ -47,3 +47,13 @@ def record_packages(image: Image, packages: list, os_release: dict[str, str]) ->
     image.os_release, image.packages_read = os_release, now
     packages_recorded.send(sender=Image, image=image)
     return len(rows)
+
+
+def packages_summary(packages: list, os_release: dict[str, str]) -> str:
+    """One line for the analysis log: how many packages of which kind, and the OS."""
+    counts: dict[str, int] = {}
+    for found in packages:
+        counts[found.ecosystem] = counts.get(found.ecosystem, 0) + 1
+    kinds = ", ".join(f"{count} {ecosystem}" for ecosystem, count in sorted(counts.items())) or "none"
+    system = os_release.get("PRETTY_NAME") or os_release.get("ID") or "not known"
+    return f"{len(packages)} packages ({kinds}); operating system: {system}."
