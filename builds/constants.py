@@ -85,3 +85,10 @@ class PackageEcosystem(models.TextChoices):
     APK = "apk", "Alpine package (apk)"
     PYPI = "pypi", "Python distribution"
     NPM = "npm", "npm package"
+
+
+class SbomFormat(models.TextChoices):
+    """The SBOM documents an image's packages download as (builds/services/packages.py `sbom`)."""
+
+    CYCLONEDX = "cyclonedx", "CycloneDX 1.6 JSON"
+    SPDX = "spdx", "SPDX 2.3 JSON"

@@ -31,3 +31,5 @@ command -v docker-registry >/dev/null || apt_install docker-registry
 command -v htpasswd >/dev/null || apt_install apache2-utils
 # The ssh:// host tests run a real OpenSSH sshd in a fleet host's namespace (tests/fixtures/fleet.py).
 [ -x /usr/sbin/sshd ] || apt_install openssh-server
+# The package tests import a real Debian made by mmdebstrap (tests/builds/test_packages_engine.py).
+command -v mmdebstrap >/dev/null || apt_install mmdebstrap

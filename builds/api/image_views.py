@@ -17,7 +17,7 @@ from builds.api.serializers import (
     SyncResultSerializer,
     TreeNodeSerializer,
 )
-from builds.constants import AnalysisStatus, ImageOrigin
+from builds.constants import ImageOrigin
 from builds.filters import ImageFilterSet
 from builds.models import Image
 from builds.services import analysis, compare, images
@@ -95,7 +95,7 @@ class ImageViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, mixins.Dest
     @action(detail=True, methods=["post"])
     def analyse(self, request: Request, pk: str | None = None) -> Response:
         image = self.get_object()
-        if image.analysis_status == AnalysisStatus.SUCCEEDED:
+        if analysis.analysis_is_current(image):
             return Response(ImageSerializer(image).data)
         analysis.request_analysis(image)
         return Response(ImageSerializer(image).data, status=status.HTTP_202_ACCEPTED)

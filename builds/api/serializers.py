@@ -202,7 +202,7 @@ class ImageSerializer(serializers.ModelSerializer):
         model = Image
         fields = ["id", "image_id", "tags", "digests", "size", "created", "architecture", "os", "labels", "config",
                   "layers", "build", "repository", "origin", "recorded", "analysis_status", "analysis_error",
-                  "files_size", "wasted_bytes", "efficiency"]
+                  "files_size", "wasted_bytes", "efficiency", "os_release", "packages_read"]
         read_only_fields = fields
 
 

@@ -45,15 +45,22 @@ NOT_QUEUED = "The analysis could not be queued: try again."
 WORKER_LOST = "The analysis did not finish: its worker was lost. Ask for it again."
 
 
+def analysis_is_current(image: Image) -> bool:
+    """The analysis succeeded and read the packages too. One that succeeded before the analysis read packages
+    (`packages_read` unset) may be asked for again: it is run once more, to record them."""
+    return image.analysis_status == AnalysisStatus.SUCCEEDED and image.packages_read is not None
+
+
 def request_analysis(image: Image) -> bool:
-    """Queue a run of the analysis unless one is queued, running or done; True when this call queued it.
+    """Queue a run of the analysis unless one is queued, running or done (`analysis_is_current`); True when this
+    call queued it.
 
     The image's row is locked while it is decided, and at most one run per image is active (a unique
     constraint), so two requests at once queue one run. A failed analysis may be asked for again: a new run."""
     with transaction.atomic():
         locked = Image.objects.select_for_update(of=("self",)).select_related("analysis").get(pk=image.pk)
-        queued = locked.analysis_status not in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING,
-                                                AnalysisStatus.SUCCEEDED)
+        queued = (locked.analysis_status not in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)
+                  and not analysis_is_current(locked))
         if queued:
             try:
                 with transaction.atomic():

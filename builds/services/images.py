@@ -247,7 +247,7 @@ def images_for(user) -> ImageQuerySet:
 CONFIG_KEYS = ("env", "cmd", "entrypoint", "user", "workdir", "exposed_ports", "volumes", "healthcheck")
 LIST_FIELDS = ("id", "image_id", "tags", "digests", "size", "created", "architecture", "os", "labels", "config",
                "build_id", "repository_id", "origin", "recorded", "analysis__status", "analysis__error", "files_size",
-               "wasted_bytes", "efficiency")
+               "wasted_bytes", "efficiency", "os_release", "packages_read")
 LAYER_FIELDS = ("image_id", "index", "diff_id", "created_by", "size", "empty_layer", "created", "build_step_id")
 
 
@@ -273,6 +273,7 @@ def list_rows(images: ImageQuerySet) -> list[dict]:
         row["config"] = {key: config.get(key) for key in CONFIG_KEYS}
         row["created"] = _timestamp(row["created"])
         row["recorded"] = _timestamp(row["recorded"])
+        row["packages_read"] = _timestamp(row["packages_read"])
         row["build"] = row.pop("build_id")
         row["repository"] = row.pop("repository_id")
         row["analysis_status"] = row.pop("analysis__status") or AnalysisStatus.NONE

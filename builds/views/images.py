@@ -10,10 +10,10 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from builds.constants import AnalysisStatus
+from builds.constants import AnalysisStatus, PackageEcosystem, SbomFormat
 from builds.filters import ImageFilterSet
 from builds.models import Image
-from builds.services import analysis, compare, images
+from builds.services import analysis, compare, images, packages
 from builds.services.options import OptionError
 from console.errors import DomainError, NotFound
 from console.listing import paginate
@@ -57,8 +57,27 @@ def _render_detail(request: HttpRequest, image: Image, tag_form: ImageTagForm, s
     ]
     context = {"image": image, "rows": rows, "analysed": analysed, "tag_form": tag_form,
                "labels": sorted(image.labels.items()), "tree_limit": analysis.TREE_ENTRIES_PER_LAYER,
-               "compare_with": compare.comparison_candidates(image)}
+               "compare_with": compare.comparison_candidates(image),
+               "analysis_current": analysis.analysis_is_current(image), **_packages_context(request, image)}
     return render(request, "builds/image_detail.html", context, status=status)
+
+
+# The image page lists at most this many packages (the API pages through them all).
+PACKAGES_ON_PAGE = 500
+
+
+def _packages_context(request: HttpRequest, image: Image) -> dict:
+    """The Packages section: the OS, counts per ecosystem and the packages (filtered by `ecosystem` and `q`)."""
+    if image.packages_read is None:
+        return {"packages_read": False}
+    ecosystem = request.GET.get("ecosystem", "")
+    ecosystem = ecosystem if ecosystem in PackageEcosystem.values else ""
+    search = request.GET.get("q", "")[:255]
+    found = packages.image_packages(image, ecosystem, search)
+    return {"packages_read": True, "os_name": packages.os_name(image), "ecosystems": PackageEcosystem.choices,
+            "ecosystem_counts": packages.ecosystem_counts(image), "packages": list(found[:PACKAGES_ON_PAGE]),
+            "package_count": found.count(), "package_filter": {"ecosystem": ecosystem, "q": search},
+            "packages_on_page": PACKAGES_ON_PAGE, "sbom_formats": SbomFormat.choices}
 
 
 @login_required

@@ -37,6 +37,7 @@ def test_it_shows_an_image_with_its_config_and_layers(owner_api, owner):
     assert body["build"] is None
     assert body["analysis_status"] == "none"
     assert body["wasted_bytes"] is None and body["efficiency"] is None and body["files_size"] is None
+    assert body["os_release"] == {} and body["packages_read"] is None
     # The list writes each image as the detail does.
     assert owner_api.get(URL).json()["results"] == [body]
 
