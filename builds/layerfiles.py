@@ -126,7 +126,7 @@ def analyse_saved_image(chunks: Iterable[bytes]) -> ImageAnalysis:
 
 def _analyse_stream(chunks: Iterable[bytes]) -> ImageAnalysis:
     records: dict[str, _LayerRecord] = {}
-    budget = _PackageFileBudget()
+    budget = packagedb.Budget()
     links: dict[str, str] = {}
     small_json: dict[str, bytes] = {}
     manifest: list | None = None
@@ -162,23 +162,15 @@ def _read_json(outer: tarfile.TarFile, member: tarfile.TarInfo):
         raise LayerAnalysisError(f"The image archive's {member.name} is not valid JSON.") from exc
 
 
-class _PackageFileBudget:
-    """How many package files the whole archive may still have parsed (packagedb.MAX_PACKAGE_FILES)."""
-
-    def __init__(self) -> None:
-        self.left = packagedb.MAX_PACKAGE_FILES
-
-
-def _read_package_file(layer: tarfile.TarFile, entry: tarfile.TarInfo, kind: str, budget: _PackageFileBudget):
+def _read_package_file(layer: tarfile.TarFile, entry: tarfile.TarInfo, kind: str, budget: packagedb.Budget):
     """What a package file in a layer gives (builds/packagedb.py), read while it is the stream's current member;
     None for anything but a regular file (a link is never followed: it only hides what was below it)."""
-    if not entry.isreg() or budget.left <= 0:
+    if not entry.isreg() or not budget.take_file():
         return None
-    budget.left -= 1
-    return packagedb.read_file(kind, layer.extractfile(entry), entry.size)
+    return budget.keep(packagedb.read_file(kind, layer.extractfile(entry), entry.size))
 
 
-def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo, budget: _PackageFileBudget) -> _LayerRecord | None:
+def _read_layer(outer: tarfile.TarFile, member: tarfile.TarInfo, budget: packagedb.Budget) -> _LayerRecord | None:
     reader = _HashingReader(outer.extractfile(member))
     entries: dict[str, tuple[str, int, int, str]] = {}
     package_files: dict[str, tuple[str, packagedb.FileContent | None]] = {}

@@ -13,7 +13,8 @@ hard link is not followed (it only hides what was below it), and names and versi
 characters; a file that cannot be parsed at all gives no packages. Nothing here raises on bad content.
 
 Read: Debian/Ubuntu dpkg (`var/lib/dpkg/status`, entries with `Status: install ok installed`; distroless
-`var/lib/dpkg/status.d/*`, whose entries may carry no Status), Alpine apk (`lib/apk/db/installed`), Python
+`var/lib/dpkg/status.d/*`, whose entries may carry no Status; their licences from the machine-readable
+`usr/share/doc/<package>/copyright`, where it is one), Alpine apk (`lib/apk/db/installed`), Python
 distributions (`*.dist-info/METADATA`, `*.egg-info/PKG-INFO` and `*.egg-info` files), npm packages
 (`node_modules/<name>/package.json`, `node_modules/@scope/<name>/package.json`), and the OS from
 `etc/os-release` (else `usr/lib/os-release`).
@@ -28,7 +29,7 @@ import posixpath
 import re
 import unicodedata
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from debian.deb822 import Deb822
 from packageurl import PackageURL
@@ -37,12 +38,16 @@ from builds.constants import PackageEcosystem
 
 log = logging.getLogger(__name__)
 
-DPKG, DPKG_DIR, APK, PYTHON, NPM, OS_RELEASE = "dpkg", "dpkg.d", "apk", "python", "npm", "os-release"
+DPKG, DPKG_DIR, APK, PYTHON, NPM = "dpkg", "dpkg.d", "apk", "python", "npm"
+# Files that are not packages but tell about them: the OS, and a Debian package's licences.
+OS_RELEASE, COPYRIGHT = "os-release", "copyright"
+PACKAGE_KINDS = (DPKG, DPKG_DIR, APK, PYTHON, NPM)
 
 DPKG_STATUS = "var/lib/dpkg/status"
 DPKG_STATUS_DIR = "var/lib/dpkg/status.d"
 APK_INSTALLED = "lib/apk/db/installed"
 OS_RELEASE_PATHS = ("etc/os-release", "usr/lib/os-release")
+DOC_DIR = "usr/share/doc"
 
 # Bounds, per file: a package database is read up to MAX_FILE_BYTES (a Debian system of 2,000 packages has a
 # status of about 3 MB; apk's installed also lists every file), metadata files to much less, since what is read of
@@ -51,11 +56,15 @@ MAX_FILE_BYTES = 64 * 1024 * 1024
 MAX_METADATA_BYTES = 256 * 1024
 MAX_PACKAGE_JSON_BYTES = 1024 * 1024
 MAX_OS_RELEASE_BYTES = 64 * 1024
+MAX_COPYRIGHT_BYTES = 64 * 1024
+MAX_COPYRIGHT_LICENCES = 8
 MAX_LINE_BYTES = 64 * 1024
 READ_CHUNK = 64 * 1024
-# At most this many packages from one file, and package files per image: what is past them is skipped.
+# At most this many packages from one file, package files per image, and different packages (as the files give
+# them: the same package in the status of ten layers counts once) per image: what is past them is skipped.
 MAX_PACKAGES_PER_FILE = 50_000
 MAX_PACKAGE_FILES = 100_000
+MAX_PACKAGES_PER_IMAGE = 100_000
 MAX_FIELD = 255
 MAX_LICENCE = 255
 MAX_OS_RELEASE_KEYS = 64
@@ -116,6 +125,8 @@ def kind_of(path: str) -> str | None:
     if path in OS_RELEASE_PATHS:
         return OS_RELEASE
     folder, base = posixpath.split(path)
+    if base == "copyright" and posixpath.dirname(folder) == DOC_DIR:
+        return COPYRIGHT
     if folder == DPKG_STATUS_DIR and base and not base.endswith(".md5sums"):
         return DPKG_DIR
     if base == "METADATA" and folder.endswith(".dist-info"):
@@ -165,38 +176,39 @@ def read_file(kind: str, stream, size: int) -> FileContent:
             return tuple(_npm(_head(stream, MAX_PACKAGE_JSON_BYTES)))
         if kind == OS_RELEASE:
             return parse_os_release(_head(stream, MAX_OS_RELEASE_BYTES))
+        if kind == COPYRIGHT:
+            return _copyright(_head(stream, MAX_COPYRIGHT_BYTES))
     except _StreamFailed as exc:
         raise exc.__cause__ from None
     except Exception:  # noqa: BLE001 (hostile content of any shape must not stop the analysis)
         log.warning("A %s package file could not be read; skipped.", kind, exc_info=True)
-    return {} if kind == OS_RELEASE else ()
+    return () if kind in PACKAGE_KINDS else {}
 
 
 def _lines(stream, limit: int) -> Iterator[str]:
     """The stream's lines (decoded, "\\n" kept), reading at most `limit` bytes in chunks; a line longer than
     MAX_LINE_BYTES is dropped whole, so memory stays bounded whatever the file holds."""
-    buffer = b""
-    skipping = False
+    pending = b""
+    skipping = False  # inside a line too long to keep, until its newline
     remaining = limit
     while remaining > 0:
         chunk = stream.read(min(READ_CHUNK, remaining))
         if not chunk:
             break
         remaining -= len(chunk)
-        buffer += chunk
-        while True:
-            end = buffer.find(b"\n")
-            if end < 0:
-                break
-            line, buffer = buffer[: end + 1], buffer[end + 1:]
+        pieces = chunk.split(b"\n")
+        for piece in pieces[:-1]:
+            line, pending = pending + piece, b""
             if skipping:
                 skipping = False
-                continue
-            yield line.decode("utf-8", "replace")
-        if len(buffer) > MAX_LINE_BYTES:
-            buffer, skipping = b"", True
-    if buffer and not skipping and remaining > 0:
-        yield buffer.decode("utf-8", "replace") + "\n"
+            elif len(line) <= MAX_LINE_BYTES:
+                yield line.decode("utf-8", "replace") + "\n"
+        if not skipping:
+            pending += pieces[-1]
+            if len(pending) > MAX_LINE_BYTES:
+                pending, skipping = b"", True
+    if pending and not skipping and remaining > 0:
+        yield pending.decode("utf-8", "replace") + "\n"
 
 
 def _head(stream, limit: int) -> str:
@@ -313,6 +325,28 @@ def _npm(text: str) -> Iterator[Parsed]:
     yield Parsed(PackageEcosystem.NPM, name, version, licence=_licence(licence))
 
 
+def _copyright(text: str) -> dict[str, str]:
+    """The licences a Debian package's machine-readable copyright file (DEP-5: it starts with `Format:`) names on
+    its `License:` lines, in order, each once, as Debian spells them (`GPL-3+`, not always an SPDX id)."""
+    if not text.startswith("Format:"):
+        return {}
+    names: list[str] = []
+    for line in text.splitlines():
+        if line.startswith("License:"):
+            name = clean(line[len("License:"):], 64)
+            if name and name not in names:
+                names.append(name)
+                if len(names) >= MAX_COPYRIGHT_LICENCES:
+                    break
+    joined = ""
+    for name in names:
+        longer = f"{joined}, {name}" if joined else name
+        if len(longer) > MAX_LICENCE:
+            break
+        joined = longer
+    return {"licence": joined} if joined else {}
+
+
 def parse_os_release(text: str) -> dict[str, str]:
     """os-release's `KEY=value` lines (values unquoted as the shell would for the usual forms)."""
     fields: dict[str, str] = {}
@@ -358,6 +392,34 @@ def purl_of(parsed: Parsed, os_release: dict[str, str]) -> str:
                       qualifiers=qualifiers or None).to_string()
 
 
+class Budget:
+    """What one image's archive may still have read: package files, and different packages. Identical packages
+    from different files (a dpkg status that each layer rewrites) are kept as one object."""
+
+    def __init__(self) -> None:
+        self.files_left = MAX_PACKAGE_FILES
+        self.seen: dict[Parsed, Parsed] = {}
+
+    def take_file(self) -> bool:
+        if self.files_left <= 0:
+            return False
+        self.files_left -= 1
+        return True
+
+    def keep(self, content: FileContent) -> FileContent:
+        if isinstance(content, dict):
+            return content
+        kept = []
+        for parsed in content:
+            same = self.seen.get(parsed)
+            if same is None:
+                if len(self.seen) >= MAX_PACKAGES_PER_IMAGE:
+                    continue
+                same = self.seen[parsed] = parsed
+            kept.append(same)
+        return tuple(kept)
+
+
 # -- the merged view --------------------------------------------------------------------------------------------
 
 
@@ -384,7 +446,7 @@ class MergedPackages:
                 changed = True
         if not changed:
             return
-        present = {parsed.key for kind, content in self.files.values() if kind != OS_RELEASE for parsed in content}
+        present = {parsed.key for kind, content in self.files.values() if kind in PACKAGE_KINDS for parsed in content}
         for key in [key for key in self.since if key not in present]:
             del self.since[key]
         for key in present:
@@ -397,6 +459,10 @@ class MergedPackages:
                 return dict(entry[1])
         return {}
 
+    def _copyright_licence(self, name: str) -> str:
+        entry = self.files.get(f"{DOC_DIR}/{name}/copyright")
+        return entry[1].get("licence", "") if entry is not None and entry[0] == COPYRIGHT else ""
+
     def packages(self) -> list[FoundPackage]:
         """The packages of the top of the image, one per ecosystem, name, version and architecture (read from the
         first of its files in path order), each with its purl and introducing layer."""
@@ -404,11 +470,13 @@ class MergedPackages:
         found: dict[tuple[str, str, str, str], FoundPackage] = {}
         for path in sorted(self.files):
             kind, content = self.files[path]
-            if kind == OS_RELEASE:
+            if kind not in PACKAGE_KINDS:
                 continue
             for parsed in content:
                 if parsed.key in found:
                     continue
+                if parsed.ecosystem == PackageEcosystem.DEB and not parsed.licence:
+                    parsed = replace(parsed, licence=self._copyright_licence(parsed.name))
                 try:
                     purl = purl_of(parsed, os_release)
                 except ValueError:

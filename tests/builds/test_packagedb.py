@@ -207,6 +207,8 @@ def test_an_error_of_the_stream_itself_is_not_swallowed():
     ("app/package.json", None),
     ("etc/os-release", packagedb.OS_RELEASE),
     ("usr/lib/os-release", packagedb.OS_RELEASE),
+    ("usr/share/doc/zlib1g/copyright", packagedb.COPYRIGHT),
+    ("usr/share/doc/zlib1g/sub/copyright", None),
 ])
 def test_which_paths_are_read(path, kind):
     assert kind_of(path) == kind
@@ -308,3 +310,66 @@ def test_the_same_package_in_two_places_is_one_row_read_from_the_first_path():
                                                         layer_tar((first, "file", PACKAGE_JSON))])))
 
     assert [(found.path, found.layer) for found in analysis.packages] == [(first, 0)]
+
+
+class Trickle(io.RawIOBase):
+    """A stream that answers at most `step` bytes a read, so lines cross the reader's chunks."""
+
+    def __init__(self, data: bytes, step: int):
+        self.data, self.step = data, step
+
+    def read(self, size=-1):
+        piece, self.data = self.data[:min(size, self.step)], self.data[min(size, self.step):]
+        return piece
+
+
+def test_lines_across_chunks_are_whole_and_a_long_line_between_them_is_dropped(monkeypatch):
+    monkeypatch.setattr(packagedb, "MAX_LINE_BYTES", 40)
+    long_line = b"Description: " + b"x" * 100 + b"\n"
+    data = b"Package: a\nStatus: install ok installed\nVersion: 1\n" + long_line + b"\nPackage: b\nVersion: 2\n" \
+        b"Status: install ok installed\n"
+
+    for step in (1, 7, 64, 10_000):
+        monkeypatch.setattr(packagedb, "READ_CHUNK", step)
+        assert read_file(packagedb.DPKG, Trickle(data, step), len(data)) == (
+            Parsed("deb", "a", "1"), Parsed("deb", "b", "2")), step
+
+
+def test_identical_packages_from_many_files_are_kept_once_and_the_image_budget_stops_the_rest(monkeypatch):
+    budget = packagedb.Budget()
+    first = budget.keep(read(packagedb.DPKG, DPKG_STATUS))
+    second = budget.keep(read(packagedb.DPKG, DPKG_STATUS))
+    assert first == second and all(a is b for a, b in zip(first, second, strict=True))
+
+    monkeypatch.setattr(packagedb, "MAX_PACKAGES_PER_IMAGE", 3)
+    assert budget.keep(read(packagedb.APK, APK_INSTALLED)) == (Parsed("apk", "musl", "1.2.4-r2", arch="x86_64",
+                                                                      licence="MIT"),)
+
+
+COPYRIGHT = b"""\
+Format: https://www.debian.org/doc/packaging-manuals/copyright-format/1.0/
+Upstream-Name: coreutils
+
+Files: *
+License: GPL-3+
+
+Files: src/a.c
+License: GPL-3+ and BSD-4-clause-UC
+
+License: GPL-3+
+ This program is free software.
+"""
+
+
+def test_a_machine_readable_copyright_gives_its_licences_once_each_and_a_free_form_one_nothing():
+    assert read(packagedb.COPYRIGHT, COPYRIGHT) == {"licence": "GPL-3+, GPL-3+ and BSD-4-clause-UC"}
+    assert read(packagedb.COPYRIGHT, b"This is the Debian prepackaged version of glibc.\nLicense: LGPL\n") == {}
+
+
+def test_a_debian_package_takes_its_licence_from_its_copyright_file():
+    base = layer_tar(("var/lib/dpkg/status", "file", DPKG_STATUS),
+                     ("usr/share/doc/zlib1g/copyright", "file", COPYRIGHT.replace(b"coreutils", b"zlib")))
+    analysis = analyse_saved_image(chunked(saved_image([base])))
+
+    assert {found.name: found.licence for found in analysis.packages} == {
+        "libc6": "", "zlib1g": "GPL-3+, GPL-3+ and BSD-4-clause-UC"}

@@ -177,3 +177,6 @@ def test_a_real_debians_sbom_lists_what_dpkg_query_lists(owner_api, owner, engin
         (name, version, 0) for name, version, _ in installed}
     sources = {row["name"]: row["source_name"] for row in rows}
     assert sources["libc6"] == "glibc" and sources["bash"] == ""
+    # Licences from the machine-readable copyright files; libc6's is free-form.
+    licences = {row["name"]: row["licence"] for row in rows}
+    assert licences["zlib1g"] == "Zlib" and licences["bash"].startswith("GPL-3+, ") and licences["libc6"] == ""
