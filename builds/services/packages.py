@@ -9,6 +9,7 @@ them as an SBOM (`sbom`: CycloneDX 1.6 JSON through cyclonedx-python-lib, SPDX 2
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -155,14 +156,12 @@ def _image_version(image: Image) -> str:
 
 
 def _cyclonedx(image: Image, packages: list[ImagePackage]) -> bytes:
-    from cyclonedx.contrib.license.factories import LicenseFactory
     from cyclonedx.model import Property
     from cyclonedx.model.bom import Bom
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output.json import JsonV1Dot6
     from packageurl import PackageURL
 
-    licences = LicenseFactory()
     bom = Bom()
     name = image.tags[0].rsplit(":", 1)[0] if image.tags and ":" in image.tags[0] else _image_name(image)
     root = Component(type=ComponentType.CONTAINER, name=name, version=_image_version(image), bom_ref="image",
@@ -187,7 +186,7 @@ def _cyclonedx(image: Image, packages: list[ImagePackage]) -> bytes:
             purl = None
         component = Component(
             type=ComponentType.LIBRARY, name=package.name, version=package.version, bom_ref=ref, purl=purl,
-            licenses=[licences.make_from_string(package.licence)] if package.licence else [],
+            licenses=[_cyclonedx_licence(package.licence)] if package.licence else [],
             properties=properties)
         components.append(component)
         bom.components.add(component)
@@ -203,20 +202,44 @@ def _os_properties(image: Image):
             for key in ("ID", "VERSION_ID", "PRETTY_NAME") if release.get(key)]
 
 
-def _spdx_licence(value: str) -> str:
-    """A licence as an SPDX license expression, or NOASSERTION when it is not one (`Apache 2.0`, free text)."""
-    if not value:
-        return "NOASSERTION"
+@functools.cache
+def _spdx_licensing():
+    """license-expression's SPDX licensing, built once: it reads the whole licence index (tenths of a second and
+    tens of MB each time)."""
     from license_expression import get_spdx_licensing
 
-    licensing = get_spdx_licensing()
+    return get_spdx_licensing()
+
+
+@functools.lru_cache(maxsize=4096)
+def spdx_expression(value: str) -> str:
+    """The licence as a valid SPDX license expression, in SPDX's spelling (`mit` -> `MIT`); "" when it is not one
+    (`Apache 2.0`, Debian's `GPL-3+`, free text). Cached: an image's packages repeat a few licences."""
+    if not value or len(value) > 255:
+        return ""
     try:
-        info = licensing.validate(value, strict=True)
+        parsed = _spdx_licensing().parse(value, validate=True, strict=True, simple=True)
     except Exception:  # noqa: BLE001 (whatever the text, the answer is "not an expression")
-        return "NOASSERTION"
-    if info.errors or info.invalid_symbols:
-        return "NOASSERTION"
-    return info.normalized_expression or "NOASSERTION"
+        return ""
+    return str(parsed) if parsed is not None else ""
+
+
+def _spdx_licence(value: str) -> str:
+    """A licence as SPDX's licenseDeclared: an SPDX license expression, or NOASSERTION."""
+    return spdx_expression(value) or "NOASSERTION"
+
+
+def _cyclonedx_licence(value: str):
+    """A licence as CycloneDX has it: an SPDX id, an SPDX expression, or else a licence by name."""
+    from cyclonedx.model.license import DisjunctiveLicense, LicenseExpression
+    from cyclonedx.spdx import is_supported_id
+
+    expression = spdx_expression(value)
+    if expression and is_supported_id(expression):
+        return DisjunctiveLicense(id=expression)
+    if expression:
+        return LicenseExpression(expression)
+    return DisjunctiveLicense(name=value)
 
 
 def _spdx(image: Image, packages: list[ImagePackage]) -> bytes:
