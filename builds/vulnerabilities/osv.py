@@ -246,6 +246,12 @@ def parse_record(document, where: str = "the record") -> Record:
 ZIP_METHODS = (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED)
 
 
+def display_name(name: str) -> str:
+    """A member's or file's name as logs and errors show it: at most 200 characters, control characters as `?`
+    (a name must not start a line of its own in a job's log)."""
+    return "".join(char if char.isprintable() else "?" for char in name[:200])
+
+
 def _is_document(name: str) -> bool:
     return name.lower().endswith(".json")
 
@@ -267,9 +273,9 @@ def check_zip(file, limits: Limits) -> int:
             if member.is_dir():
                 continue
             if member.flag_bits & 0x1:
-                raise ImportRefused(f"{member.filename[:200]!r} is encrypted.", field="file")
+                raise ImportRefused(f"{display_name(member.filename)!r} is encrypted.", field="file")
             if member.compress_type not in ZIP_METHODS:
-                raise ImportRefused(f"{member.filename[:200]!r} uses a compression method the console does not "
+                raise ImportRefused(f"{display_name(member.filename)!r} uses a compression method the console does not "
                                     "read (only stored and deflate).", field="file")
             if not _is_document(member.filename):
                 continue
@@ -288,7 +294,7 @@ def check_zip(file, limits: Limits) -> int:
 
 
 def _check_member_size(member: zipfile.ZipInfo, limits: Limits) -> None:
-    name = member.filename[:200]
+    name = display_name(member.filename)
     if member.file_size > limits.max_member_bytes:
         raise ImportRefused(f"{name!r} is {member.file_size} bytes; a record may be at most "
                             f"{limits.max_member_bytes}.", field="file")
@@ -321,13 +327,13 @@ def zip_documents(path: str | Path, limits: Limits) -> Iterator[tuple[str, bytes
                 with archive.open(member) as stream:
                     data = stream.read(limits.max_member_bytes + 1)
             except (zipfile.BadZipFile, OSError, ValueError, EOFError, NotImplementedError, RuntimeError) as exc:
-                raise CorruptData(f"{member.filename[:200]!r} cannot be read: {exc}") from None
+                raise CorruptData(f"{display_name(member.filename)!r} cannot be read: {exc}") from None
             if len(data) > limits.max_member_bytes:
-                raise CorruptData(f"{member.filename[:200]!r} is larger than {limits.max_member_bytes} bytes.")
+                raise CorruptData(f"{display_name(member.filename)!r} is larger than {limits.max_member_bytes} bytes.")
             total += len(data)
             if total > limits.max_total_bytes:
                 raise CorruptData(f"The documents add up to more than {limits.max_total_bytes} bytes.")
-            yield member.filename[:500], data
+            yield display_name(member.filename), data
 
 
 # -- folders ----------------------------------------------------------------------------------------------------
@@ -377,7 +383,7 @@ def folder_documents(folder: str | Path, limits: Limits) -> Iterator[tuple[str, 
                 if not stat.S_ISREG(os.fstat(stream.fileno()).st_mode):
                     continue
                 data = stream.read(limits.max_member_bytes + 1)
-            relative = str(path.relative_to(root))[:500]
+            relative = display_name(str(path.relative_to(root)))
             if len(data) > limits.max_member_bytes:
                 raise CorruptData(f"{relative!r} is larger than {limits.max_member_bytes} bytes.")
             count += 1

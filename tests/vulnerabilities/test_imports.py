@@ -217,3 +217,11 @@ def test_the_reaper_fails_a_lost_import_and_removes_its_upload(staff, settings, 
     run.refresh_from_db()
     assert run.status == JobStatus.FAILED
     assert uploads(settings) == []
+
+
+def test_a_members_name_cannot_start_a_line_of_its_own_in_the_log(import_zip):
+    run = import_zip(zip_bytes({"a\nerror: forged.json": b"{not json",
+                                "OSV-1.json": record("OSV-1", "npm", "x", fixed="1.0.0")}))
+    assert run.status == JobStatus.FAILED
+    assert "a?error: forged.json is not JSON" in run.error
+    assert not any(line.startswith("error: forged") for line in log_text(run).splitlines())
