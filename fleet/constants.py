@@ -80,3 +80,7 @@ SWARM_ROLLOUT_TIMEOUT = 120
 # A new service (no earlier release to roll back to) fails once this many of its tasks have failed: Swarm would
 # restart them for ever.
 SWARM_TASK_FAILURES = 3
+# A scale asks for 0 to this many replicas (POST /api/v1/deployments/{id}/scale/).
+MAX_SCALE_REPLICAS = 100
+# A scale's run waits this long for the service's tasks to number what was asked (seconds).
+SWARM_SCALE_TIMEOUT = 120

@@ -136,6 +136,9 @@ class Deployment(Job, NumberedPerOwner):
     cpus = models.FloatField(null=True, blank=True)
     user = models.CharField(max_length=100, blank=True)
     rollback_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    # A scale of a swarm release: the release whose service this deployment gave another replica count (same image
+    # digest and settings); its run changes only the service's replica count, so that Swarm does not roll the tasks.
+    scale_of = models.ForeignKey("self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     # A deployment to a swarm runs as a service: {mode, replicas, placement, update, rollback} as asked
     # (fleet/services/deployments.py clean_swarm); null for a deployment to hosts.
     swarm = models.JSONField(null=True, blank=True)

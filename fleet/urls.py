@@ -23,4 +23,6 @@ urlpatterns = [
     path("deployments/<int:pk>/service/", views.deployment_timeline, name="deployment-service"),
     path("pending-releases/<int:pk>/approve/", views.pending_release_approve, name="pending-release-approve"),
     path("pending-releases/<int:pk>/decline/", views.pending_release_decline, name="pending-release-decline"),
+    path("deployments/<int:pk>/scale/", views.deployment_scale, name="deployment-scale"),
+    path("deployments/<int:pk>/remove-service/", views.deployment_remove_service, name="deployment-remove-service"),
 ]

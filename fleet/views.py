@@ -17,6 +17,7 @@ from fleet.forms import SWARM_INPUTS, DeployForm, HostForm, rows, swarm_initial
 from fleet.models import Deployment, Host
 from fleet.services import deployments as deployment_service
 from fleet.services import follow
+from fleet.services import swarm_apps
 from fleet.services.timeline import service_timeline
 from registry.forms import image_app_name
 
@@ -229,6 +230,7 @@ def deployment(request: HttpRequest, pk: int) -> HttpResponse:
         # The deployment's own error repeats its hosts' ("2 of 2 host(s) failed: a: x; b: x"): said once, above.
         "own_error": "" if errors else deployment.error,
         "timelines": service_timeline(deployment),
+        "service_actions": swarm_apps.page_actions(deployment, current),
     }
     return render(request, "fleet/deployment_detail.html", context)
 
@@ -278,3 +280,34 @@ def deployment_rollback(request: HttpRequest, pk: int) -> HttpResponse:
     return _start_from(request, deployment, services.rollback,
                        lambda rollback: f"Rolling {deployment.name} back to release "
                                         f"#{rollback.rollback_of.display_number}.")
+
+
+# -- a swarm app's service: scale and removal (fleet/services/swarm_apps.py) ---------------------------------------
+
+@login_required
+@require_POST
+def deployment_scale(request: HttpRequest, pk: int) -> HttpResponse:
+    """The page's Scale form: a new release with the replica count asked, opened; a refusal said on this page."""
+    deployment = _get_deployment_for_user(request, pk)
+    try:
+        scaled = swarm_apps.scale(deployment, request.POST.get("replicas", "").strip())
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, f"Not scaled: {_refusal_text(exc)}")
+        return redirect("fleet:deployment-detail", deployment.pk)
+    messages.success(request, f"Scaling {deployment.name} to {scaled.swarm['replicas']} replica(s) "
+                              f"(as #{scaled.display_number}).")
+    return redirect("fleet:deployment-detail", scaled.pk)
+
+
+@login_required
+@require_POST
+def deployment_remove_service(request: HttpRequest, pk: int) -> HttpResponse:
+    """The page's Remove the service button (confirmed first): the app's Swarm service removed, or why not."""
+    deployment = _get_deployment_for_user(request, pk)
+    try:
+        swarm_apps.remove_service(deployment)
+    except (DomainError, ValidationError) as exc:
+        messages.error(request, f"Not removed: {_refusal_text(exc)}")
+    else:
+        messages.success(request, f"The service of {deployment.name} was removed; its tasks stop on every node.")
+    return redirect("fleet:deployment-detail", deployment.pk)

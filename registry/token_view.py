@@ -17,8 +17,10 @@ from registry.constants import READ_ONLY
 from registry.models import GarbageCollection
 from registry.tokens import (
     BUILD_CACHE_USER,
+    SERVICE_PULL_USER,
     SigningMaterialMissing,
     issue_build_cache_token,
+    issue_service_pull_token,
     issue_token,
     parse_scopes,
 )
@@ -56,6 +58,10 @@ def token(request: HttpRequest) -> JsonResponse:
         # A build's CLI importing the farm's shared cache: the password is a signature checked here, not an
         # account's secret (no account has this name), so it needs no throttle and locks out nobody.
         return _signed(request, service, lambda scopes: issue_build_cache_token(credentials[1], service, scopes))
+    if credentials is not None and credentials[0] == SERVICE_PULL_USER:
+        # A swarm node pulling for a service (fleet): the password is a signature checked here, as above.
+        return _signed(request, service, lambda scopes: issue_service_pull_token(credentials[1], service, scopes),
+                       refused="The service's pull credential is not valid.")
     if credentials is not None or "Authorization" in request.headers:
         username, secret = credentials or ("", "")
         try:
@@ -76,7 +82,8 @@ def token(request: HttpRequest) -> JsonResponse:
     return _signed(request, service, lambda scopes: issue_token(user, service, scopes))
 
 
-def _signed(request: HttpRequest, service: str, issue) -> JsonResponse:
+def _signed(request: HttpRequest, service: str, issue,
+            refused: str = "The build cache credential is not valid.") -> JsonResponse:
     """The answer `issue(scopes)` signs for the request's scopes (None: the credential is not good), or why not."""
     if service != settings.REGISTRY_SERVICE:
         return JsonResponse({"details": f"This console signs tokens for the service {settings.REGISTRY_SERVICE!r}."},
@@ -93,6 +100,7 @@ def _signed(request: HttpRequest, service: str, issue) -> JsonResponse:
         log.error("%s", exc)
         return JsonResponse({"details": str(exc)}, status=503)
     if answer is None:
-        log.info("registry token refused for a build cache credential that is forged or expired")
-        return _unauthorized("The build cache credential is not valid.")
+        # The credential itself never goes into a log.
+        log.info("registry token refused: %s", refused)
+        return _unauthorized(refused)
     return JsonResponse(answer)

@@ -9,6 +9,10 @@ The build farm's shared cache lives in the namespace `console-cache/` (builds/sh
 owns: the console signs its own tokens for it (`build_cache_token`), and the Docker CLI that imports a cache
 gets, through the token endpoint, pull of one cache repository with a signed, short-lived credential
 (`build_cache_credential`) that names it.
+
+A swarm service pulling from the console's registry carries a signed, long-lived credential of the same kind
+(`service_pull_credential`): pull of one repository of its owner's, checked again at each exchange, so that a
+task Swarm starts long after the service's last update still pulls, and nothing else can be done with it.
 """
 
 from __future__ import annotations
@@ -29,7 +33,7 @@ from cryptography.x509.oid import NameOID
 from django.conf import settings
 from django.core import signing
 
-from console.accounts.usernames import BUILD_CACHE_NAMESPACE
+from console.accounts.usernames import BUILD_CACHE_NAMESPACE, SERVICE_PULL_NAME
 from registry.constants import OWNER_ACTIONS, PUBLIC_ACTIONS
 
 KEY_FILE = "token.key"
@@ -183,6 +187,53 @@ def issue_build_cache_token(password: str, service: str, scopes: list[Scope]) ->
               for scope in scopes if scope.type == "repository" and scope.name == repository
               and "pull" in scope.actions][:1]
     return sign_token(BUILD_CACHE_USER, service, access)
+
+
+# -- pull credentials of swarm services ---------------------------------------------------------------------
+
+# The username of a swarm service's pull credential (service_pull_credential): reserved, no account has it.
+SERVICE_PULL_USER = SERVICE_PULL_NAME
+_SERVICE_PULL_SALT = "registry.service-pull"
+# How long a service's pull credential stays good (seconds): Swarm hands the credential a service carries to every
+# task it starts, a task rescheduled on another node months after the last update included. Each update of the
+# service (a deployment, a scale, a rollback) sends a fresh one.
+SERVICE_PULL_CREDENTIAL_SECONDS = 180 * 24 * 3600
+
+
+def service_pull_credential(account_id: int, owner_id: int, repository: str) -> tuple[str, str]:
+    """(username, password) that a swarm service carries to pull `repository` of the console's registry: the
+    password is a signature (SECRET_KEY) of the registry account, its owner and the repository, which the token
+    endpoint turns into pull of that repository and nothing else, for SERVICE_PULL_CREDENTIAL_SECONDS, while the
+    account exists and its owner may pull the repository (issue_service_pull_token)."""
+    return SERVICE_PULL_USER, signing.dumps({"a": account_id, "u": owner_id, "r": repository},
+                                            salt=_SERVICE_PULL_SALT, compress=True)
+
+
+def issue_service_pull_token(password: str, service: str, scopes: list[Scope]) -> dict | None:
+    """The token endpoint's answer to a service's pull credential: pull of the repository it names, where asked
+    and where its account's owner may still pull it (their namespace, or a public repository); None when the
+    credential is forged or expired, its account is gone or no longer the console's, or its owner is inactive."""
+    from registry.constants import RegistryKind
+    from registry.models import RegistryAccount
+
+    try:
+        claim = signing.loads(password, salt=_SERVICE_PULL_SALT, max_age=SERVICE_PULL_CREDENTIAL_SECONDS)
+    except signing.BadSignature:
+        return None
+    if not isinstance(claim, dict) or not all(isinstance(claim.get(key), kind) for key, kind in
+                                              (("a", int), ("u", int), ("r", str))):
+        return None
+    account = RegistryAccount.objects.select_related("owner").filter(
+        pk=claim["a"], owner_id=claim["u"], kind=RegistryKind.CONSOLE).first()
+    if account is None or not account.owner.is_active:
+        return None
+    repository = claim["r"]
+    asked = any(scope.type == "repository" and scope.name == repository and "pull" in scope.actions
+                for scope in scopes)
+    pull = Scope("repository", repository, frozenset({"pull"}))
+    access = ([{"type": "repository", "name": repository, "actions": ["pull"]}]
+              if asked and "pull" in granted_actions(account.owner, pull) else [])
+    return sign_token(account.owner.get_username(), service, access)
 
 
 def load_signing_material(directory: Path | None = None):

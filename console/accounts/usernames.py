@@ -35,7 +35,10 @@ ALLOWED_CHARACTERS_RE = re.compile(r"[A-Za-z0-9._-]+")
 # The registry namespace where the build farm keeps its shared cache (builds/sharedcache.py): no account may own
 # it, and the registry's token endpoint grants it to no account whatever its name (registry/tokens.py).
 BUILD_CACHE_NAMESPACE = "console-cache"
-RESERVED_NAMESPACES = frozenset({BUILD_CACHE_NAMESPACE})
+# The username of the pull credential a swarm service carries (registry/tokens.py service_pull_credential): the
+# token endpoint checks its password as a signature, never as an account's secret, so no account may have it.
+SERVICE_PULL_NAME = "console-service-pull"
+RESERVED_NAMESPACES = frozenset({BUILD_CACHE_NAMESPACE, SERVICE_PULL_NAME})
 # The name of the unique index on lower(username) that migration accounts 0002 adds to auth_user.
 CONSTRAINT_NAME = "accounts_username_lower_unique"
 HELP_TEXT = (

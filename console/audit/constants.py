@@ -43,6 +43,8 @@ class Action(models.TextChoices):
     NODE_AVAILABILITY_SET = "node_availability_set", "Swarm node availability set"
     DEPLOY_STARTED = "deploy_started", "Deployment started"
     ROLLBACK = "rollback", "Rolled back"
+    SCALE = "scale", "Scaled"
+    SERVICE_REMOVED = "service_removed", "Swarm service removed"
     CONTAINER_STOPPED = "container_stopped", "Container stopped"
     CONTAINER_REMOVED = "container_removed", "Container removed"
 

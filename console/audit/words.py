@@ -40,7 +40,7 @@ FROZEN_STATUS = re.compile(r"\s*\((queued|running|succeeded|failed|cancelled)\)$
 SAID_IN_THE_SENTENCE = {"via", "number"}
 # Detail naming another numbered object by id, and the key of its per-user number beside it (written since
 # numbers): shown by the number, which is what its pages say.
-NUMBER_OF = {"release": "release_number", "redeploy_of": "redeploy_of_number"}
+NUMBER_OF = {"release": "release_number", "redeploy_of": "redeploy_of_number", "scale_of": "scale_of_number"}
 
 
 @dataclass
@@ -113,6 +113,14 @@ def _deployment(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
     return "", words, (f" with {image}" if image else "") + (f" on {_value(hosts)}" if hosts else "")
 
 
+def _scale(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
+    # "alice scaled web #6 to 5 replicas on swarm"
+    before, words, _ = _deployment(event, detail)
+    replicas, hosts = detail.get("replicas"), detail.get("hosts")
+    return before, words, (f" to {_value(replicas)} replica(s)" if not _empty(replicas) else "") + (
+        f" on {_value(hosts)}" if hosts else "")
+
+
 def _push(event: AuditEvent, detail: dict) -> tuple[str, str, str]:
     image, registry = detail.get("image"), detail.get("registry")
     repository, tag = detail.get("repository"), detail.get("tag")
@@ -171,6 +179,8 @@ SENTENCES: dict[str, tuple[str, Callable[[AuditEvent, dict], tuple[str, str, str
     Action.NODE_AVAILABILITY_SET: ("set the availability of a swarm node of the host ", _plain("")),
     Action.DEPLOY_STARTED: ("deployed ", _deployment),
     Action.ROLLBACK: ("rolled back ", _deployment),
+    Action.SCALE: ("scaled ", _scale),
+    Action.SERVICE_REMOVED: ("removed the swarm service of ", _deployment),
     Action.CONTAINER_STOPPED: ("stopped the container ", _plain("")),
     Action.CONTAINER_REMOVED: ("removed the container ", _plain("")),
 }
@@ -188,6 +198,8 @@ USED_DETAIL = {
     Action.PULL_STARTED: {"registry", "reference"},
     Action.DEPLOY_STARTED: {"name", "image", "hosts"},
     Action.ROLLBACK: {"name", "image", "hosts"},
+    Action.SCALE: {"name", "image", "hosts", "replicas"},
+    Action.SERVICE_REMOVED: {"name", "image", "hosts"},
 }
 SIGNIN_FAILURES = {REASON_BAD_CREDENTIALS: "wrong username or password", REASON_LOCKED: "locked after too many tries"}
 

@@ -3,6 +3,7 @@ nodes; setting a node's availability (drain, pause, active) as `docker node upda
 
 from __future__ import annotations
 
+import copy
 import re
 from dataclasses import dataclass
 from typing import Any
@@ -245,6 +246,29 @@ def update_service(engine: Engine, service: dict[str, Any], spec: ServiceSpec,
         response = engine.api._post_json(url, data=_service_body(spec), headers=_auth_headers(auth_config),
                                          params={"version": service["Version"]["Index"]})
         engine.api._raise_for_status(response)
+
+
+def scale_service(engine: Engine, service: dict[str, Any], replicas: int, labels: dict[str, str],
+                  auth_config: dict[str, str] | None) -> None:
+    """`docker service scale`, with the service's own labels replaced by `labels`: the spec as `service` (read by
+    find_service) has it, but for its replica count and labels, so that the task template stays as it is and Swarm
+    starts or stops tasks without rolling the running ones. The credentials sent are kept in the task template's pull
+    options, which Swarm does not compare for a task that runs (it only hands them to the tasks it starts)."""
+    spec = copy.deepcopy(service.get("Spec") or {})
+    if "Replicated" not in (spec.get("Mode") or {}):
+        raise EngineError(f"Scaling service {spec.get('Name', '')}: it is not a replicated service")
+    spec["Mode"] = {"Replicated": {"Replicas": replicas}}
+    spec["Labels"] = labels
+    with engine.errors(f"Scaling service {spec.get('Name', '')}"):
+        url = engine.api._url("/services/{0}/update", service["ID"])
+        response = engine.api._post_json(url, data=spec, headers=_auth_headers(auth_config),
+                                         params={"version": service["Version"]["Index"]})
+        engine.api._raise_for_status(response)
+
+
+def service_image(service: dict[str, Any]) -> str:
+    """The image a service's task template runs (`repo:tag@sha256:...`), as find_service read it."""
+    return _text((((service.get("Spec") or {}).get("TaskTemplate") or {}).get("ContainerSpec") or {}).get("Image"))
 
 
 def _task_record(task: dict[str, Any], nodes: dict[str, str]) -> dict[str, Any]:

@@ -157,6 +157,9 @@ class ServiceSerializer(serializers.Serializer):
     update_started = serializers.CharField()
     read_at = serializers.CharField(default="", help_text="When the console read the service (RFC 3339).")
     tasks = ServiceTaskSerializer(many=True)
+    removed = serializers.BooleanField(default=False, help_text="The service was removed (by its removal, or a "
+                                                                "first release that never ran).")
+    removed_at = serializers.CharField(default="", help_text="When the console removed it (ISO 8601).")
 
 
 class DeploymentTargetSerializer(serializers.ModelSerializer):
@@ -178,13 +181,17 @@ class DeploymentSerializer(serializers.ModelSerializer):
     registry = serializers.IntegerField(source="registry_account_id", read_only=True, allow_null=True)
     # Null for a deployment that is not a rollback: the schema must say so (schemathesis checks answers against it).
     rollback_of = serializers.PrimaryKeyRelatedField(read_only=True, allow_null=True)
+    scale_of = serializers.PrimaryKeyRelatedField(
+        read_only=True, allow_null=True,
+        help_text="The release this deployment scaled (same digest and settings, another replica count).")
 
     class Meta:
         model = Deployment
         fields = [
             "id", "number", "name", "image", "image_id", "image_digest", "registry", "selector", "ports", "env",
-            "restart_policy", "memory_limit", "cpus", "user", "swarm", "status", "error", "rollback_of", "targets",
-            "created", "started_at", "finished_at", "log_line_count", "follow_tag", "follow_approval", "trigger",
+            "restart_policy", "memory_limit", "cpus", "user", "swarm", "status", "error", "rollback_of", "scale_of",
+            "targets", "created", "started_at", "finished_at", "log_line_count", "follow_tag", "follow_approval",
+            "trigger",
         ]
 
 
@@ -231,6 +238,10 @@ class PendingReleaseSerializer(serializers.ModelSerializer):
         fields = ["id", "name", "follow_tag", "digest", "event_id", "pushed_by", "status", "deployment",
                   "release", "decided_by", "decided_at", "created"]
         read_only_fields = fields
+
+
+class ScaleRequestSerializer(serializers.Serializer):
+    replicas = serializers.IntegerField(help_text="How many tasks the service runs: 0 to 100.")
 
 
 # Every job's log answers the same (console/jobs/logs.py); the name stays importable from here.

@@ -22,11 +22,12 @@ from fleet.api.serializers import (
     HostSerializer,
     NodeAvailabilitySerializer,
     PendingReleaseSerializer,
+    ScaleRequestSerializer,
     SwarmNodeSerializer,
 )
 from fleet.filters import DeploymentFilter
 from fleet.models import Deployment, Host
-from fleet.services import deployments, follow
+from fleet.services import deployments, follow, swarm_apps
 
 ERRORS = {
     400: OpenApiResponse(ErrorSerializer, description="Bad input."),
@@ -173,6 +174,32 @@ class DeploymentViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewse
                 raise
             return Response({"detail": exc.message_dict["detail"][0]}, status=status.HTTP_400_BAD_REQUEST)
         return Response(DeploymentSerializer(_fresh(deployment)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=ScaleRequestSerializer, responses={
+        202: DeploymentSerializer, 400: ERRORS[400], 404: ERRORS[404], 503: ERRORS[503],
+        409: OpenApiResponse(ErrorSerializer, description="Not the app's current release, the app is being deployed, "
+                                                          "or the swarm no longer has its service.")})
+    @action(detail=True, methods=["post"])
+    def scale(self, request: Request, pk: str | None = None) -> Response:
+        """Scale this release's swarm service to `replicas` (0-100): a new release of the app with the same digest
+        and settings, whose run changes only the replica count (Swarm rolls no task) and follows until that many
+        tasks run."""
+        deployment = self.get_object()
+        serializer = ScaleRequestSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        scaled = swarm_apps.scale(deployment, serializer.validated_data["replicas"])
+        return Response(DeploymentSerializer(_fresh(scaled)).data, status=status.HTTP_202_ACCEPTED)
+
+    @extend_schema(request=None, responses={
+        200: DeploymentSerializer, 400: ERRORS[400], 404: ERRORS[404], 503: ERRORS[503],
+        409: OpenApiResponse(ErrorSerializer, description="The app is being deployed, or the swarm has no service of "
+                                                          "it that this console made.")})
+    @action(detail=True, methods=["post"], url_path="remove-service")
+    def remove_service(self, request: Request, pk: str | None = None) -> Response:
+        """Remove the app's swarm service (`docker service rm`): its tasks stop on every node; the deployment's
+        target then shows the service `removed`."""
+        removed = swarm_apps.remove_service(self.get_object())
+        return Response(DeploymentSerializer(_fresh(removed)).data)
 
     @log_schema()
     @action(detail=True, methods=["get"])

@@ -339,9 +339,11 @@ def clean_follow(owner, value: Any) -> str:
 
 
 def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | None = None,
-                      redeploy_of: Deployment | None = None, trigger: dict | None = None) -> Deployment:
+                      redeploy_of: Deployment | None = None, trigger: dict | None = None,
+                      scale_of: Deployment | None = None) -> Deployment:
     """Validate a deployment, make its row and one target per host, and queue it. Raises ValidationError.
-    `trigger` says what started it when no one asked (a push to a followed tag, fleet/services/follow.py)."""
+    `trigger` says what started it when no one asked (a push to a followed tag, fleet/services/follow.py);
+    `rollback_of` and `scale_of` (fleet/services/swarm_apps.py) keep the digest `data` pins."""
     name = (data.get("name") or "").strip()
     if not NAME_RE.match(name):
         raise ValidationError({"name": "Name the app with letters, digits and ._- (at most 63)."})
@@ -375,10 +377,10 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
                                            "wait for it."})
         deployment = Deployment.objects.create(
             owner=owner, name=name, image=image, image_id=image_id,
-            image_digest=data.get("image_digest", "") if rollback_of else "",
+            image_digest=data.get("image_digest", "") if rollback_of or scale_of else "",
             registry_account_id=account.pk if account else None, selector=(data.get("selector") or "").strip(),
             ports=ports, env=env, restart_policy=restart_policy, memory_limit=memory_limit, cpus=cpus, user=user,
-            rollback_of=rollback_of, swarm=swarm, follow_tag=follow_tag,
+            rollback_of=rollback_of, scale_of=scale_of, swarm=swarm, follow_tag=follow_tag,
             follow_approval=bool(follow_tag and data.get("follow_approval")), trigger=trigger,
         )
         DeploymentTarget.objects.bulk_create(
@@ -395,7 +397,11 @@ def create_deployment(owner, data: dict[str, Any], rollback_of: Deployment | Non
             detail["follow_tag"] = follow_tag
         if trigger is not None:
             detail["trigger"] = trigger
-        if rollback_of is None:
+        if scale_of is not None:
+            detail.update(replicas=swarm["replicas"] if swarm else None, scale_of=scale_of.pk,
+                          scale_of_number=scale_of.display_number)
+            record(owner, Action.SCALE, target=deployment, detail=detail)
+        elif rollback_of is None:
             record(owner, Action.DEPLOY_STARTED, target=deployment, detail=detail)
         else:
             detail.update(release=rollback_of.pk, release_number=rollback_of.display_number)

@@ -23,6 +23,7 @@ from fleet.constants import (
     SWARM_POLL_SECONDS,
     SWARM_POLL_TIMEOUT,
     SWARM_ROLLOUT_TIMEOUT,
+    SWARM_SCALE_TIMEOUT,
     SWARM_SILENCE_SECONDS,
     SWARM_TASK_FAILURES,
     RestartPolicy,
@@ -30,7 +31,15 @@ from fleet.constants import (
 from fleet.instance import console_mark
 from fleet.models import Deployment, DeploymentTarget
 from fleet.services.deployments import service_name
-from fleet.services.targets import REFUSED_RE, TargetFailed, _auth_config, _update_target, pull_account
+from fleet.services.swarm_apps import service_is_ours
+from fleet.services.targets import (
+    REFUSED_RE,
+    TargetFailed,
+    _auth_config,
+    _update_target,
+    pull_account,
+    service_credentials,
+)
 from fleet.services.timeline import remember_states
 
 # A container's restart policy -> a task's restart condition (Swarm has no "unless stopped": a service's tasks
@@ -42,13 +51,16 @@ FAILED_TASK_STATES = ("failed", "rejected", "orphaned")
 
 
 def deploy_service(deployment: Deployment, target: DeploymentTarget, say) -> str:
-    """Create or update the app's service on the swarm target's manager and follow the rollout; returns the URL
-    of one node that runs a task (its first port), or "". TargetFailed (or EngineError) says why not."""
+    """Create or update the app's service on the swarm target's manager and follow the rollout (or, for a scale,
+    change its replica count: scale_service); returns the URL of one node that runs a task (its first port), or "".
+    TargetFailed (or EngineError) says why not."""
+    if deployment.scale_of_id is not None:
+        return scale_service(deployment, target, say)
     account = pull_account(deployment)
     name = service_name(deployment.owner_id, deployment.name)
     with target.host.engine() as engine:
         repository, digest = _pin(engine, deployment, target, account, say)
-        credentials = _auth_config(account, deployment.image)
+        credentials = service_credentials(account, deployment.image)
         spec = _service_spec(deployment, target, name, f"{_tagged(deployment.image, repository)}@{digest}")
         existing = engine_swarm.find_service(engine, name)
         if existing is not None:
@@ -73,6 +85,11 @@ def deploy_service(deployment: Deployment, target: DeploymentTarget, say) -> str
                 engine_swarm.remove_service(engine, service_id)
                 _update_target(target, service={**target.service, "removed": True} if target.service else None)
             raise
+    return _serving(deployment, name, digest, state, say)
+
+
+def _serving(deployment: Deployment, name: str, digest: str, state: dict[str, Any], say) -> str:
+    """Say where the service's tasks run; the URL of one of them (its node, the first port), or ""."""
     running = [task for task in state["tasks"] if task["state"] == "running" and task["desired_state"] == "running"]
     say(f"service {name}: {len(running)} task(s) running {digest[:19]} on "
         f"{', '.join(sorted({task['node'] for task in running})) or 'no node'}")
@@ -83,6 +100,68 @@ def deploy_service(deployment: Deployment, target: DeploymentTarget, say) -> str
 
 class ManagerSilent(TargetFailed):
     """The manager stopped answering while the console followed the rollout: nothing can be undone from here."""
+
+
+def scale_service(deployment: Deployment, target: DeploymentTarget, say) -> str:
+    """A scale (fleet/services/swarm_apps.py): the service of the release it scales gets the new replica count
+    and nothing else (its task template stays, so Swarm rolls no task; the service's labels name this deployment
+    and the pull credentials are renewed), then the run follows until that many tasks run and no other."""
+    account = pull_account(deployment)
+    name = service_name(deployment.owner_id, deployment.name)
+    replicas = deployment.swarm["replicas"]
+    digest = deployment.image_digest.rpartition("@")[2]
+    with target.host.engine() as engine:
+        existing = engine_swarm.find_service(engine, name)
+        if existing is None:
+            raise TargetFailed(f"the swarm no longer has the service {name}: deploy the app again")
+        _check_ours(existing, deployment, name)
+        running_digest = engine_swarm.service_image(existing).rpartition("@")[2]
+        if running_digest != digest:
+            raise TargetFailed(f"service {name} runs {running_digest[:19] or 'another image'} now, not "
+                               f"{digest[:19]}: it changed since this release; deploy the app again")
+        before = ((existing["Spec"].get("Mode") or {}).get("Replicated") or {}).get("Replicas")
+        labels = {**(existing["Spec"].get("Labels") or {}), LABEL_DEPLOYMENT: str(deployment.pk)}
+        _update_target(target, step="scaling the service")
+        engine_swarm.scale_service(engine, existing, replicas, labels, service_credentials(account, deployment.image))
+        say(f"scaling service {name} ({existing['ID'][:12]}) from {before} to {replicas} replica(s); its running "
+            "tasks stay as they are")
+        _update_target(target, container_id="", step=f"waiting for {replicas} task(s) to run")
+        # Read through a connection of its own with a short timeout, as a rollout is (_follow).
+        with target.host.engine(timeout=SWARM_POLL_TIMEOUT) as poller:
+            state = _follow_scale(poller, target, existing["ID"], digest, replicas, say)
+    return _serving(deployment, name, digest, state, say)
+
+
+def _follow_scale(engine: Engine, target: DeploymentTarget, service_id: str, digest: str, replicas: int,
+                  say) -> dict[str, Any]:
+    """Poll the service until exactly `replicas` of its tasks run the release's digest and no task it stops still
+    runs; TargetFailed at the timeout, with what Swarm said of the tasks that did not run (no suitable node...),
+    ManagerSilent when the manager stops answering."""
+    deadline = time.monotonic() + SWARM_SCALE_TIMEOUT
+    said = ""
+    silence = _Silence(target, say)
+    while True:
+        read = silence.read(engine, service_id)
+        if read is None:
+            continue
+        state = remember_states(target.service, read)
+        _update_target(target, service=state)
+        current = [task for task in state["tasks"] if task["desired_state"] == "running"]
+        running = [task for task in current if task["state"] == "running" and task["image_digest"] == digest]
+        stopping = [task for task in state["tasks"] if task["desired_state"] != "running"
+                    and task["state"] == "running"]
+        line = f"{len(running)} of {replicas} task(s) running" + (f", {len(stopping)} stopping" if stopping else "")
+        if line != said:
+            say(line)
+            said = line
+        if len(current) == replicas and len(running) == replicas and not stopping:
+            return state
+        if time.monotonic() > deadline:
+            waiting = sorted({task["error"] or task["message"] for task in current if task["state"] != "running"}
+                             - {""})
+            raise TargetFailed(f"{len(running)} of {replicas} task(s) ran within {SWARM_SCALE_TIMEOUT:g} seconds"
+                               + (f": {'; '.join(waiting)}" if waiting else ""))
+        time.sleep(SWARM_POLL_SECONDS)
 
 
 def _tagged(image: str, repository: str) -> str:
@@ -127,9 +206,7 @@ def _service_spec(deployment: Deployment, target: DeploymentTarget, name: str, i
 
 
 def _check_ours(service: dict[str, Any], deployment: Deployment, name: str) -> None:
-    labels = (service.get("Spec") or {}).get("Labels") or {}
-    if (labels.get(LABEL_CONSOLE), labels.get(LABEL_OWNER), labels.get(LABEL_NAME)) != (
-            console_mark(), str(deployment.owner_id), deployment.name):
+    if not service_is_ours(service, deployment.owner_id, deployment.name):
         raise TargetFailed(f"the swarm has a service named {name} that this console did not deploy as your app "
                            f"{deployment.name}: it is left alone; remove or rename it, or name the app otherwise")
 

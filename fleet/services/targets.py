@@ -33,12 +33,24 @@ def pull_account(deployment: Deployment):
     return account
 
 
+def _repository_in(account, reference: str) -> str:
+    """The repository `reference` names, as the account's registry names it (without its address)."""
+    repository, _ = engine_containers.split_reference(reference)
+    index = account.endpoint.index
+    return repository[len(index) + 1:] if repository.startswith(index + "/") else repository
+
+
 def _auth_config(account, reference: str) -> dict[str, str]:
     """The engine's auth config for pulling `reference` with a stored account (a scoped token for the console's
     own registry, the account's username and password elsewhere)."""
     from registry.services import auth_config_for
 
-    repository, _ = engine_containers.split_reference(reference)
-    index = account.endpoint.index
-    name = repository[len(index) + 1:] if repository.startswith(index + "/") else repository
-    return auth_config_for(account, name, {"pull"})
+    return auth_config_for(account, _repository_in(account, reference), {"pull"})
+
+
+def service_credentials(account, reference: str) -> dict[str, str]:
+    """What a swarm service carries so that every node pulls `reference` for as long as the service runs (for the
+    console's own registry a long-lived credential for pull of that repository only, not a short-lived token)."""
+    from registry.services import service_auth_config
+
+    return service_auth_config(account, _repository_in(account, reference))

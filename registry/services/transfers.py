@@ -32,7 +32,7 @@ from console.engine import registry as engine_registry
 from registry.constants import PROGRESS_INTERVAL
 from registry.models import Pull, Push, RegistryAccount
 from registry.services.accounts import RegistryError, check_destination, destination_refusal
-from registry.tokens import Scope, SigningMaterialMissing, issue_token, namespace_of
+from registry.tokens import Scope, SigningMaterialMissing, issue_token, namespace_of, service_pull_credential
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +53,18 @@ def auth_config_for(account: RegistryAccount, repository: str, actions: set[str]
     if not account.username and not account.secret:
         return {}
     return {"username": account.username, "password": account.secret, "serveraddress": account.endpoint.auth_server}
+
+
+def service_auth_config(account: RegistryAccount, repository: str) -> dict[str, str]:
+    """What a swarm service carries to pull `repository` on every node Swarm starts a task on, for as long as the
+    service runs unchanged: the account's credentials, or for the console's own registry a long-lived credential
+    that only pulls that repository (registry/tokens.py service_pull_credential), which each node exchanges at the
+    console's token endpoint, never a token that expires within minutes. Renewed by each update of the service."""
+    check_destination(account)
+    if account.is_console:
+        username, password = service_pull_credential(account.pk, account.owner_id, repository)
+        return {"username": username, "password": password, "serveraddress": account.endpoint.auth_server}
+    return auth_config_for(account, repository, {"pull"})
 
 
 def grant_image(owner, image: str, missing: str = "") -> tuple[access.ImageGrant, str]:

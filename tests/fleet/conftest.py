@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import os
 import urllib.request
 from pathlib import Path
 
@@ -13,12 +14,15 @@ from fleet.models import Host
 from tests.fixtures.fleet import fleet  # noqa: F401  (re-exported: the session's engines)
 
 ROOT = Path(__file__).resolve().parents[2]
-HELLO = "console-test/fleet-hello:1"
-BROKEN = "console-test/fleet-broken:1"
-HEALTHY = "console-test/fleet-healthy:1"
-UNHEALTHY = "console-test/fleet-unhealthy:1"
+# Test sessions on one machine share the main engine: each process tags the images with its own id, so that a
+# session that ends (and removes its tags) never takes away the images another one is using.
+_SESSION = f"1-{os.getpid()}"
+HELLO = f"console-test/fleet-hello:{_SESSION}"
+BROKEN = f"console-test/fleet-broken:{_SESSION}"
+HEALTHY = f"console-test/fleet-healthy:{_SESSION}"
+UNHEALTHY = f"console-test/fleet-unhealthy:{_SESSION}"
 # Runs and stays up, but listens on no port: a container that runs is not yet an app that answers.
-SILENT = "console-test/fleet-silent:1"
+SILENT = f"console-test/fleet-silent:{_SESSION}"
 
 
 def _build(engine: Engine, tag: str, path: str | None = None, dockerfile: str | None = None) -> str:
@@ -35,7 +39,7 @@ def _build(engine: Engine, tag: str, path: str | None = None, dockerfile: str | 
 
 @pytest.fixture(scope="session")
 def images() -> dict[str, str]:
-    """examples/hello and four variants, built FROM busybox:1.35.0 on the main engine; removed at the end."""
+    """examples/hello and four variants, built FROM busybox:1.35.0 on the main engine; untagged at the end."""
     with Engine.for_builds() as engine:
         built = {HELLO: _build(engine, HELLO, path=str(ROOT / "examples" / "hello"))}
         built[BROKEN] = _build(
@@ -56,7 +60,9 @@ def images() -> dict[str, str]:
     yield built
     with Engine.for_builds() as engine, engine.errors("Cleaning up"):
         for tag in reversed(list(built)):
-            engine.api.remove_image(tag, force=True)
+            # Only this session's tag goes: an image another session tagged too stays for it.
+            if engine.image_exists(tag):
+                engine.api.remove_image(tag, force=True)
 
 
 def register(owner, fleet_host, name: str | None = None, **fields) -> Host:  # noqa: F811

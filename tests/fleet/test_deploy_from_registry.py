@@ -8,9 +8,6 @@ HTTP), the fleet's engines pull from the plain host's gateway (inside --insecure
 
 from __future__ import annotations
 
-import re
-import secrets
-import subprocess
 import tempfile
 import time
 import uuid
@@ -19,32 +16,24 @@ from pathlib import Path
 import pytest
 
 from console.constants import FINAL_STATUSES
-from console.engine import Engine
 from fleet.models import Deployment
 from registry.constants import RegistryKind
 from registry.models import RegistryAccount
 from registry.services import ensure_console_account
 from registry.tokens import CERT_FILE, Scope, ensure_signing_material, issue_token, namespace_of
-from tests.fixtures.registry import REGISTRY_USER, TOKEN_ISSUER, TOKEN_SERVICE, start_distribution
+from tests.fixtures.registry import (
+    REGISTRY_USER,
+    TOKEN_ISSUER,
+    TOKEN_SERVICE,
+    GatewayRegistry,
+    gateway_basic_registry,
+    push_image,
+    start_distribution,
+)
 from tests.fixtures.worker import routed_to, running_worker
 from tests.fleet.conftest import HELLO, http_get, remove_app
 
 pytestmark = pytest.mark.django_db(transaction=True)
-
-
-class GatewayRegistry:
-    """A running Distribution server as the main engine (`push_address`) and the fleet (`address`) name it."""
-
-    def __init__(self, server, gateway: str) -> None:
-        self.server = server
-        self.port = server.address.rsplit(":", 1)[1]
-        self.push_address = server.address
-        self.address = f"{gateway}:{self.port}"
-
-    def pulls_of(self, repository: str) -> set[str]:
-        """The client addresses that fetched one of the repository's manifests, from the registry's access log."""
-        pattern = re.compile(rf'^(\S+) - .*"(GET|HEAD) /v2/{re.escape(repository)}/manifests/\S+ HTTP/[\d.]+" 200 ')
-        return {match.group(1) for line in self.server.log().splitlines() if (match := pattern.match(line))}
 
 
 @pytest.fixture(scope="module")
@@ -71,18 +60,8 @@ def console_registry(fleet, token_dir):
 
 @pytest.fixture(scope="module")
 def basic_registry(fleet):
-    with tempfile.TemporaryDirectory(prefix="fleet-registry-basic-") as directory:
-        path = Path(directory)
-        password = "pw-" + secrets.token_urlsafe(12)
-        entry = subprocess.run(["htpasswd", "-iBn", REGISTRY_USER], input=password, capture_output=True,
-                               text=True, check=True).stdout
-        (path / "htpasswd").write_text(entry)
-        auth = {"htpasswd": {"realm": "fleet-test", "path": str(path / "htpasswd")}}
-        server = start_distribution(path, auth, listen="0.0.0.0", username=REGISTRY_USER, password=password)
-        try:
-            yield GatewayRegistry(server, fleet.plain.gateway)
-        finally:
-            server.stop()
+    with gateway_basic_registry(fleet.plain.gateway, prefix="fleet-registry-basic-") as registry:
+        yield registry
 
 
 @pytest.fixture(scope="module")
@@ -104,16 +83,8 @@ def configured(settings, registry_settings):
         setattr(settings, name, Path(value) if name == "REGISTRY_DIR" else value)
 
 
-def push(registry: GatewayRegistry, image_id: str, repository: str, tag: str, auth_config: dict) -> None:
-    """Push from the main engine, then drop the tag there: the fleet gets the image only from the registry."""
-    target = f"{registry.push_address}/{repository}"
-    with Engine.for_builds() as engine, engine.errors("Pushing the test image"):
-        engine.api.tag(image_id, target, tag)
-        try:
-            for event in engine.api.push(target, tag=tag, stream=True, decode=True, auth_config=auth_config):
-                assert "error" not in event, event
-        finally:
-            engine.api.remove_image(f"{target}:{tag}")
+# The fleet's tests push as the swarm's do.
+push = push_image
 
 
 def deploy(api, worker, **body) -> dict:

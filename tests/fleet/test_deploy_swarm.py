@@ -7,12 +7,8 @@ deployment says so and the previous release still answers on every node."""
 
 from __future__ import annotations
 
-import secrets
-import subprocess
-import tempfile
 import time
 import uuid
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
@@ -22,11 +18,10 @@ from fleet.models import Host
 from fleet.services.hosts import check_host
 from registry.constants import RegistryKind
 from registry.models import RegistryAccount
-from tests.fixtures.registry import REGISTRY_USER, start_distribution
+from tests.fixtures.registry import REGISTRY_USER, gateway_basic_registry, push_image
 from tests.fixtures.swarm import swarm  # noqa: F401  (the module's swarm)
 from tests.fixtures.worker import routed_to, running_worker
 from tests.fleet.conftest import BROKEN, HELLO, http_get
-from tests.fleet.test_deploy_from_registry import GatewayRegistry, push
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db(transaction=True)]
 
@@ -40,18 +35,8 @@ SETTINGS = {"replicas": 3, "placement": {"max_replicas_per_node": 1},
 
 @pytest.fixture(scope="module")
 def registry(swarm):  # noqa: F811
-    with tempfile.TemporaryDirectory(prefix="swarm-registry-") as directory:
-        path = Path(directory)
-        password = "pw-" + secrets.token_urlsafe(12)
-        entry = subprocess.run(["htpasswd", "-iBn", REGISTRY_USER], input=password, capture_output=True,
-                               text=True, check=True).stdout
-        (path / "htpasswd").write_text(entry)
-        auth = {"htpasswd": {"realm": "swarm-test", "path": str(path / "htpasswd")}}
-        server = start_distribution(path, auth, listen="0.0.0.0", username=REGISTRY_USER, password=password)
-        try:
-            yield GatewayRegistry(server, swarm.manager.gateway)
-        finally:
-            server.stop()
+    with gateway_basic_registry(swarm.manager.gateway, prefix="swarm-registry-") as registry:
+        yield registry
 
 
 @pytest.fixture(scope="module")
@@ -101,10 +86,8 @@ def test_it_runs_a_service_on_every_node_and_swarm_rolls_a_broken_release_back(
     owner, owner_api, owner_client, images, swarm, registry, worker  # noqa: F811
 ):
     tag = uuid.uuid4().hex[:8]
-    credentials = {"username": registry.server.username, "password": registry.server.password,
-                   "serveraddress": registry.push_address}
-    push(registry, images[HELLO], "team/swarm-hello", tag, credentials)
-    push(registry, images[BROKEN], "team/swarm-hello", f"broken-{tag}", credentials)
+    push_image(registry, images[HELLO], "team/swarm-hello", tag, registry.credentials)
+    push_image(registry, images[BROKEN], "team/swarm-hello", f"broken-{tag}", registry.credentials)
     account = RegistryAccount.objects.create(owner=owner, name="team", kind=RegistryKind.GENERIC,
                                              url=f"http://{registry.address}", username=REGISTRY_USER,
                                              secret=registry.server.password)
