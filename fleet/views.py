@@ -16,8 +16,7 @@ from fleet.filters import DeploymentFilter
 from fleet.forms import SWARM_INPUTS, DeployForm, HostForm, rows, swarm_initial
 from fleet.models import Deployment, Host
 from fleet.services import deployments as deployment_service
-from fleet.services import follow
-from fleet.services import swarm_apps
+from fleet.services import follow, swarm_apps
 from fleet.services.timeline import service_timeline
 from registry.forms import image_app_name
 

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('fleet', '0006_deployment_swarm_service'),
+        ('fleet', '0007_follow_tag'),
     ]
 
     operations = [
