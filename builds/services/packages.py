@@ -30,8 +30,9 @@ log = logging.getLogger(__name__)
 
 
 def packages_of(image: Image) -> QuerySet[ImagePackage]:
-    """The image's packages (ecosystem, name, version order); none until its analysis recorded them."""
-    return ImagePackage.objects.filter(image=image).select_related("layer")
+    """The image's packages (ecosystem, name, version order); none until its analysis recorded them. Each comes
+    with its layer, without the layer's file list (tens of thousands of entries for a distribution's base)."""
+    return ImagePackage.objects.filter(image=image).select_related("layer").defer("layer__files")
 
 
 def record_packages(image: Image, packages: list, os_release: dict[str, str]) -> int:
