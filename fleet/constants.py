@@ -70,7 +70,7 @@ DEPLOY_HEARTBEAT_SECONDS = 10
 # than any single engine call may take (DOCKER_TIMEOUT, 60 s by default) plus the interval.
 DEPLOY_HEARTBEAT_TIMEOUT = 180
 # A deployment to a swarm reads its service this often while Swarm rolls the tasks over (seconds)...
-SWARM_POLL_SECONDS = 0.5
+SWARM_POLL_SECONDS = 0.25
 # Each reading has this timeout (seconds): a frozen manager accepts connections and never answers...
 SWARM_POLL_TIMEOUT = 10
 # ...and a manager that answered no reading for this long ends the deployment, failed (seconds).

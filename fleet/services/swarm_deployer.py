@@ -48,6 +48,8 @@ RESTART_CONDITIONS = {RestartPolicy.NO: "none", RestartPolicy.ON_FAILURE: "on-fa
                       RestartPolicy.ALWAYS: "any", RestartPolicy.UNLESS_STOPPED: "any"}
 # Task states of a task that ended badly (moby api/types/swarm/task.go).
 FAILED_TASK_STATES = ("failed", "rejected", "orphaned")
+# A service's UpdateStatus.State while Swarm rolls an update over (moby api/types/swarm/service.go).
+UPDATE_UPDATING = "updating"
 
 
 def deploy_service(deployment: Deployment, target: DeploymentTarget, say) -> str:
@@ -265,6 +267,7 @@ def _follow_rollout(engine: Engine, deployment: Deployment, target: DeploymentTa
     deadline = time.monotonic() + timeout
     said, reason = "", ""
     silence = _Silence(target, say)
+    monitor, converged_at = update.get("monitor", 5), None
     while True:
         read = silence.read(engine, service_id)
         if read is None:
@@ -307,7 +310,15 @@ def _follow_rollout(engine: Engine, deployment: Deployment, target: DeploymentTa
         # Every deployment changes the tasks' labels (its id), so an update of the service always rolls.
         settled = previous is None or update_state == engine_swarm.UPDATE_COMPLETED
         enough = len(new_running) >= replicas if replicas is not None else bool(current)
-        if settled and enough and len(new_running) == len(current):
+        converged = enough and len(new_running) == len(current)
+        if settled and converged:
+            return state
+        # Converged and stable for the monitor window, as `docker service update` judges it: Swarm itself says
+        # "completed" one update delay later (it waits the delay after the last batch too, then the window again).
+        converged_at = (converged_at or time.monotonic()) if converged and update_state == UPDATE_UPDATING else None
+        if converged_at is not None and time.monotonic() - converged_at >= monitor:
+            say(f"every task ran the new release for the monitor window ({monitor:g} s): the update is done "
+                "(Swarm says completed after its delay)")
             return state
         if time.monotonic() > deadline:
             errors = sorted({task["error"] for task in failed if task["error"]})

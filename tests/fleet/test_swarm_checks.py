@@ -213,3 +213,55 @@ def test_a_service_removed_meanwhile_is_no_silence(monkeypatch):
 
     with pytest.raises(EngineNotFound):
         swarm_deployer._Silence(FakeTarget(), lambda line: None).read(None, SERVICE)
+
+
+# -- when an update is done --------------------------------------------------------------------------------
+
+NEW, OLD = "sha256:" + "1" * 64, "sha256:" + "0" * 64
+
+
+def reading(update_state, *digests, started="2026-12-02T17:00:00Z"):
+    return {"id": SERVICE, "replicas": len(digests), "running": len(digests), "update_state": update_state,
+            "update_message": "", "update_started": started,
+            "tasks": [{"id": f"t{n}", "node": "10.0.0.3", "state": "running", "desired_state": "running",
+                       "error": "", "image_digest": digest} for n, digest in enumerate(digests)]}
+
+
+def test_an_update_is_done_once_every_task_ran_the_new_digest_for_the_monitor_window(owner, manager, monkeypatch):
+    deployment = Deployment.objects.create(owner=owner, name="web", image="r/x:2", swarm={
+        "mode": "replicated", "replicas": 2, "update": {"parallelism": 2, "delay": 1, "monitor": 0.2}})
+    target = DeploymentTarget.objects.create(deployment=deployment, host=manager, host_name=manager.name)
+    readings = [reading("updating", OLD, OLD), reading("updating", NEW, NEW), reading("updating", NEW, OLD),
+                reading("updating", NEW, NEW)]
+    times = []
+
+    def state(engine, service_id):
+        times.append(swarm_deployer.time.monotonic())
+        return readings.pop(0) if len(readings) > 1 else readings[0]
+
+    monkeypatch.setattr(swarm_deployer.engine_swarm, "service_state", state)
+    monkeypatch.setattr(swarm_deployer, "SWARM_POLL_SECONDS", 0.01)
+    said = []
+
+    done = swarm_deployer._follow_rollout(None, deployment, target, SERVICE, NEW, "2026-12-02T16:00:00Z",
+                                          said.append)
+
+    # Swarm still says updating (it sleeps its delay after the last batch): the console says why it is done.
+    assert done["update_state"] == "updating"
+    assert said[-1] == ("every task ran the new release for the monitor window (0.2 s): the update is done (Swarm "
+                        "says completed after its delay)")
+    # The window counts from the last reading that was not converged (the third), not from the first converged one.
+    assert times[-1] - times[3] >= 0.2
+
+
+def test_an_update_swarm_calls_completed_is_done_at_once(owner, manager, monkeypatch):
+    deployment = Deployment.objects.create(owner=owner, name="web", image="r/x:2", swarm={
+        "mode": "replicated", "replicas": 1, "update": {"monitor": 3600}})
+    target = DeploymentTarget.objects.create(deployment=deployment, host=manager, host_name=manager.name)
+    monkeypatch.setattr(swarm_deployer.engine_swarm, "service_state", lambda engine, service_id: reading(
+        "completed", NEW))
+
+    done = swarm_deployer._follow_rollout(None, deployment, target, SERVICE, NEW, "2026-12-02T16:00:00Z",
+                                          lambda line: None)
+
+    assert done["update_state"] == "completed"
