@@ -174,7 +174,7 @@ class StorageSerializer(serializers.Serializer):
 
 
 class GarbageCollectionSerializer(serializers.ModelSerializer):
-    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    requested_by = serializers.SlugRelatedField(slug_field="username", read_only=True, allow_null=True)
     log = serializers.SerializerMethodField()
 
     class Meta:

@@ -39,6 +39,7 @@ KIND_OF_PATH = {
     "auth": "token", "build-nodes": "build_node", "builds": "build", "deployments": "deployment", "hosts": "host",
     "images": "image", "pulls": "pull", "pushes": "push", "registries": "registry", "repositories": "repository",
     "sources": "source", "source-imports": "source_import", "vulnerabilities": "vulnerability_import",
+    "events": "event", "webhooks": "webhook", "pending-releases": "pending_release", "registry": "garbage_collection",
 }
 NETWORK_GIT_SCHEMES = ("https", "ssh", "http", "git")
 # What an operation that talks to an engine or a registry answers when it does not answer (127.0.0.1:9 here).
