@@ -83,18 +83,6 @@ def data_root(directory: Path | None = None) -> Path:
     return Path(directory or settings.REGISTRY_DIR) / "data"
 
 
-def folder_bytes(root: Path) -> int:
-    """The bytes of every file under `root` (what garbage collection frees is measured with it)."""
-    total = 0
-    for folder, _dirs, files in os.walk(root):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                continue
-    return total
-
-
 def _date(text) -> datetime.datetime | None:
     try:
         moment = parse_datetime(str(text or ""))

@@ -43,6 +43,7 @@ from builds.sources.archives import ArchiveError, check_symlink
 from builds.sources.sourcestore import scratch_dir
 from console import netpolicy
 from console.errors import DomainError
+from console.folders import folder_bytes
 
 NETWORK_SCHEMES = ("https", "http", "ssh", "git")
 FILE_SCHEME = "file"
@@ -216,24 +217,11 @@ class _Run:
         now = time.monotonic()
         if now > self.deadline:
             raise GitError(f"The clone did not finish within {settings.GIT_TIMEOUT} seconds (GIT_TIMEOUT).")
-        if watch is not None and disk_usage(watch) > self.max_bytes:
+        if watch is not None and folder_bytes(watch) > self.max_bytes:
             raise GitError(f"The repository is larger than {self.max_bytes:,} bytes.")
         if self.heartbeat is not None and now - self.last_beat >= HEARTBEAT_SECONDS:
             self.last_beat = now
             self.heartbeat()
-
-
-def disk_usage(path: Path) -> int:
-    """Bytes of the files under `path` (what git wrote so far)."""
-    total = 0
-    for folder, _dirs, files in os.walk(path):
-        for name in files:
-            try:
-                total += os.lstat(os.path.join(folder, name)).st_size
-            except OSError:
-                # git renames and removes its temporary files while it works.
-                continue
-    return total
 
 
 def _last_line(text: str, url: str, redacted: str) -> str:

@@ -34,6 +34,7 @@ from console.audit.constants import Action
 from console.audit.services import record
 from console.constants import JobStatus
 from console.errors import Conflict, DomainError
+from console.folders import folder_bytes
 from registry import maintenance, storage
 from registry.models import GarbageCollection
 from registry.server import CONFIG_FILE
@@ -126,13 +127,13 @@ class GarbageCollectionRunner(jobs.JobRunner):
             if not maintenance.wait_for_mode(directory, maintenance.READ_ONLY, SWITCH_SECONDS):
                 return JobStatus.FAILED, "The registry did not switch to read-only: nothing was collected."
             self.log(job, ["The registry serves read-only: pulls go on, pushes are refused until it is done."])
-            before = storage.folder_bytes(root)
+            before = folder_bytes(root)
             GarbageCollection.objects.filter(pk=job.pk).update(bytes_before=before)
             command = [binary, "garbage-collect", *(["--delete-untagged"] if job.delete_untagged else []),
                        str(directory / CONFIG_FILE)]
             self.log(job, ["$ " + " ".join(["docker-registry", *command[1:]])])
             code = self._collect(job, command)
-            after = storage.folder_bytes(root)
+            after = folder_bytes(root)
             GarbageCollection.objects.filter(pk=job.pk).update(bytes_after=after, freed_bytes=max(before - after, 0))
             self.log(job, [f"Freed {max(before - after, 0)} bytes ({before} before, {after} after)."])
             if code != 0:

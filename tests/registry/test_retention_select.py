@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from django.core.exceptions import ValidationError
 
+from console.folders import folder_bytes
 from registry import storage
 from registry.services.retention import Rule, TagInfo, compile_pattern, compile_patterns, frees_bytes, select
 from registry.storage import Image, StorageIndex
@@ -170,4 +171,4 @@ def test_the_reader_finds_nested_repositories_their_tags_blobs_and_dates(tmp_pat
     assert image.blobs == {config, layer} and image.created == datetime.datetime(2026, 11, 1, 10, tzinfo=datetime.UTC)
     assert index.images[index_digest].blobs == {config, layer}
     assert index.sizes[layer] == 1234
-    assert storage.folder_bytes(root) > 1234
+    assert folder_bytes(root) > 1234
