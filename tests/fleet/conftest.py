@@ -96,6 +96,15 @@ def remove_app(fleet, name: str) -> None:  # noqa: F811
                 engine.api.remove_container(container["Id"], force=True)
 
 
+@pytest.fixture
+def queued(monkeypatch):
+    """The deployments handed to the worker, by id: none runs (for tests of what is recorded and refused)."""
+    sent = []
+    monkeypatch.setattr("fleet.tasks.run_deployment.delay",
+                        lambda pk: sent.append(pk) or type("Result", (), {"id": "task-1"})())
+    return sent
+
+
 @pytest.fixture(autouse=True)
 def _the_owner_holds_the_test_images(request):
     """The test images are the owner's (builds/access.py lets a user deploy only images their records hold)."""

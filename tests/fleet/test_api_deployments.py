@@ -11,14 +11,6 @@ from tests.fleet.conftest import HELLO
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    sent = []
-    monkeypatch.setattr("fleet.tasks.run_deployment.delay",
-                        lambda pk: sent.append(pk) or type("Result", (), {"id": "task-1"})())
-    return sent
-
-
-@pytest.fixture
 def two_hosts(owner):
     return [Host.objects.create(owner=owner, name=f"h{n}", url=f"tcp://127.0.0.1:{2370 + n}",
                                 labels={"env": "prod" if n == 1 else "dev"}) for n in (1, 2)]

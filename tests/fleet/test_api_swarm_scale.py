@@ -29,14 +29,6 @@ SERVICE_ID = "s" * 25
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    sent = []
-    monkeypatch.setattr("fleet.tasks.run_deployment.delay",
-                        lambda pk: sent.append(pk) or type("Result", (), {"id": "task-1"})())
-    return sent
-
-
-@pytest.fixture
 def manager(owner) -> Host:
     return Host.objects.create(owner=owner, name="swarm", url="tcp://10.0.0.1:2375", status="up", swarm=SWARM)
 

@@ -18,14 +18,6 @@ SWARM = {"id": "a" * 25, "managers": 1, "nodes": []}
 
 
 @pytest.fixture
-def queued(monkeypatch):
-    sent = []
-    monkeypatch.setattr("fleet.tasks.run_deployment.delay",
-                        lambda pk: sent.append(pk) or type("Result", (), {"id": "task-1"})())
-    return sent
-
-
-@pytest.fixture
 def manager(owner, monkeypatch):
     # The check of the manager each deployment to a swarm makes (tests/fleet/test_swarm_rollouts.py has a real one
     # that does not answer): it answers, still a manager.

@@ -33,14 +33,6 @@ def account(owner):
                                           url="http://registry.example:5000", username="u", secret="s")
 
 
-@pytest.fixture
-def queued(monkeypatch):
-    sent = []
-    monkeypatch.setattr("fleet.tasks.run_deployment.delay",
-                        lambda pk: sent.append(pk) or type("Result", (), {"id": "task-1"})())
-    return sent
-
-
 def request(manager, account, **overrides):
     return {"image": "registry.example:5000/team/hello:1", "name": "hello", "hosts": [manager.pk],
             "registry": account.pk, **overrides}
