@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
+from django.db import transaction
 from django.utils import timezone
 
 from builds import access, sharedcache
@@ -37,6 +38,7 @@ from builds.constants import StepStatus
 from builds.leakcheck import LEAK, LeakCheckError, find_leaks
 from builds.models import Build, BuildStep, Image, Layer
 from builds.runner.progress import LogBuffer, Watcher, stopped_outcome
+from builds.services.analysis import lock_image
 from builds.services.builds import mask_secrets
 from builds.sources.context import ContextError, stream_context
 from console.constants import JobStatus
@@ -435,8 +437,10 @@ def link_steps_to_layers(build: Build, image: Image) -> None:
         step.layer_id = layer.diff_id.removeprefix("sha256:")[:12] if not layer.empty_layer else ""
         linked_layers.append(layer)
         linked_steps.append(step)
-    Layer.objects.bulk_update(linked_layers, ["build_step"])
-    BuildStep.objects.bulk_update(linked_steps, ["layer_id"])
+    with transaction.atomic():
+        lock_image(image)  # the image before its layers, as every writer of them (builds/services/analysis.py)
+        Layer.objects.bulk_update(linked_layers, ["build_step"])
+        BuildStep.objects.bulk_update(linked_steps, ["layer_id"])
 
 
 def recorded_builder(build: Build, builder: str, reason: str = "") -> None:

@@ -123,9 +123,22 @@ def store_analysis(image: Image, analysed: list[LayerAnalysis], total_size: int,
     for row in rows:
         row.files = [] if row.empty_layer else next(layers).changes
     with transaction.atomic():
+        # The image's row first, then its layers: the order record_image takes them in (its update_or_create
+        # locks the image, then it replaces the layers), so that a new tag given meanwhile cannot deadlock.
+        lock_image(image)
+        if set(image.layers.values_list("pk", flat=True)) != {row.pk for row in rows}:
+            raise LayerMappingMismatch("The image was recorded again while it was analysed: ask for its "
+                                       "analysis again.")
         Layer.objects.bulk_update(rows, ["files"], batch_size=200)
         Image.objects.filter(pk=image.pk).update(files_size=total_size, wasted_bytes=wasted_bytes,
                                                  efficiency=efficiency)
+
+
+def lock_image(image: Image) -> None:
+    """Lock the image's row for the transaction, before any of its layers or packages: every writer of an image's
+    layers (record_image, store_analysis, record_packages) takes the image first, so none waits on another in
+    the opposite order."""
+    list(Image.objects.select_for_update().filter(pk=image.pk).values_list("pk", flat=True))
 
 
 def mapping_disagreement(rows: list[Layer], analysed: list[LayerAnalysis], empty_layers: list[bool] | None) -> str:

@@ -22,7 +22,7 @@ from django.utils import timezone
 
 from builds.constants import AnalysisStatus, PackageEcosystem, SbomFormat
 from builds.models import Image, ImagePackage
-from builds.services.analysis import NotAnalysed
+from builds.services.analysis import NotAnalysed, lock_image
 from builds.signals import packages_recorded
 from console.errors import DomainError
 
@@ -50,6 +50,7 @@ def record_packages(image: Image, packages: list, os_release: dict[str, str]) ->
         for found in packages
     ]
     with transaction.atomic():
+        lock_image(image)
         ImagePackage.objects.filter(image=image).delete()
         ImagePackage.objects.bulk_create(rows, batch_size=500)
         now = timezone.now()
