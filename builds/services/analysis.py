@@ -58,7 +58,9 @@ def request_analysis(image: Image) -> bool:
     The image's row is locked while it is decided, and at most one run per image is active (a unique
     constraint), so two requests at once queue one run. A failed analysis may be asked for again: a new run."""
     with transaction.atomic():
-        locked = Image.objects.select_for_update(of=("self",)).select_related("analysis").get(pk=image.pk)
+        locked = Image.objects.select_for_update(of=("self",)).select_related("analysis").filter(pk=image.pk).first()
+        if locked is None:  # forgotten meanwhile (builds/services/images.py forget_records)
+            return False
         queued = (locked.analysis_status not in (AnalysisStatus.QUEUED, AnalysisStatus.RUNNING)
                   and not analysis_is_current(locked))
         if queued:

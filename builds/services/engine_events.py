@@ -23,7 +23,7 @@ from django.core.cache import cache
 from builds import access
 from builds.constants import NodeStatus
 from builds.models import BuildNode, Image
-from builds.services.images import forget_moved_names
+from builds.services.images import forget_moved_names, forget_records
 from console.engine import Engine, EngineError, EngineNotFound
 from console.engine.images import image_events, inspect_image
 
@@ -117,7 +117,7 @@ def refresh_names(user, engine: Engine, image_id: str, node_id: int | None = Non
     try:
         repo_tags = inspect_image(engine, image_id).get("RepoTags") or []
     except EngineNotFound:
-        Image.objects.filter(pk=record.pk).delete()
+        forget_records(Image.objects.filter(pk=record.pk))
         return 1
     engine_names = access.user_names(user, repo_tags)
     prefix = access.namespace_of(user) + "/"

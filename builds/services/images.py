@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from functools import partial
 
 from django.db import transaction
-from django.db.models import Prefetch
+from django.db.models import Prefetch, QuerySet
 from django.utils.dateparse import parse_datetime
 
 from builds import access, layermap
@@ -210,6 +210,16 @@ def record_image(owner, engine: Engine, reference: str, origin: str, build: Buil
     return image
 
 
+def forget_records(records: QuerySet[Image]) -> int:
+    """Delete image records (with their layers, packages and analyses), each row locked first, in id order: an
+    analysis asked for or stored meanwhile waits, then finds the record gone, instead of adding a run or files
+    that reference a deleted image (the foreign key would fail the deletion's commit). Returns how many."""
+    with transaction.atomic():
+        locked = list(records.select_for_update().order_by("pk").values_list("pk", flat=True))
+        Image.objects.filter(pk__in=locked).delete()
+    return len(locked)
+
+
 def forget_moved_names(owner, image_id: str, tags: list[str]) -> None:
     """A name the user gave the image `image_id` no longer names their older images (the engine moved it)."""
     if not tags:
@@ -325,7 +335,7 @@ def sync_images(user) -> SyncResult:
                 present.discard(item["id"])
         gone = [image_id for image_id in known if image_id not in present]
         if gone:
-            Image.objects.for_user(user).filter(image_id__in=gone).delete()
+            forget_records(Image.objects.for_user(user).filter(image_id__in=gone))
             result.forgotten = len(gone)
     return result
 
@@ -384,7 +394,7 @@ def remove_image(image: Image) -> None:
             log.info("Image %s was already gone from the engine", image.image_id[:19])
         except EngineConflict as exc:
             raise ImageInUse(f"The build engine refuses to remove it: {exc}") from exc
-    image.delete()
+    forget_records(Image.objects.filter(pk=image.pk))
 
 
 # -- the layer tree --------------------------------------------------------------------------------------------

@@ -97,3 +97,30 @@ def test_an_analysis_of_layers_replaced_meanwhile_stores_nothing(owner, monkeypa
         store_analysis(image, analysed("base", "one", "two"), 3, 0, 1.0, [False, False, True, False, True])
     assert not any(row.files for row in image.layers.all())
     assert Image.objects.get(pk=image.pk).files_size is None
+
+
+def test_an_analysis_asked_for_while_the_record_is_forgotten_waits_and_queues_nothing(owner):
+    from builds.models import ImageAnalysis
+    from builds.services.analysis import request_analysis
+    from builds.services.images import forget_records
+
+    image = make_image(owner, "forgotten", ["one"])
+    answers: list[object] = []
+
+    def ask():
+        try:
+            answers.append(request_analysis(image))
+        except BaseException as error:  # noqa: BLE001 (reported to the test)
+            answers.append(error)
+        finally:
+            connection.close()
+
+    thread = threading.Thread(target=ask)
+    with transaction.atomic():
+        assert forget_records(Image.objects.filter(pk=image.pk)) == 1
+        thread.start()
+        thread.join(1.5)
+        assert thread.is_alive(), "the request did not wait for the forgotten record"
+    thread.join(10)
+    assert answers == [False]
+    assert not ImageAnalysis.objects.filter(image_id=image.pk).exists()

@@ -159,7 +159,7 @@ def test_pushes_and_deployments_refuse_another_users_image_and_unclaimed_layers(
 
 def test_sync_records_only_images_that_are_provably_the_users(alice_app, owner, outsider, mallory_api):
     from builds.constants import LABEL_BUILD_ID
-    from builds.services.images import sync_images
+    from builds.services.images import forget_records, sync_images
 
     # Mallory forges Alice's build label on her own image.
     repository = repository_of(mallory_api, "forger")
@@ -168,7 +168,8 @@ def test_sync_records_only_images_that_are_provably_the_users(alice_app, owner, 
     done = build(mallory_api, forged)
     try:
         assert done.status == "succeeded", done.error
-        Image.objects.filter(owner=outsider).delete()
+        # Through the service, which locks each record: the worker may be queueing the build's analysis now.
+        forget_records(Image.objects.filter(owner=outsider))
         sync_images(outsider)
         recorded = set(Image.objects.filter(owner=outsider).values_list("image_id", flat=True))
         assert alice_app.image_id not in recorded
