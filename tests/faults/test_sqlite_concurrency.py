@@ -97,7 +97,9 @@ print(json.dumps({
 
 def console_environment(data_dir: Path) -> dict[str, str]:
     """`make run`'s environment: no DATABASE_URL (SQLite in the data folder), no broker URL (filesystem)."""
-    environment = {k: v for k, v in os.environ.items() if k not in {"DATABASE_URL", "CELERY_BROKER_URL"}}
+    # Not as a pytest-xdist worker either: tests/settings.py would put the data in a subfolder per worker.
+    environment = {k: v for k, v in os.environ.items()
+                   if k not in {"DATABASE_URL", "CELERY_BROKER_URL", "PYTEST_XDIST_WORKER"}}
     # tests.settings: the console's own settings plus the test fleets' addresses allowed as hosts.
     environment.update({"CONSOLE_TEST_DATA_DIR": str(data_dir), "DJANGO_SETTINGS_MODULE": "tests.settings",
                         "CELERY_TASK_ALWAYS_EAGER": "false"})

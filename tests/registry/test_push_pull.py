@@ -9,6 +9,7 @@ from console.engine import Engine
 from registry import services
 from registry.models import Pull, Push
 from registry.tasks import run_pull_task, run_push_task
+from registry.tokens import namespace_of
 from tests.registry.helpers import account_for
 
 pytestmark = [pytest.mark.engine, pytest.mark.django_db]
@@ -155,11 +156,15 @@ def test_it_pushes_to_and_pulls_from_the_console_registry(console_registry, owne
     services.run_push(push.pk)
     push.refresh_from_db()
     assert push.status == JobStatus.SUCCEEDED, push.error
-    assert services.list_repositories(account) == ["alice/mine"]
+    # The registry is the session's: other modules' repositories of Alice's may be listed too, all in her namespace.
+    listed = services.list_repositories(account)
+    assert "alice/mine" in listed
+    assert all(name.startswith(f"{namespace_of(owner)}/") for name in listed), listed
     assert services.list_tags(account, "alice/mine") == ["1"]
     # Nobody else sees it in their listing, nor pulls it while it is private.
     theirs = services.ensure_console_account(outsider)
-    assert services.list_repositories(theirs) == []
+    assert not [name for name in services.list_repositories(theirs)
+                if not name.startswith(f"{namespace_of(outsider)}/")]
     pull = services.trigger_pull(outsider, theirs, "alice/mine:1")
     services.run_pull(pull.pk)
     pull.refresh_from_db()
