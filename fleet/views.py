@@ -264,7 +264,7 @@ def pending_release_decline(request: HttpRequest, pk: int) -> HttpResponse:
     """Keep what runs: the push is not deployed."""
     pending = get_object_or_404(follow.pending_for_user(request.user), pk=pk)
     try:
-        follow.decline(pending, request.user)
+        follow.decline(pending, request.user, request=request)
     except DomainError as exc:
         messages.error(request, exc.message)
     else:

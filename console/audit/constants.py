@@ -45,6 +45,7 @@ class Action(models.TextChoices):
     ROLLBACK = "rollback", "Rolled back"
     SCALE = "scale", "Scaled"
     SERVICE_REMOVED = "service_removed", "Swarm service removed"
+    RELEASE_DECLINED = "release_declined", "Pending release declined"
     CONTAINER_STOPPED = "container_stopped", "Container stopped"
     CONTAINER_REMOVED = "container_removed", "Container removed"
 

@@ -181,6 +181,7 @@ SENTENCES: dict[str, tuple[str, Callable[[AuditEvent, dict], tuple[str, str, str
     Action.ROLLBACK: ("rolled back ", _deployment),
     Action.SCALE: ("scaled ", _scale),
     Action.SERVICE_REMOVED: ("removed the swarm service of ", _deployment),
+    Action.RELEASE_DECLINED: ("declined a new release of ", _deployment),
     Action.CONTAINER_STOPPED: ("stopped the container ", _plain("")),
     Action.CONTAINER_REMOVED: ("removed the container ", _plain("")),
 }
@@ -200,6 +201,7 @@ USED_DETAIL = {
     Action.ROLLBACK: {"name", "image", "hosts"},
     Action.SCALE: {"name", "image", "hosts", "replicas"},
     Action.SERVICE_REMOVED: {"name", "image", "hosts"},
+    Action.RELEASE_DECLINED: {"name", "image", "hosts"},
 }
 SIGNIN_FAILURES = {REASON_BAD_CREDENTIALS: "wrong username or password", REASON_LOCKED: "locked after too many tries"}
 

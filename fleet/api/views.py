@@ -233,4 +233,4 @@ class PendingReleaseViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, vi
     @action(detail=True, methods=["post"])
     def decline(self, request: Request, pk: str | None = None) -> Response:
         """Keep what runs: the push is not deployed."""
-        return Response(PendingReleaseSerializer(follow.decline(self.get_object(), request.user)).data)
+        return Response(PendingReleaseSerializer(follow.decline(self.get_object(), request.user, request=request)).data)

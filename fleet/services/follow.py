@@ -19,6 +19,8 @@ from django.db import transaction
 from django.utils import timezone
 
 from console import jobs
+from console.audit.constants import Action
+from console.audit.services import record
 from console.constants import ACTIVE_STATUSES
 from console.errors import Conflict
 from console.events.models import Event
@@ -138,9 +140,15 @@ def approve(pending: PendingRelease, user) -> Deployment:
     return release
 
 
-def decline(pending: PendingRelease, user) -> PendingRelease:
-    if PendingRelease.objects.filter(pk=pending.pk, status=PendingStatus.PENDING).update(
-            status=PendingStatus.DECLINED, decided_by=user, decided_at=timezone.now()) != 1:
-        raise Conflict("This release is no longer waiting for approval.")
-    pending.refresh_from_db()
+def decline(pending: PendingRelease, user, request=None) -> PendingRelease:
+    """Leave a pending release undeployed (once, as approve), in the audit log."""
+    with transaction.atomic():
+        if PendingRelease.objects.filter(pk=pending.pk, status=PendingStatus.PENDING).update(
+                status=PendingStatus.DECLINED, decided_by=user, decided_at=timezone.now()) != 1:
+            raise Conflict("This release is no longer waiting for approval.")
+        pending.refresh_from_db()
+        deployment = pending.deployment
+        record(user, Action.RELEASE_DECLINED, target=deployment,
+               detail={"name": deployment.name, "image": f"{pending.follow_tag}@{pending.digest}",
+                       "pending_release": pending.pk}, request=request)
     return pending

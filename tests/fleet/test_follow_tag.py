@@ -7,6 +7,9 @@ import pytest
 from django.core.exceptions import ValidationError
 from rest_framework.test import APIClient
 
+from console.audit.constants import Action
+from console.audit.models import AuditEvent
+from console.audit.words import summary
 from console.constants import JobStatus
 from console.errors import Conflict
 from console.events import services as events
@@ -110,6 +113,13 @@ def test_with_approval_a_push_waits_and_a_newer_push_supersedes_it(owner, outsid
     [third] = follow.follow_pushed_tag(pushed(owner, DIGEST_C).pk)
     assert follow.decline(third, owner).status == PendingStatus.DECLINED
     assert Deployment.objects.count() == 2
+    # The decline is in the audit log, in words; the refused second decision above wrote nothing.
+    [declined] = AuditEvent.objects.filter(action=Action.RELEASE_DECLINED)
+    assert (declined.actor, declined.target_id, declined.detail["pending_release"]) == (owner, str(third.deployment_id),
+                                                                                       third.pk)
+    sentence = summary(declined)
+    assert sentence.startswith(f"alice declined a new release of {third.deployment.name}"), sentence
+    assert DIGEST_C in sentence
 
 
 @pytest.mark.parametrize(("value", "words"), [("mallory/app:latest", "under alice/"), ("alice/app", "a tag"),
