@@ -140,7 +140,7 @@ def test_the_gc_page_is_for_staff(client, owner, staff, settings, tmp_path, monk
     assert response.status_code == 302 and response.url == reverse("registry:gc-detail", args=[job.pk])
     assert job.delete_untagged
     detail = client.get(response.url).content.decode()
-    assert "Garbage collection #" in detail and 'http-equiv="refresh"' in detail
+    assert "Garbage collection #" in detail and 'id="gc"' in detail and "js/registry-gc.js" in detail
     client.force_login(owner)
     assert client.get(response.url).status_code == 403
 
