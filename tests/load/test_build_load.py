@@ -124,7 +124,15 @@ def test_twenty_builds_of_five_users_on_two_workers(tmp_path):
                                                              JobStatus.CANCELLED)).exists()
 
             wait_for(all_final, timeout=150, interval=0.5, message="all 20 builds to end")
-            outputs = [worker.output() for worker in workers]
+
+            def runs_logged() -> list[int]:
+                return [sum(1 for line in worker.output().splitlines()
+                            if "Task builds.run_build[" in line and "succeeded in" in line) for worker in workers]
+
+            # A task logs "succeeded in" after it returns, which is after its build's row says it ended.
+            wait_for(lambda: sum(runs_logged()) >= sum(BUILDS), timeout=30, interval=0.5,
+                     message="every run's line in the workers' logs")
+            runs_per_worker = runs_logged()
     finally:
         sampler.stop.set()
         sampler.join(timeout=10)
@@ -135,8 +143,6 @@ def test_twenty_builds_of_five_users_on_two_workers(tmp_path):
     assert [(b.pk, b.status, b.error) for b in finished if b.status != JobStatus.SUCCEEDED] == []
     assert all(b.image_id.startswith("sha256:") for b in finished)
     # Each build ran exactly once, and both workers took a share.
-    runs_per_worker = [sum(1 for line in output.splitlines()
-                           if "Task builds.run_build[" in line and "succeeded in" in line) for output in outputs]
     assert sum(runs_per_worker) == sum(BUILDS) and all(runs_per_worker), runs_per_worker
     # Each build's log says what it echoed: none ran another's arguments.
     for build in finished:
